@@ -1,0 +1,53 @@
+# Two commands matter: `make demo` and `make test` (see README.md).
+PYTHON ?= python3.11
+UV_VERSION := 0.13.9
+UV ?= $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
+PY := .venv/bin/python
+# Django's own catalogues live under .venv; compile only ours.
+MESSAGES := $(PY) manage.py compilemessages --ignore=.venv --ignore=.tools -v 0
+
+.PHONY: demo test install install-test lint format lock messages clean
+
+demo: install
+	$(PY) manage.py demo
+
+test: install-test
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	DJANGO_SETTINGS_MODULE=tests.settings $(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m pytest
+
+install: .venv/.synced
+	scripts/system-packages runtime
+	$(MESSAGES)
+
+install-test: .venv/.synced
+	scripts/system-packages test
+	$(MESSAGES)
+
+# uv is bootstrapped with pip when the machine does not have it.
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --python $(PYTHON)
+	touch $@
+
+lint: .venv/.synced
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: .venv/.synced
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+lock: | $(UV)
+	$(UV) lock
+
+# Refresh the French and Dutch catalogues after changing user-facing strings.
+messages: .venv/.synced
+	$(PY) manage.py makemessages -l fr -l nl --ignore=.venv --ignore=.tools --ignore=var --no-obsolete
+
+clean:
+	rm -rf .venv .tools staticfiles

@@ -1,0 +1,50 @@
+import dataclasses
+import secrets
+
+from django.contrib.auth.models import Group, User
+from django.db import transaction
+
+from accounts.models import Role
+
+# No 0/O, 1/l/I: these passwords are read off a console and typed by hand.
+_PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # noqa: S105
+
+DEMO_ACCOUNTS = {Role.NURSE: "nurse", Role.CLERK: "clerk", Role.IT: "it"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Credential:
+    username: str
+    password: str
+    role: Role
+
+
+def _readable_password() -> str:
+    groups = (
+        "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(4)) for _ in range(4)
+    )
+    return "-".join(groups)
+
+
+@transaction.atomic
+def demo_accounts_ensure(*, reset_passwords: bool = False) -> list[Credential]:
+    """Create one demo account per role; return the passwords that were set.
+
+    An existing account keeps its password unless ``reset_passwords``, so the
+    credentials are shown once, when they are made.
+    """
+    credentials = []
+    for role, username in DEMO_ACCOUNTS.items():
+        user, created = User.objects.get_or_create(
+            username=username,
+            defaults={"first_name": "Demo", "last_name": str(role.label)},
+        )
+        if role is Role.IT:
+            user.is_staff = user.is_superuser = True
+        if created or reset_passwords:
+            password = _readable_password()
+            user.set_password(password)
+            credentials.append(Credential(username, password, role))
+        user.save()
+        user.groups.add(Group.objects.get(name=role.value))
+    return credentials

@@ -1,0 +1,23 @@
+"""The Celery app. Options live in settings (CELERY_*); the beat schedule lives here."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("downtime_contingency")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# The one beat schedule of the project.
+app.conf.beat_schedule = {
+    # Every minute a worker records a heartbeat, so the readiness check can
+    # tell that beat, the broker and at least one worker all still work.
+    # A heartbeat nobody picked up within 50 s is dropped, not piled up.
+    "heartbeat": {
+        "task": "downtime.tasks.heartbeat",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
+}

@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
+
+from config import health
+
+admin.site.site_header = _("Downtime contingency administration")
+admin.site.site_title = _("Downtime contingency")
+
+urlpatterns = [
+    path("", include("patients.urls")),
+    path("accounts/", include("accounts.urls")),
+    path("admin/", admin.site.urls),
+    path("health/live/", health.live, name="health-live"),
+    path("health/ready/", health.ReadinessView.as_view(), name="health-ready"),
+]

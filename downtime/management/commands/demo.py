@@ -1,0 +1,69 @@
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
+
+from accounts.services import demo_accounts_ensure
+
+
+class Command(BaseCommand):
+    help = (
+        "Set up the demo hospital on this machine (database, demo accounts, "
+        "demo data) and serve it. Refuses to run when PRODUCTION is true."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--addrport", default="127.0.0.1:8000", help="Where to serve the site."
+        )
+        parser.add_argument(
+            "--no-serve", action="store_true", help="Set up, then stop."
+        )
+        parser.add_argument(
+            "--reset-passwords",
+            action="store_true",
+            help="Give the demo accounts new passwords and print them.",
+        )
+
+    def handle(
+        self, *args, addrport: str, no_serve: bool, reset_passwords: bool, **options
+    ) -> None:
+        if settings.PRODUCTION:
+            raise CommandError(
+                _(
+                    "The demo creates accounts with printed passwords; "
+                    "it never runs with PRODUCTION=true."
+                )
+            )
+        self.stdout.write(_("Preparing the database..."))
+        call_command("migrate", interactive=False, verbosity=0)
+        self._print_accounts(demo_accounts_ensure(reset_passwords=reset_passwords))
+        if no_serve:
+            return
+        self.stdout.write(
+            self.style.SUCCESS(_("Serving the demo on http://%s/") % addrport)
+        )
+        call_command("runserver", addrport, use_reloader=False)
+
+    def _print_accounts(self, credentials) -> None:
+        if not credentials:
+            self.stdout.write(
+                _(
+                    "Demo accounts exist already; their passwords were printed "
+                    "when they were made. `manage.py demo --reset-passwords` "
+                    "prints new ones."
+                )
+            )
+            return
+        self.stdout.write(
+            self.style.WARNING(_("Demo accounts (shown only this once):"))
+        )
+        for credential in credentials:
+            self.stdout.write(
+                _("  %(role)-18s user %(username)-6s password %(password)s")
+                % {
+                    "role": credential.role.label,
+                    "username": credential.username,
+                    "password": credential.password,
+                }
+            )

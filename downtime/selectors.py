@@ -1,0 +1,15 @@
+import datetime
+
+from django.utils import timezone
+
+from downtime.models import Heartbeat
+
+
+def heartbeat_age() -> datetime.timedelta | None:
+    """How long ago a worker last ran the scheduled heartbeat; None if never."""
+    beat_at = (
+        Heartbeat.objects.filter(name=Heartbeat.SCHEDULER)
+        .values_list("beat_at", flat=True)
+        .first()
+    )
+    return None if beat_at is None else timezone.now() - beat_at

@@ -1,0 +1,55 @@
+import os
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+
+from tests.processes import missing
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Stop at once, with the fix, when the database the suite needs is down."""
+    url = settings.DATABASES["default"]
+    try:
+        psycopg.connect(
+            host=url["HOST"],
+            port=url["PORT"] or 5432,
+            user=url["USER"],
+            password=url["PASSWORD"],
+            dbname="postgres",
+            connect_timeout=3,
+        ).close()
+    except psycopg.OperationalError:
+        pytest.exit(
+            f"PostgreSQL is not reachable at {url['HOST']}:{url['PORT']}; README.md "
+            "(Running the tests) says how to get it, e.g. "
+            "`docker compose -f compose.dev.yml up -d db redis`.",
+            returncode=1,
+        )
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The suite's Redis (database 15); fails in CI, skips elsewhere, if down."""
+    url = settings.CELERY_BROKER_URL
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError:
+        missing(f"Redis at {urlsplit(url).netloc}")
+    finally:
+        client.close()
+    return url
+
+
+@pytest.fixture
+def test_database_url(transactional_db) -> str:
+    """DATABASE_URL of the test database, for app processes the test starts.
+
+    Only transactional tests commit, so only they can share rows with them.
+    """
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    return parts._replace(path="/" + connection.settings_dict["NAME"]).geturl()

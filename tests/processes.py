@@ -1,0 +1,191 @@
+"""Real servers for tests: a private Redis, a Celery worker, a web server.
+
+Each is a context manager around a subprocess on 127.0.0.1 that yields once the
+process answers, and stops it on exit, so a test can also stop one halfway.
+"""
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from celery import Celery
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+IN_CI = os.environ.get("CI") == "true"
+
+
+def missing(what: str) -> None:
+    """A missing service fails the run in CI and skips the test elsewhere."""
+    message = (
+        f"{what} is not available; README.md (Running the tests) says how to "
+        "get it, e.g. `docker compose -f compose.dev.yml up -d db redis`."
+    )
+    if IN_CI:
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            if condition():
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"{what} did not happen within {timeout} s")
+
+
+def app_env(**overrides: str) -> dict[str, str]:
+    """The environment of an app process: this one's, plus ``overrides``."""
+    # The app's own settings, not the tests' overlay.
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "PYTHONUNBUFFERED": "1",
+        **overrides,
+    }
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def redis_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A Redis of our own, so a test may stop it without harming others."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        missing("redis-server")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: _answers(port), timeout=10, what="Redis start")
+        yield f"redis://127.0.0.1:{port}/0", process
+    finally:
+        stop(process)
+
+
+def _answers(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
+        conn.sendall(b"PING\r\n")
+        return conn.recv(16).startswith(b"+PONG")
+
+
+@contextlib.contextmanager
+def celery_worker(
+    *, broker_url: str, database_url: str, log: Path, queue: str = "celery"
+) -> Iterator[str]:
+    """A real prefork worker process; yields its node name once it answers pings."""
+    node = f"test-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
+    env = app_env(CELERY_BROKER_URL=broker_url, DATABASE_URL=database_url)
+    process = spawn(
+        [
+            str(VENV_BIN / "celery"),
+            *["-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "1"],
+            *["--without-mingle", "--without-gossip"],
+            *("--queues", queue, "--hostname", node),
+        ],
+        env=env,
+        log=log,
+    )
+    probe = Celery(broker=broker_url)
+    try:
+        wait_for(
+            lambda: probe.control.ping(destination=[node], timeout=0.5),
+            timeout=60,
+            what=f"Celery worker start (log: {log})",
+        )
+        yield node
+    finally:
+        probe.close()
+        stop(process)
+
+
+def spawn(command: list[str], *, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Start an app process in the repository, its output going to ``log``."""
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+
+
+@contextlib.contextmanager
+def serving(
+    command_for: Callable[[str], list[str]],
+    *,
+    env: dict[str, str],
+    log: Path,
+    timeout: float = 60,
+) -> Iterator[str]:
+    """Serve the app with the command made for a free address; yields its base URL."""
+    address = f"127.0.0.1:{free_port()}"
+    process = spawn(command_for(address), env=env, log=log)
+    base = f"http://{address}"
+    try:
+        wait_for(
+            lambda: get(f"{base}/health/live/")[0] == 200,
+            timeout=timeout,
+            what=f"server start (log: {log})",
+        )
+        yield base
+    finally:
+        stop(process)
+
+
+def web_server(*, env: dict[str, str], log: Path) -> contextlib.AbstractContextManager:
+    """gunicorn serving the app, as in production."""
+    return serving(
+        lambda address: [
+            str(VENV_BIN / "gunicorn"),
+            *("config.wsgi", "--bind", address),
+            *["--workers", "1", "--threads", "4"],
+        ],
+        env=env,
+        log=log,
+    )
+
+
+def get(url: str) -> tuple[int, bytes]:
+    """Status and body of a GET, error statuses included."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
