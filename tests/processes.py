@@ -6,6 +6,7 @@ process answers, and stops it on exit, so a test can also stop one halfway.
 
 import contextlib
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -153,14 +154,18 @@ def serving(
     env: dict[str, str],
     log: Path,
     timeout: float = 60,
+    host: str | None = None,
 ) -> Iterator[str]:
-    """Serve the app with the command made for a free address; yields its base URL."""
+    """Serve the app with the command made for a free address; yields its base URL.
+
+    ``host`` is the Host header to probe it with (production refuses others).
+    """
     address = f"127.0.0.1:{free_port()}"
     process = spawn(command_for(address), env=env, log=log)
     base = f"http://{address}"
     try:
         wait_for(
-            lambda: get(f"{base}/health/live/")[0] == 200,
+            lambda: get(f"{base}/health/live/", host=host)[0] == 200,
             timeout=timeout,
             what=f"server start (log: {log})",
         )
@@ -169,7 +174,9 @@ def serving(
         stop(process)
 
 
-def web_server(*, env: dict[str, str], log: Path) -> contextlib.AbstractContextManager:
+def web_server(
+    *, env: dict[str, str], log: Path, host: str | None = None
+) -> contextlib.AbstractContextManager:
     """gunicorn serving the app, as in production."""
     return serving(
         lambda address: [
@@ -179,13 +186,40 @@ def web_server(*, env: dict[str, str], log: Path) -> contextlib.AbstractContextM
         ],
         env=env,
         log=log,
+        host=host,
     )
 
 
-def get(url: str) -> tuple[int, bytes]:
-    """Status and body of a GET, error statuses included."""
+def production_env(**overrides: str) -> dict[str, str]:
+    """An app environment as docker-compose.yml and a filled-in .env make it."""
+    return app_env(
+        **{
+            "PRODUCTION": "true",
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "ALLOWED_HOSTS": PRODUCTION_HOST,
+            "DATABASE_URL": "postgres://downtime:pw@db:5432/downtime",
+            "CELERY_BROKER_URL": "redis://redis:6379/0",
+            **overrides,
+        }
+    )
+
+
+PRODUCTION_HOST = "downtime.hospital.example"
+
+
+def get(url: str, *, host: str | None = None) -> tuple[int, bytes]:
+    """Status and body of a GET (redirects not followed), error statuses included."""
+    request = urllib.request.Request(url, headers={"Host": host} if host else {})
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        with NO_REDIRECTS.open(request, timeout=10) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs) -> None:
+        return None
+
+
+NO_REDIRECTS = urllib.request.build_opener(_NoRedirect)
