@@ -17,12 +17,15 @@ test: install-test
 	DJANGO_SETTINGS_MODULE=tests.settings $(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
 
-install: .venv/.synced
+# Debian packages first: bootstrapping uv needs python3-venv.
+install:
 	scripts/system-packages runtime
+	$(MAKE) --no-print-directory .venv/.synced
 	$(MESSAGES)
 
-install-test: .venv/.synced
+install-test:
 	scripts/system-packages test
+	$(MAKE) --no-print-directory .venv/.synced
 	$(MESSAGES)
 
 # uv is bootstrapped with pip when the machine does not have it.

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from health_check.base import HealthCheck
@@ -52,8 +53,11 @@ class SchedulerHeartbeat(HealthCheck):
     max_age: datetime.timedelta = dataclasses.field(repr=False)
 
     async def run(self) -> None:
-        # Through asgiref, so Django closes the connection with the request.
-        age = await sync_to_async(heartbeat_age)()
+        try:
+            # Through asgiref, so Django closes the connection with the request.
+            age = await sync_to_async(heartbeat_age)()
+        except DatabaseError as error:
+            raise ServiceUnavailable("heartbeat unreadable: database error") from error
         if age is None:
             raise ServiceUnavailable("no scheduler heartbeat recorded yet")
         if age > self.max_age:

@@ -12,8 +12,14 @@ import urllib.request
 DEFAULT_URL = "http://127.0.0.1:8000/health/live/"
 
 
+def allowed_host(setting: str) -> str:
+    """A host name Django accepts under ALLOWED_HOSTS (``.example.org``, ``*``)."""
+    first = setting.split(",")[0].strip().lstrip(".")
+    return "localhost" if first in ("", "*") else first
+
+
 def main(url: str) -> int:
-    host = os.environ.get("ALLOWED_HOSTS", "").split(",")[0].strip() or "localhost"
+    host = allowed_host(os.environ.get("ALLOWED_HOSTS", ""))
     request = urllib.request.Request(url, headers={"Host": host})  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310

@@ -138,7 +138,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 # Production serves the hashed, compressed files that collectstatic gathers
 # here when the image is built; elsewhere whitenoise serves from the apps.
-STATIC_ROOT = BASE_DIR / "staticfiles" if PRODUCTION else None
+STATIC_ROOT = (
+    Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles"))).resolve()
+    if PRODUCTION
+    else None
+)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {
@@ -190,6 +194,15 @@ CELERY_RESULT_BACKEND = (
     env_url("CELERY_RESULT_BACKEND", _BROKER_URL, schemes=_REDIS_SCHEMES) or None
 )
 CELERY_RESULT_EXPIRES = 3600
+# Task state lives in the database; a result is stored only when the caller
+# asks (apply_async(ignore_result=False)). Storing one by default would make
+# every queueing subscribe to the result backend first, and hang on it.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
+CELERY_REDIS_SOCKET_TIMEOUT = 5
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+    "retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.5}
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

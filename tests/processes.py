@@ -22,7 +22,7 @@ from celery import Celery
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-IN_CI = os.environ.get("CI") == "true"
+IN_CI = os.environ.get("CI", "").strip().lower() in {"true", "1"}
 
 
 def missing(what: str) -> None:
@@ -42,12 +42,21 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
+def wait_for(
+    condition: Callable[[], bool],
+    *,
+    timeout: float,
+    what: str,
+    process: subprocess.Popen | None = None,
+) -> None:
+    """Poll ``condition``; give up at once if ``process`` has died meanwhile."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(Exception):
             if condition():
                 return
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what} failed: exit status {process.returncode}")
         time.sleep(0.2)
     raise TimeoutError(f"{what} did not happen within {timeout} s")
 
@@ -97,7 +106,9 @@ def redis_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
         stdout=subprocess.DEVNULL,
     )
     try:
-        wait_for(lambda: _answers(port), timeout=10, what="Redis start")
+        wait_for(
+            lambda: _answers(port), timeout=10, what="Redis start", process=process
+        )
         yield f"redis://127.0.0.1:{port}/0", process
     finally:
         stop(process)
@@ -132,6 +143,7 @@ def celery_worker(
             lambda: probe.control.ping(destination=[node], timeout=0.5),
             timeout=60,
             what=f"Celery worker start (log: {log})",
+            process=process,
         )
         yield node
     finally:
@@ -168,6 +180,7 @@ def serving(
             lambda: get(f"{base}/health/live/", host=host)[0] == 200,
             timeout=timeout,
             what=f"server start (log: {log})",
+            process=process,
         )
         yield base
     finally:
@@ -207,9 +220,13 @@ def production_env(**overrides: str) -> dict[str, str]:
 PRODUCTION_HOST = "downtime.hospital.example"
 
 
-def get(url: str, *, host: str | None = None) -> tuple[int, bytes]:
+def get(
+    url: str, *, host: str | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     """Status and body of a GET (redirects not followed), error statuses included."""
-    request = urllib.request.Request(url, headers={"Host": host} if host else {})
+    request = urllib.request.Request(
+        url, headers={**({"Host": host} if host else {}), **(headers or {})}
+    )
     try:
         with NO_REDIRECTS.open(request, timeout=10) as response:
             return response.status, response.read()

@@ -1,3 +1,6 @@
+import socket
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -6,6 +9,7 @@ from django.db import transaction
 
 from config.celery import app as celery_app
 from downtime.tasks import heartbeat
+from tests.processes import REPO, app_env, free_port
 
 
 @pytest.fixture
@@ -49,3 +53,43 @@ def test_a_task_queued_in_a_rolled_back_transaction_never_reaches_redis(queue):
         transaction.set_rollback(True)
 
     assert client.llen(name) == 0
+
+
+QUEUE_ONE_TASK = (
+    "import django, time; django.setup(); "
+    "from downtime.tasks import heartbeat; start = time.monotonic()\n"
+    "try:\n    heartbeat.delay()\n"
+    "except Exception as error:\n    print(type(error).__name__)\n"
+    "print(round(time.monotonic() - start, 1))"
+)
+
+
+def queue_one_task(tmp_path, broker_url: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", QUEUE_ONE_TASK],
+        cwd=REPO,
+        env=app_env(CELERY_BROKER_URL=broker_url, DATA_DIR=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_queueing_a_task_fails_instead_of_hanging_when_redis_is_down(tmp_path):
+    queued = queue_one_task(tmp_path, f"redis://127.0.0.1:{free_port()}/0")
+
+    assert queued.stdout.split()[0] == "OperationalError", queued.stderr
+
+
+def test_queueing_a_task_fails_instead_of_hanging_when_redis_does_not_answer(
+    tmp_path,
+):
+    with socket.socket() as silent:  # accepts connections, never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        queued = queue_one_task(tmp_path, f"redis://127.0.0.1:{port}/0")
+
+    assert queued.stdout.split()[0] in {"OperationalError", "TimeoutError"}, (
+        queued.stderr
+    )

@@ -85,7 +85,8 @@ def test_a_real_worker_runs_a_task_sent_through_redis_and_readiness_follows_redi
             web_server(env=env, log=tmp_path / "web.log") as base,
         ):
             sender = Celery(broker=broker_url, backend=broker_url)
-            result = sender.send_task("downtime.tasks.heartbeat")
+            # Results are kept only on request (CELERY_TASK_IGNORE_RESULT).
+            result = sender.send_task("downtime.tasks.heartbeat", ignore_result=False)
             heartbeat_pk = result.get(timeout=30)
             sender.close()
             assert Heartbeat.objects.get(pk=heartbeat_pk).worker.startswith("test-")

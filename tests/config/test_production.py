@@ -1,8 +1,13 @@
 """Production mode as docker-compose.yml runs it."""
 
+import re
 import subprocess
 import sys
 
+import pytest
+from django.http.request import validate_host
+
+from config.probe import allowed_host
 from tests.processes import PRODUCTION_HOST, REPO, get, production_env, web_server
 
 
@@ -42,3 +47,46 @@ def test_container_probe_passes_on_a_production_server_over_plain_http(
         # What the probe's Host header is for: other hosts are refused.
         assert get(f"{base}/health/live/")[0] == 400
     assert probe(env, f"{base}/health/live/") == 1
+
+
+@pytest.mark.parametrize(
+    ("setting", "host"),
+    [
+        ("downtime.hospital.example,other", "downtime.hospital.example"),
+        (".hospital.example", "hospital.example"),
+        ("*", "localhost"),
+        ("", "localhost"),
+    ],
+)
+def test_probe_asks_under_a_host_django_accepts(setting, host):
+    assert allowed_host(setting) == host
+    assert validate_host(host, [h for h in setting.split(",") if h] or ["localhost"])
+
+
+def test_production_pages_use_the_collected_static_files(tmp_path, test_database_url):
+    """As the image is built (collectstatic) and served behind a TLS proxy."""
+    env = production_env(
+        DATA_DIR=str(tmp_path),
+        DATABASE_URL=test_database_url,
+        STATIC_ROOT=str(tmp_path / "static"),
+        TRUST_X_FORWARDED_PROTO="true",
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--no-input", "-v", "0"],
+        cwd=REPO,
+        env=env,
+        check=True,
+        timeout=120,
+    )
+    behind_proxy = {"X-Forwarded-Proto": "https"}
+
+    with web_server(env=env, log=tmp_path / "web.log", host=PRODUCTION_HOST) as base:
+        status, page = get(f"{base}/", host=PRODUCTION_HOST, headers=behind_proxy)
+        stylesheet = re.search(rb'href="(/static/css/site\.[0-9a-f]{12}\.css)"', page)
+        assert status == 200, page[:300]
+        assert stylesheet, "the page links the hashed stylesheet"
+        css = get(
+            base + stylesheet[1].decode(), host=PRODUCTION_HOST, headers=behind_proxy
+        )
+        assert css[0] == 200
+        assert b".site-header" in css[1]
