@@ -203,6 +203,9 @@ def web_server(
     )
 
 
+PRODUCTION_HOST = "downtime.hospital.example"
+
+
 def production_env(**overrides: str) -> dict[str, str]:
     """An app environment as docker-compose.yml and a filled-in .env make it."""
     return app_env(
@@ -215,9 +218,6 @@ def production_env(**overrides: str) -> dict[str, str]:
             **overrides,
         }
     )
-
-
-PRODUCTION_HOST = "downtime.hospital.example"
 
 
 def get(

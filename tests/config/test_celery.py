@@ -55,12 +55,11 @@ def test_a_task_queued_in_a_rolled_back_transaction_never_reaches_redis(queue):
     assert client.llen(name) == 0
 
 
+# Prints the name of the error queueing raised; a hang ends in the timeout.
 QUEUE_ONE_TASK = (
-    "import django, time; django.setup(); "
-    "from downtime.tasks import heartbeat; start = time.monotonic()\n"
+    "import django; django.setup(); from downtime.tasks import heartbeat\n"
     "try:\n    heartbeat.delay()\n"
-    "except Exception as error:\n    print(type(error).__name__)\n"
-    "print(round(time.monotonic() - start, 1))"
+    "except Exception as error:\n    print(type(error).__name__)"
 )
 
 
