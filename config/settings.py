@@ -241,6 +241,14 @@ CELERY_TIMEZONE = TIME_ZONE
 HEALTH_DISK_MIN_FREE_MB = env_int("HEALTH_DISK_MIN_FREE_MB", 1024, min_value=0)
 HEALTH_HEARTBEAT_MAX_AGE = env_int("HEALTH_HEARTBEAT_MAX_AGE", 180, min_value=60)
 
+# FHIR feeds ----------------------------------------------------------------
+# The EHR's FHIR R4 server for `manage.py pull_fhir` (empty: no pull).
+
+FHIR_BASE_URL = env_url("FHIR_BASE_URL", schemes=("https", "http")).rstrip("/")
+FHIR_BEARER_TOKEN = env_str("FHIR_BEARER_TOKEN")
+FHIR_PAGE_SIZE = env_int("FHIR_PAGE_SIZE", 500, min_value=1)
+FHIR_TIMEOUT = env_int("FHIR_TIMEOUT", 60, min_value=1)
+
 # Logging -------------------------------------------------------------------
 # Log lines carry internal ids only, never names, MRNs or birth dates.
 

@@ -1,0 +1,214 @@
+"""Reading FHIR datatypes strictly: a value that is not what R4 says raises
+``Invalid`` with the element's path, never the value (it may be PHI)."""
+
+import datetime as dt
+import re
+import unicodedata
+from typing import Any
+
+from django.utils import timezone
+
+
+class Invalid(ValueError):
+    """A resource breaks a rule we rely on; the message names the element."""
+
+
+_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+_DATETIME = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?"
+    r"(Z|[+-]\d{2}:\d{2})$"
+)
+_INSTANT_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}T")
+
+
+def date(value: Any, path: str) -> dt.date | None:
+    """A FHIR date; a partial one (year, year-month) means its first day."""
+    if value is None:
+        return None
+    match = _DATE.match(value) if isinstance(value, str) else None
+    if not match:
+        raise Invalid(f"{path} is not a FHIR date")
+    year, month, day = match.groups()
+    try:
+        return dt.date(int(year), int(month or 1), int(day or 1))
+    except ValueError:
+        raise Invalid(f"{path} is not a real calendar date") from None
+
+
+def datetime(value: Any, path: str) -> dt.datetime | None:
+    """A FHIR dateTime or instant as an aware datetime.
+
+    A date alone means midnight in the hospital's time zone. A time without a
+    zone is invalid in R4 and is refused rather than guessed.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise Invalid(f"{path} is not a FHIR dateTime")
+    if not _INSTANT_LIKE.match(value):
+        day = date(value, path)
+        midnight = dt.datetime.combine(day, dt.time())
+        return timezone.make_aware(midnight, timezone.get_default_timezone())
+    match = _DATETIME.match(value)
+    if not match:
+        raise Invalid(f"{path} is not a FHIR dateTime (a time needs a time zone)")
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise Invalid(f"{path} is not a real date and time") from None
+    return parsed
+
+
+def text(value: Any, path: str, *, limit: int) -> str:
+    """A string element, trimmed and cut to the column's length."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise Invalid(f"{path} is not a string")
+    return value.strip()[:limit]
+
+
+def code(
+    value: Any, path: str, allowed: set[str] | None = None, *, required: bool = False
+) -> str:
+    if value is None:
+        if required:
+            raise Invalid(f"{path} is missing")
+        return ""
+    if not isinstance(value, str) or (allowed is not None and value not in allowed):
+        choices = ", ".join(sorted(allowed)) if allowed else "a code"
+        raise Invalid(f"{path} must be one of: {choices}")
+    return value
+
+
+def concept_text(concept: Any, path: str, *, limit: int = 255) -> str:
+    """What a person reads for a CodeableConcept: its text, else a display."""
+    if concept is None:
+        return ""
+    if not isinstance(concept, dict):
+        raise Invalid(f"{path} is not a CodeableConcept")
+    if concept.get("text"):
+        return text(concept["text"], f"{path}.text", limit=limit)
+    for coding in _codings(concept, path):
+        if coding.get("display"):
+            return text(coding["display"], f"{path}.coding.display", limit=limit)
+    for coding in _codings(concept, path):
+        if coding.get("code"):
+            return text(coding["code"], f"{path}.coding.code", limit=limit)
+    return ""
+
+
+def concept_code(concept: Any, path: str, system: str | None = None) -> str:
+    """The first code of a CodeableConcept (of ``system`` when given)."""
+    if not concept:
+        return ""
+    for coding in _codings(concept, path):
+        if system is None or coding.get("system") == system:
+            return str(coding.get("code") or "")[:64]
+    return ""
+
+
+def has_coding(concept: Any, system: str, codes: set[str]) -> bool:
+    if not isinstance(concept, dict):
+        return False
+    return any(
+        coding.get("system") == system and coding.get("code") in codes
+        for coding in concept.get("coding") or []
+        if isinstance(coding, dict)
+    )
+
+
+def _codings(concept: dict, path: str) -> list[dict]:
+    codings = concept.get("coding") or []
+    if not isinstance(codings, list) or not all(isinstance(c, dict) for c in codings):
+        raise Invalid(f"{path}.coding is not a list of Codings")
+    return codings
+
+
+def first(value: Any, path: str) -> Any:
+    """The first item of a repeating element (or the element itself)."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return value[0] if value else None
+    raise Invalid(f"{path} must be a list")
+
+
+def items(value: Any, path: str) -> list:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise Invalid(f"{path} must be a list")
+    return value
+
+
+def phone(telecoms: Any, path: str) -> str:
+    """The first phone number, preferring home and mobile over work."""
+    phones = [
+        t
+        for t in items(telecoms, path)
+        if isinstance(t, dict) and t.get("system") == "phone"
+    ]
+    phones.sort(key=lambda t: {"home": 0, "mobile": 1}.get(t.get("use"), 2))
+    return text(phones[0].get("value"), f"{path}.value", limit=64) if phones else ""
+
+
+def human_name(names: Any, path: str) -> tuple[str, str, str]:
+    """(family, given, prefix) of the official (or usual, or first) name."""
+    candidates = [n for n in items(names, path) if isinstance(n, dict)]
+    if not candidates:
+        return "", "", ""
+    rank = {"official": 0, "usual": 1}
+    chosen = min(candidates, key=lambda n: rank.get(n.get("use"), 2))
+    family = text(chosen.get("family"), f"{path}.family", limit=128)
+    given = " ".join(items(chosen.get("given"), f"{path}.given"))[:128]
+    prefix = " ".join(items(chosen.get("prefix"), f"{path}.prefix"))[:32]
+    if not family and chosen.get("text"):
+        family = text(chosen["text"], f"{path}.text", limit=128)
+    return family, given, prefix
+
+
+def address(addresses: Any, path: str) -> str:
+    for entry in items(addresses, path):
+        if not isinstance(entry, dict):
+            raise Invalid(f"{path} is not an Address")
+        if entry.get("text"):
+            return text(entry["text"], f"{path}.text", limit=512)
+        parts = [*items(entry.get("line"), f"{path}.line")]
+        locality = " ".join(
+            p for p in (entry.get("postalCode"), entry.get("city")) if p
+        )
+        parts += [p for p in (locality, entry.get("country")) if p]
+        return ", ".join(str(p) for p in parts)[:512]
+    return ""
+
+
+def quantity(value: Any, path: str) -> tuple[str, float | None, str]:
+    """(value as text, number, unit) of a Quantity."""
+    if not isinstance(value, dict):
+        raise Invalid(f"{path} is not a Quantity")
+    number = value.get("value")
+    if number is not None and (
+        isinstance(number, bool) or not isinstance(number, int | float)
+    ):
+        raise Invalid(f"{path}.value is not a number")
+    unit = str(value.get("unit") or value.get("code") or "")[:32]
+    shown = "" if number is None else format_number(number)
+    comparator = value.get("comparator") or ""
+    return f"{comparator}{shown}", number, unit
+
+
+def format_number(number: float) -> str:
+    """Up to three significant decimals, no trailing zeros: 107.47, 7.2, 140."""
+    if float(number).is_integer():
+        return str(int(number))
+    return (
+        f"{number:.3g}" if abs(number) < 1 else f"{number:.2f}".rstrip("0").rstrip(".")
+    )
+
+
+def search_key(*parts: str) -> str:
+    """Lower case without accents: 'Treviño' and 'trevino' compare equal."""
+    joined = " ".join(p for p in parts if p)
+    decomposed = unicodedata.normalize("NFKD", joined)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()[:256]

@@ -1,0 +1,121 @@
+"""Writes to the mirror. Only the ingest services call these; no view does."""
+
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from django.db import transaction
+from django.utils import timezone
+
+from patients.ingest.fhir import Importer, Summary, fhir_import
+from patients.ingest.sources import Item, Load, read_paths
+from patients.models import FeedState, QuarantinedResource
+
+Progress = Callable[[int], None]
+
+
+def feed_state_record(
+    *, feed: str, summary: Summary | None = None, error: str = "", cursor: str = ""
+) -> FeedState:
+    """Note an attempt: a success (with its summary) or the error that ended it."""
+    now = timezone.now()
+    with transaction.atomic():
+        state, _ = FeedState.objects.select_for_update().get_or_create(name=feed)
+        state.last_attempt_at = now
+        if error:
+            state.last_error_at = now
+            state.last_error = error
+        else:
+            state.last_success_at = now
+            state.last_error = ""
+            if summary is not None:
+                state.last_summary = summary.as_dict()
+            if cursor:
+                state.cursor = cursor
+        state.save()
+    return state
+
+
+def fhir_files_import(
+    *,
+    paths: Iterable[Path],
+    feed: str,
+    replace_sets: bool = True,
+    on_total: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
+) -> Summary:
+    """Import bundles and Bulk Data folders, and record the feed's state."""
+    load = read_paths(paths)
+    if on_total:
+        on_total(load.total())
+    return fhir_load_import(
+        load=load, feed=feed, replace_sets=replace_sets, progress=progress
+    )
+
+
+def fhir_load_import(
+    *,
+    load: Load,
+    feed: str,
+    replace_sets: bool = True,
+    progress: Progress | None = None,
+) -> Summary:
+    try:
+        summary = fhir_import(
+            load=load, feed=feed, replace_sets=replace_sets, progress=progress
+        )
+    except Exception as error:
+        feed_state_record(feed=feed, error=f"{type(error).__name__}: {error}")
+        raise
+    feed_state_record(feed=feed, summary=summary)
+    return summary
+
+
+def quarantine_replay(
+    *, ids: Iterable[int] = (), progress: Progress | None = None
+) -> Summary:
+    """Try held resources again; those that now apply are marked replayed.
+
+    Each is applied as if it came from its own feed again, never as a set
+    replacement: a lone resource is not a complete record of its patient.
+    """
+    held = QuarantinedResource.objects.filter(status=QuarantinedResource.Status.HELD)
+    if ids:
+        held = held.filter(pk__in=list(ids))
+    summary = Summary()
+    by_feed: dict[str, list[Item]] = {}
+    for row in held.order_by("pk"):
+        by_feed.setdefault(row.feed, []).append(_item(row))
+    for feed, items in by_feed.items():
+        importer = Importer(feed=feed, replace_sets=False)
+        importer.summary = summary
+        load = Load()
+        for item in items:
+            load.add(item)
+        importer.run(load, progress=progress)
+    return summary
+
+
+def _item(row: QuarantinedResource) -> Item:
+    try:
+        resource = json.loads(row.raw)
+    except json.JSONDecodeError as error:
+        return Item(
+            row.origin,
+            row.raw,
+            error=f"not valid JSON ({error.msg})",
+            quarantine_id=row.pk,
+        )
+    if not isinstance(resource, dict):
+        return Item(
+            row.origin, row.raw, error="not a JSON object", quarantine_id=row.pk
+        )
+    if "resource" in resource and "resourceType" not in resource:
+        resource = resource["resource"]  # a bundle entry kept whole
+    return Item(
+        row.origin,
+        row.raw,
+        resource if isinstance(resource, dict) else None,
+        urns=row.references,
+        quarantine_id=row.pk,
+    )

@@ -1,0 +1,103 @@
+"""Small builders of FHIR R4 resources and files for the ingest tests."""
+
+import json
+from pathlib import Path
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "fhir"
+BUNDLES = SHARED / "synthea-r4-bundles"
+BULK = SHARED / "bulk-ndjson-10-patients"
+MR = {
+    "coding": [
+        {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}
+    ]
+}
+
+
+def patient(pid: str, *, mrn: str | None = None, **extra) -> dict:
+    return {
+        "resourceType": "Patient",
+        "id": pid,
+        "identifier": [{"type": MR, "system": "urn:test:mrn", "value": mrn or pid}],
+        "name": [{"family": "Peeters", "given": ["Anaïs"]}],
+        "gender": "female",
+        "birthDate": "1950-03-01",
+        **extra,
+    }
+
+
+def location(lid: str, kind: str, *, part_of: str | None = None) -> dict:
+    resource = {
+        "resourceType": "Location",
+        "id": lid,
+        "name": lid.upper(),
+        "physicalType": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/location-physical-type",
+                    "code": kind,
+                }
+            ]
+        },
+    }
+    if part_of:
+        resource["partOf"] = {"reference": f"Location/{part_of}"}
+    return resource
+
+
+def encounter(
+    eid: str, pid: str, *, status: str = "in-progress", bed: str = "", updated: str = ""
+) -> dict:
+    resource = {
+        "resourceType": "Encounter",
+        "id": eid,
+        "status": status,
+        "class": {"code": "IMP"},
+        "subject": {"reference": f"Patient/{pid}"},
+        "period": {"start": "2026-11-20T08:00:00+01:00"},
+    }
+    if bed:
+        resource["location"] = [{"location": {"reference": f"Location/{bed}"}}]
+    if updated:
+        resource["meta"] = {"lastUpdated": updated}
+    return resource
+
+
+def allergy(aid: str, pid: str, substance: str) -> dict:
+    return {
+        "resourceType": "AllergyIntolerance",
+        "id": aid,
+        "code": {"text": substance},
+        "patient": {"reference": f"Patient/{pid}"},
+        "criticality": "high",
+        "reaction": [
+            {"manifestation": [{"text": "Anaphylaxis"}], "severity": "severe"}
+        ],
+    }
+
+
+def ward_with_beds(*beds: str) -> list[dict]:
+    rooms = [location(f"room-{bed}", "ro", part_of="ward-a") for bed in beds]
+    return [
+        location("ward-a", "wa"),
+        *rooms,
+        *(location(bed, "bd", part_of=f"room-{bed}") for bed in beds),
+    ]
+
+
+def write_ndjson(folder: Path, resources: list[dict]) -> Path:
+    """One ``<Type>.000.ndjson`` per type, as a Bulk Data export has."""
+    folder.mkdir(parents=True, exist_ok=True)
+    by_type: dict[str, list[str]] = {}
+    for resource in resources:
+        by_type.setdefault(resource["resourceType"], []).append(json.dumps(resource))
+    for kind, lines in by_type.items():
+        (folder / f"{kind}.000.ndjson").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def write_bundle(path: Path, resources: list[dict], kind: str = "collection") -> Path:
+    entries = [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in resources]
+    path.write_text(
+        json.dumps({"resourceType": "Bundle", "type": kind, "entry": entries})
+    )
+    return path
