@@ -13,7 +13,6 @@ Each chunk of one resource type is handled in five steps:
 """
 
 import hashlib
-import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -29,7 +28,7 @@ from patients.ingest.mappers import MAPPERS, REPLACED_AS_A_SET, Context, Mapper,
 from patients.ingest.mappers.directory import location_kind
 from patients.ingest.r4 import RESOURCE_TYPES
 from patients.ingest.references import Ref
-from patients.ingest.sources import Item, Load
+from patients.ingest.sources import Item, Load, canonical_json
 from patients.models import (
     Clinician,
     Encounter,
@@ -55,6 +54,8 @@ TARGETS: dict[str, tuple[type[models.Model], str | None, str | None]] = {
 }
 _LOCATION_RANK = {
     Location.Kind.SITE: 0,
+    Location.Kind.OTHER: 1,
+    Location.Kind.CLINIC: 1,
     Location.Kind.WARD: 1,
     Location.Kind.ROOM: 2,
     Location.Kind.BED: 3,
@@ -190,7 +191,7 @@ class Importer(Context):
             else:
                 self.summary.add(mapper.resource_type, outcome)
                 self._remember(mapper, candidate, before and before[0])
-        self._write(mapper, self._map(mapper, changed))
+        self._write(mapper, self._map(mapper, changed), existing.keys())
 
     def _candidates(self, mapper: Mapper, items: list[Item]) -> list[_Candidate]:
         """Valid ids and timestamps, one candidate per id (the newest)."""
@@ -207,7 +208,7 @@ class Importer(Context):
             except values.Invalid as error:
                 self._quarantine(item, str(error))
                 continue
-            digest = _digest(resource)
+            digest = _digest(item)
             candidate = _Candidate(item, source_id, digest, updated)
             kind = mapper.resource_type
             prior = chosen.get(source_id)
@@ -282,7 +283,7 @@ class Importer(Context):
                 row.fields[f"{wanted.field}_id"] = pk
         return True
 
-    def _write(self, mapper: Mapper, ready: list[_Candidate]) -> None:
+    def _write(self, mapper: Mapper, ready: list[_Candidate], known) -> None:
         if mapper.model is Patient:
             ready = self._without_mrn_conflicts(ready)
         if not ready:
@@ -300,12 +301,8 @@ class Importer(Context):
             for c in ready
         ]
         ids = [c.source_id for c in ready]
+        new = set(ids) - set(known)
         with transaction.atomic():
-            new = set(ids) - set(
-                mapper.model.objects.filter(
-                    source_type=mapper.resource_type, source_id__in=ids
-                ).values_list("source_id", flat=True)
-            )
             if mapper.model is Encounter:
                 _free_claimed_beds(objects)
             mapper.model.objects.bulk_create(
@@ -501,8 +498,8 @@ def fhir_import(
     return importer.run(load, chunk_size=chunk_size, progress=progress)
 
 
-def _digest(resource: dict) -> str:
-    canonical = json.dumps(resource, sort_keys=True, separators=(",", ":"))
+def _digest(item: Item) -> str:
+    canonical = item.raw if item.canonical else canonical_json(item.resource)
     return hashlib.blake2b(canonical.encode(), digest_size=20).hexdigest()
 
 

@@ -39,6 +39,11 @@ _RANK = {name: rank for rank, name in enumerate(ORDER)}
 _NDJSON_NAME = re.compile(r"^([A-Z][A-Za-z]+)(?:[._-]\w+)*\.ndjson$")
 
 
+def canonical_json(resource: dict) -> str:
+    """Sorted keys, no spaces: equal content gives equal text (and hash)."""
+    return json.dumps(resource, sort_keys=True, separators=(",", ":"))
+
+
 def rank(resource_type: str) -> int:
     return _RANK.get(resource_type, len(ORDER))
 
@@ -54,6 +59,8 @@ class Item:
     error: str = ""
     # Set when the item is a replay of a quarantined resource.
     quarantine_id: int | None = None
+    # True when ``raw`` is already the canonical JSON the content hash uses.
+    canonical: bool = False
 
     @property
     def resource_type(self) -> str:
@@ -134,8 +141,8 @@ def from_resources(resources: Iterable[dict], *, origin: str) -> Load:
     """Resources built in memory, read exactly as if they came from a file."""
     load = Load()
     for number, resource in enumerate(resources, 1):
-        raw = json.dumps(resource, ensure_ascii=False)
-        load.add(Item(f"{origin} #{number}", raw, resource))
+        raw = canonical_json(resource)
+        load.add(Item(f"{origin} #{number}", raw, resource, canonical=True))
         load.covered.add(resource["resourceType"])
     return load
 

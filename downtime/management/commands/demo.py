@@ -37,6 +37,8 @@ class Command(BaseCommand):
             )
         self.stdout.write(_("Preparing the database..."))
         call_command("migrate", interactive=False, verbosity=0)
+        self.stdout.write(_("Loading the demo hospital through the FHIR importer..."))
+        call_command("seed_demo", stdout=self.stdout, stderr=self.stderr)
         self._print_accounts(demo_accounts_ensure(reset_passwords=reset_passwords))
         if no_serve:
             return

@@ -1,0 +1,97 @@
+"""Initial load and unchanged re-import of a generated 1,000-inpatient hospital.
+
+Goal (issue 3): at least 5,000 resources/s for the first load into
+PostgreSQL, and a re-import of the same data at least 5 times faster.
+
+    .venv/bin/python bench/mirror_load.py [--wards 42] [--beds 24]
+
+Uses BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/downtime_bench),
+which it creates if missing and empties of mirror data first.
+"""
+
+import argparse
+import datetime as dt
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+CHUNK = int(os.environ.get("BENCH_CHUNK", "1000"))  # resources per upsert
+URL = os.environ.get(
+    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/downtime_bench"
+)
+
+
+def prepare_database() -> None:
+    name = URL.rsplit("/", 1)[1]
+    with psycopg.connect(URL.rsplit("/", 1)[0] + "/postgres", autocommit=True) as db:
+        if not db.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+        ).fetchone():
+            db.execute(f'CREATE DATABASE "{name}"')
+    os.environ["DATABASE_URL"] = URL
+    os.environ.pop("CELERY_BROKER_URL", None)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from patients.models import Location, Patient
+
+    Patient.objects.all().delete()
+    Location.objects.all().delete()
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed_import(resources: list[dict], label: str) -> float:
+    from patients.ingest.fhir import fhir_import
+    from patients.ingest.sources import from_resources
+
+    load = from_resources(resources, origin="bench")
+    started = time.perf_counter()
+    summary = fhir_import(load=load, feed="bench", chunk_size=CHUNK)
+    seconds = time.perf_counter() - started
+    rate = len(resources) / seconds
+    print(
+        f"{label:<22} {len(resources):>7} resources in {seconds:6.1f} s = "
+        f"{rate:>7.0f} resources/s, peak memory {peak_mb():.0f} MB, "
+        f"quarantined {summary.quarantined}"
+    )
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--wards", type=int, default=42)
+    parser.add_argument("--beds", type=int, default=24)
+    options = parser.parse_args()
+    prepare_database()
+    from patients.demo.hospital import demo_hospital
+    from patients.models import Encounter
+
+    now = dt.datetime.now(dt.UTC)
+    resources = demo_hospital(
+        wards=options.wards, beds=options.beds, seed=1, now=now, occupancy=1.0
+    )
+    print(f"generated {len(resources)} resources, peak memory {peak_mb():.0f} MB")
+    first = timed_import(resources, "first load")
+    inpatients = Encounter.objects.filter(status__in=Encounter.ON_CENSUS).count()
+    again = timed_import(resources, "unchanged re-import")
+    print(
+        f"{inpatients} inpatients; re-import {first / again:.1f}x faster than the "
+        "first load"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""`manage.py pull_fhir` against a real FHIR R4 server (sekmet-fhir) on 127.0.0.1,
+loaded with the shared Synthea bundles."""
+
+import io
+import json
+import re
+import subprocess
+import urllib.request
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from patients.models import (
+    Allergy,
+    Clinician,
+    Encounter,
+    FeedState,
+    Location,
+    MedicationOrder,
+    Observation,
+    Organization,
+    Patient,
+    Problem,
+    QuarantinedResource,
+)
+from tests.patients.fhir import BUNDLES
+from tests.processes import VENV_BIN, free_port, missing, stop, wait_for
+
+pytestmark = pytest.mark.django_db
+
+MIRRORED = {
+    "Patient": Patient,
+    "Encounter": Encounter,
+    "AllergyIntolerance": Allergy,
+    "Condition": Problem,
+    "MedicationRequest": MedicationOrder,
+    "Observation": Observation,
+    "Organization": Organization,
+    "Practitioner": Clinician,
+    "Location": Location,
+}
+CURSOR = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+COLUMNS = ("new", "updated", "unchanged", "older", "ignored", "quarantined", "deleted")
+ONE_PATIENT_UPDATED = {"Patient": {**dict.fromkeys(COLUMNS, 0), "updated": 1}}
+
+
+@pytest.fixture(scope="module")
+def fhir_base(tmp_path_factory) -> Iterator[str]:
+    """A sekmet-fhir server of our own, holding every Synthea bundle."""
+    sekmet = VENV_BIN / "sekmet"
+    if not sekmet.exists():
+        missing("sekmet-fhir (the FHIR server of the pull tests)")
+    folder = tmp_path_factory.mktemp("sekmet")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/fhir"
+    (folder / "settings.yaml").write_text(
+        "\n".join(
+            [
+                "host: 127.0.0.1",
+                f"port: {port}",
+                f"base_url: {base}",  # else next links lead to localhost:8090
+                'db_path: ":memory:"',
+                "log_inbound: false",
+                "simulator:",
+                "  enabled: false",  # else it makes resources of its own
+                "",
+            ]
+        )
+    )
+    log = folder / "sekmet.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [str(sekmet), "serve", "-c", str(folder / "settings.yaml")],
+            cwd=folder,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(
+            lambda: (
+                request("GET", f"{base}/metadata")["resourceType"]
+                == "CapabilityStatement"
+            ),
+            timeout=30,
+            what=f"FHIR server start (log: {log})",
+            process=process,
+        )
+        # Organisations and practitioners first: patient bundles refer to them.
+        shared = ("hospitalInformation", "practitionerInformation")
+        files = sorted(
+            BUNDLES.glob("*.json"), key=lambda path: not path.name.startswith(shared)
+        )
+        for path in files:
+            answer = request("POST", base, json.loads(path.read_text()))
+            assert answer["type"] == "transaction-response", path.name
+        yield base
+    finally:
+        stop(process)
+
+
+def request(method: str, url: str, resource: dict | None = None) -> dict:
+    body = json.dumps(resource).encode() if resource is not None else None
+    headers = {"Accept": "application/fhir+json"}
+    if body is not None:
+        headers["Content-Type"] = "application/fhir+json"
+    with urllib.request.urlopen(
+        urllib.request.Request(url, data=body, headers=headers, method=method),
+        timeout=60,
+    ) as response:
+        return json.loads(response.read())
+
+
+def entries_in_bundles() -> Counter:
+    """Counted straight from the files: every entry is a POST, so every one is
+    a resource of its own on the server (organisations and practitioners
+    repeated in patient bundles included)."""
+    counts = Counter()
+    for path in BUNDLES.glob("*.json"):
+        for entry in json.loads(path.read_text())["entry"]:
+            assert entry["request"]["method"] == "POST"
+            counts[entry["resource"]["resourceType"]] += 1
+    return counts
+
+
+def pull(base: str, *options: str) -> dict[str, dict[str, int]]:
+    """Run the command; its summary table, by resource type and column."""
+    out = io.StringIO()
+    call_command("pull_fhir", "--base-url", base, *options, stdout=out)
+    table = {}
+    for line in out.getvalue().splitlines()[1:]:
+        kind, *cells = line.split() or [""]
+        if len(cells) == len(COLUMNS) and all(cell.isdigit() for cell in cells):
+            table[kind] = dict(zip(COLUMNS, map(int, cells), strict=True))
+    return table
+
+
+def new_phone_on_server(base: str, nth: int) -> tuple[str, str]:
+    """Give the ``nth`` patient on the server (by id) a new phone number, as
+    the EHR would: GET, change, PUT. Returns its id and the number."""
+    found = request("GET", f"{base}/Patient?_count=1000")
+    ids = sorted(entry["resource"]["id"] for entry in found["entry"])
+    pid = ids[nth]
+    resource = request("GET", f"{base}/Patient/{pid}")
+    phone = f"+32 2 555 {uuid.uuid4().int % 10**6:06d}"
+    resource["telecom"] = [{"system": "phone", "value": phone, "use": "home"}]
+    request("PUT", f"{base}/Patient/{pid}", resource)
+    return pid, phone
+
+
+def test_a_first_pull_mirrors_everything_the_server_holds_page_by_page(fhir_base):
+    table = pull(fhir_base, "--page-size", "100")
+
+    expected = entries_in_bundles()
+    assert {kind: model.objects.count() for kind, model in MIRRORED.items()} == {
+        kind: expected[kind] for kind in MIRRORED
+    }
+    assert expected["Observation"] > 100  # so several pages were read
+    assert {kind: row["new"] for kind, row in table.items()} == {
+        kind: expected[kind] for kind in MIRRORED if expected[kind]
+    }
+    assert not QuarantinedResource.objects.exists()
+    state = FeedState.objects.get(name="fhir-pull")
+    assert state.last_success_at is not None
+    assert state.last_error == ""
+    assert CURSOR.match(state.cursor)
+
+
+def test_a_second_pull_brings_only_what_changed_since_the_first(fhir_base):
+    pull(fhir_base, "--page-size", "1000")
+    pid, phone = new_phone_on_server(fhir_base, 0)
+    assert Patient.objects.get(source_id=pid).phone != phone
+
+    table = pull(fhir_base, "--page-size", "1000")
+
+    assert table == ONE_PATIENT_UPDATED
+    assert Patient.objects.get(source_id=pid).phone == phone
+    summary = FeedState.objects.get(name="fhir-pull").last_summary
+    assert summary["counts"] == {"Patient": {"updated": 1}}
+
+
+def test_a_failed_pull_keeps_the_cursor_and_the_next_one_resumes_from_it(
+    fhir_base,
+):
+    pull(fhir_base, "--page-size", "1000")
+    cursor = FeedState.objects.get(name="fhir-pull").cursor
+    pid, phone = new_phone_on_server(fhir_base, 1)
+
+    with pytest.raises(CommandError, match="starts again from the last successful"):
+        pull(f"http://127.0.0.1:{free_port()}/fhir")
+
+    state = FeedState.objects.get(name="fhir-pull")
+    assert "GET /fhir/Organization failed" in state.last_error
+    assert state.last_error_at is not None
+    assert state.cursor == cursor
+    assert Patient.objects.get(source_id=pid).phone != phone
+
+    table = pull(fhir_base, "--page-size", "1000")
+
+    assert table == ONE_PATIENT_UPDATED
+    assert Patient.objects.get(source_id=pid).phone == phone
+    state = FeedState.objects.get(name="fhir-pull")
+    assert state.last_error == ""
+    assert CURSOR.match(state.cursor)
+    assert state.cursor > cursor
