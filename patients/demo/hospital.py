@@ -299,8 +299,11 @@ class Hospital:
             }
 
     def _observation(
-        self, oid, pid, eid, category, code, name, when, value, unit, low, high
+        self, oid: str, pid: str, eid: str, category: str, spec: tuple, when, value
     ) -> dict:
+        """A measured value; ``spec`` is a catalogue row (code, name, unit,
+        low, high, ...)."""
+        code, name, unit, low, high = spec[:5]
         flag = "H" if value > high else "L" if value < low else "N"
         return {
             "resourceType": "Observation",
@@ -325,20 +328,17 @@ class Hospital:
         rng = self.rng
         for round_number in range(6):  # every 4 h over the last 24 h
             when = self.now - dt.timedelta(hours=4 * round_number + 2)
-            for code, name, unit, low, high, mean, spread in c.VITALS:
+            for spec in c.VITALS:
+                code, mean, spread = spec[0], spec[5], spec[6]
                 value = round(rng.gauss(mean, spread / 2), 1)
                 yield self._observation(
                     f"{pid}-v{round_number}-{code}",
                     pid,
                     eid,
                     "vital-signs",
-                    code,
-                    name,
+                    spec,
                     when,
                     value,
-                    unit,
-                    low,
-                    high,
                 )
             systolic, diastolic = rng.randrange(95, 175), rng.randrange(55, 100)
             yield {
@@ -367,20 +367,11 @@ class Hospital:
             when = self.now.replace(hour=6) - dt.timedelta(
                 days=day + (self.now.hour < 6)
             )
-            for code, name, unit, low, high, mean, spread in c.LABS:
+            for spec in c.LABS:
+                code, mean, spread = spec[0], spec[5], spec[6]
                 value = round(max(0.1, self.rng.gauss(mean, spread)), 1)
                 yield self._observation(
-                    f"{pid}-l{day}-{code}",
-                    pid,
-                    eid,
-                    "laboratory",
-                    code,
-                    name,
-                    when,
-                    value,
-                    unit,
-                    low,
-                    high,
+                    f"{pid}-l{day}-{code}", pid, eid, "laboratory", spec, when, value
                 )
 
     def _pending(self, pid: str, eid: str) -> Iterator[dict]:

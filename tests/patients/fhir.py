@@ -3,9 +3,33 @@
 import json
 from pathlib import Path
 
+from patients.models import (
+    Allergy,
+    Clinician,
+    Encounter,
+    Location,
+    MedicationOrder,
+    Observation,
+    Organization,
+    Patient,
+    Problem,
+)
+
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "fhir"
 BUNDLES = SHARED / "synthea-r4-bundles"
 BULK = SHARED / "bulk-ndjson-10-patients"
+# Resource type -> the table that mirrors it, for counting.
+MIRRORED = {
+    "Patient": Patient,
+    "Encounter": Encounter,
+    "AllergyIntolerance": Allergy,
+    "Condition": Problem,
+    "MedicationRequest": MedicationOrder,
+    "Observation": Observation,
+    "Organization": Organization,
+    "Practitioner": Clinician,
+    "Location": Location,
+}
 MR = {
     "coding": [
         {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}

@@ -7,12 +7,9 @@ from django.db import IntegrityError, transaction
 
 from patients.models import (
     Allergy,
-    Clinician,
     Encounter,
-    Location,
     MedicationOrder,
     Observation,
-    Organization,
     Patient,
     Problem,
     QuarantinedResource,
@@ -20,6 +17,7 @@ from patients.models import (
 from tests.patients.fhir import (
     BULK,
     BUNDLES,
+    MIRRORED,
     allergy,
     encounter,
     patient,
@@ -29,18 +27,6 @@ from tests.patients.fhir import (
 )
 
 pytestmark = pytest.mark.django_db
-
-MIRRORED = {
-    "Patient": Patient,
-    "Encounter": Encounter,
-    "AllergyIntolerance": Allergy,
-    "Condition": Problem,
-    "MedicationRequest": MedicationOrder,
-    "Observation": Observation,
-    "Organization": Organization,
-    "Practitioner": Clinician,
-    "Location": Location,
-}
 
 
 def distinct_ids_in_fixtures() -> dict[str, set[str]]:

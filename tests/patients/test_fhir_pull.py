@@ -14,34 +14,15 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from patients.models import (
-    Allergy,
-    Clinician,
-    Encounter,
     FeedState,
-    Location,
-    MedicationOrder,
-    Observation,
-    Organization,
     Patient,
-    Problem,
     QuarantinedResource,
 )
-from tests.patients.fhir import BUNDLES
+from tests.patients.fhir import BUNDLES, MIRRORED
 from tests.processes import VENV_BIN, free_port, missing, stop, wait_for
 
 pytestmark = pytest.mark.django_db
 
-MIRRORED = {
-    "Patient": Patient,
-    "Encounter": Encounter,
-    "AllergyIntolerance": Allergy,
-    "Condition": Problem,
-    "MedicationRequest": MedicationOrder,
-    "Observation": Observation,
-    "Organization": Organization,
-    "Practitioner": Clinician,
-    "Location": Location,
-}
 CURSOR = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 COLUMNS = ("new", "updated", "unchanged", "older", "ignored", "quarantined", "deleted")
 ONE_PATIENT_UPDATED = {"Patient": {**dict.fromkeys(COLUMNS, 0), "updated": 1}}

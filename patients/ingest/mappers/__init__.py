@@ -1,7 +1,7 @@
 """One mapper per mirrored resource type (two for Observation: results, and
 code status kept as a flag)."""
 
-from patients.ingest.mappers.base import Context, Mapper, Row, Wanted
+from patients.ingest.mappers.base import Context, Mapper, Row
 from patients.ingest.mappers.clinical import (
     AllergyMapper,
     CodeStatusObservationMapper,
@@ -48,4 +48,4 @@ for _mapper in (
 # merged field by field, never left half old).
 REPLACED_AS_A_SET = ("AllergyIntolerance", "Condition", "MedicationRequest")
 
-__all__ = ["MAPPERS", "REPLACED_AS_A_SET", "Context", "Mapper", "Row", "Wanted"]
+__all__ = ["MAPPERS", "REPLACED_AS_A_SET", "Context", "Mapper", "Row"]
