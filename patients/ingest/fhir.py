@@ -23,7 +23,7 @@ from enum import StrEnum
 from django.db import models, transaction
 from django.utils import timezone
 
-from patients.ingest import values
+from patients.ingest import upsert, values
 from patients.ingest.mappers import MAPPERS, REPLACED_AS_A_SET, Context, Mapper, Row
 from patients.ingest.mappers.directory import location_kind
 from patients.ingest.r4 import RESOURCE_TYPES
@@ -122,6 +122,7 @@ class Importer(Context):
         self._seen: dict[str, dict[str, str]] = defaultdict(dict)
         self._patients: set[int] = set()
         self._kept: dict[str, set[str]] = defaultdict(set)
+        self._inserted: Counter = Counter()
 
     def run(self, load: Load, *, chunk_size: int = 1000, progress=None) -> Summary:
         """Import a load; ``progress(n)`` is told as each chunk is done."""
@@ -135,6 +136,9 @@ class Importer(Context):
                 if kind in load.covered:
                     self._replace_set(kind)
         self.delete(load.deleted)
+        upsert.refresh_statistics(
+            model for model, number in self._inserted.items() if number >= 1000
+        )
         return self.summary
 
     def apply(self, chunk: Iterable[Item]) -> None:
@@ -175,13 +179,9 @@ class Importer(Context):
 
     def _apply(self, mapper: Mapper, items: list[Item]) -> None:
         candidates = self._candidates(mapper, items)
-        existing = {
-            source_id: (pk, digest, updated)
-            for source_id, pk, digest, updated in mapper.model.objects.filter(
-                source_type=mapper.resource_type,
-                source_id__in=[c.source_id for c in candidates],
-            ).values_list("source_id", "pk", "source_hash", "source_updated_at")
-        }
+        existing = upsert.existing(
+            mapper.model, mapper.resource_type, [c.source_id for c in candidates]
+        )
         changed = []
         for candidate in candidates:
             before = existing.get(candidate.source_id)
@@ -288,44 +288,34 @@ class Importer(Context):
             ready = self._without_mrn_conflicts(ready)
         if not ready:
             return
-        objects = [
-            mapper.model(
+        rows = [
+            {
                 **c.row.fields,
-                source_feed=self.feed,
-                source_type=mapper.resource_type,
-                source_id=c.source_id,
-                source_updated_at=c.updated_at,
-                source_hash=c.digest,
-                received_at=self.received_at,
-            )
+                "source_feed": self.feed,
+                "source_type": mapper.resource_type,
+                "source_id": c.source_id,
+                "source_updated_at": c.updated_at,
+                "source_hash": c.digest,
+                "received_at": self.received_at,
+            }
             for c in ready
         ]
-        ids = [c.source_id for c in ready]
-        new = set(ids) - set(known)
+        new = {c.source_id for c in ready} - set(known)
         with transaction.atomic():
             if mapper.model is Encounter:
-                _free_claimed_beds(objects)
-            mapper.model.objects.bulk_create(
-                objects,
-                update_conflicts=True,
-                unique_fields=["source_type", "source_id"],
-                update_fields=_update_fields(mapper.model),
-            )
-            pks = dict(
-                mapper.model.objects.filter(
-                    source_type=mapper.resource_type, source_id__in=ids
-                ).values_list("source_id", "pk")
-            )
+                _free_claimed_beds(rows)
+            pks = upsert.upsert(mapper.model, rows)
             self._resolve_quarantine([c.item for c in ready])
-        for candidate, obj in zip(ready, objects, strict=True):
+        self._inserted[mapper.model] += len(new)
+        for candidate, row in zip(ready, rows, strict=True):
             outcome = Outcome.NEW if candidate.source_id in new else Outcome.UPDATED
             self.summary.add(mapper.resource_type, outcome)
             self._remember(mapper, candidate, pks[candidate.source_id])
             if mapper.model is Location:
                 self._locations[pks[candidate.source_id]] = (
-                    obj.kind,
-                    obj.ward_id,
-                    obj.part_of_id,
+                    row["kind"],
+                    row["ward_id"],
+                    row["part_of_id"],
                 )
 
     def _remember(self, mapper: Mapper, candidate: _Candidate, pk: int | None) -> None:
@@ -507,35 +497,27 @@ def _is_older(incoming: datetime | None, current: datetime | None) -> bool:
     return incoming is not None and current is not None and incoming < current
 
 
-def _update_fields(model: type[models.Model]) -> list[str]:
-    return [
-        f.name
-        for f in model._meta.concrete_fields
-        if not f.primary_key and f.name not in {"source_type", "source_id"}
-    ]
-
-
-def _free_claimed_beds(encounters: list[Encounter]) -> None:
+def _free_claimed_beds(encounters: list[dict]) -> None:
     """A bed has one occupant: the newest admission to it wins.
 
     The EHR's messages about the previous occupant leaving may come later
     than the new one arriving; that patient stays on the ward's census,
     without a bed, until they do.
     """
-    claims: dict[int, Encounter] = {}
+    claims: dict[int, dict] = {}
     for encounter in sorted(
-        (e for e in encounters if e.bed_id and e.status in Encounter.ON_CENSUS),
-        key=lambda e: e.source_updated_at or e.admitted_at or e.received_at,
+        (e for e in encounters if e["bed_id"] and e["status"] in Encounter.ON_CENSUS),
+        key=lambda e: e["source_updated_at"] or e["admitted_at"] or e["received_at"],
     ):
-        previous = claims.get(encounter.bed_id)
+        previous = claims.get(encounter["bed_id"])
         if previous is not None:
-            previous.bed_id = None
-        claims[encounter.bed_id] = encounter
+            previous["bed_id"] = None
+        claims[encounter["bed_id"]] = encounter
     occupants = Encounter.objects.filter(
         bed_id__in=claims, status__in=Encounter.ON_CENSUS
     ).values_list("pk", "bed_id", "source_id")
     displaced = [
-        pk for pk, bed, source_id in occupants if claims[bed].source_id != source_id
+        pk for pk, bed, source_id in occupants if claims[bed]["source_id"] != source_id
     ]
     if displaced:
         Encounter.objects.filter(pk__in=displaced).update(bed=None)

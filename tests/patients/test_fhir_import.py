@@ -1,3 +1,4 @@
+import datetime as dt
 import json
 from collections import defaultdict
 
@@ -97,6 +98,79 @@ def test_newer_last_updated_wins_and_an_older_copy_is_ignored(tmp_path):
     write_ndjson(tmp_path / "newest", [newest])
     call_command("import_fhir", str(tmp_path / "newest"))
     assert Patient.objects.get().phone == "+32 2 555 09 09"
+
+
+def test_every_value_a_nurse_reads_arrives_as_the_source_gave_it(tmp_path):
+    """Text, numbers, dates, flags, JSON and links all survive the bulk write."""
+    chart = [
+        patient(
+            "p1",
+            mrn="MRN-77",
+            telecom=[{"system": "phone", "value": "+32 2 555 01 01"}],
+        ),
+        *ward_with_beds("bed-1"),
+        encounter("e1", "p1", bed="bed-1"),
+        {
+            "resourceType": "MedicationRequest",
+            "id": "m1",
+            "status": "active",
+            "intent": "order",
+            "subject": {"reference": "Patient/p1"},
+            "encounter": {"reference": "Encounter/e1"},
+            "authoredOn": "2026-11-20T09:30:00+01:00",
+            "medicationCodeableConcept": {"text": "Paracetamol 1 g tablet"},
+            "dosageInstruction": [
+                {
+                    "text": "Met water innemen",
+                    "route": {"text": "oral"},
+                    "timing": {
+                        "repeat": {
+                            "frequency": 4,
+                            "period": 1,
+                            "periodUnit": "d",
+                            "timeOfDay": ["06:00:00", "12:00:00"],
+                        }
+                    },
+                    "asNeededCodeableConcept": {"text": "pain"},
+                    "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "g"}}],
+                }
+            ],
+        },
+    ]
+    call_command("import_fhir", str(write_ndjson(tmp_path, chart)))
+
+    mirrored = Patient.objects.get()
+    assert (mirrored.mrn, mirrored.given, mirrored.phone) == (
+        "MRN-77",
+        "Anaïs",
+        "+32 2 555 01 01",
+    )
+    assert mirrored.birth_date == dt.date(1950, 3, 1)
+    assert mirrored.identifiers[0]["value"] == "MRN-77"
+    stay = Encounter.objects.get()
+    assert (stay.patient, stay.bed.source_id, stay.ward.source_id) == (
+        mirrored,
+        "bed-1",
+        "ward-a",
+    )
+    order = MedicationOrder.objects.get()
+    assert (order.patient, order.encounter) == (mirrored, stay)
+    assert (order.drug, order.dose, order.route, order.frequency) == (
+        "Paracetamol 1 g tablet",
+        "1 g",
+        "oral",
+        "4x/d",
+    )
+    assert order.timing == {
+        "frequency": 4,
+        "period": 1,
+        "period_unit": "d",
+        "times": ["06:00:00", "12:00:00"],
+    }
+    assert (order.as_needed, order.as_needed_reason) == (True, "pain")
+    assert order.instructions == "Met water innemen"
+    assert order.starts_at == dt.datetime(2026, 11, 20, 8, 30, tzinfo=dt.UTC)
+    assert order.ends_at is None
 
 
 def test_a_complete_source_replaces_the_allergy_list_as_a_whole(tmp_path):
