@@ -4,10 +4,12 @@ import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from patients.ingest.fhir import Importer, Summary, fhir_import
+from patients.ingest.pull import FhirClient, PullError, fhir_pull
 from patients.ingest.sources import Item, Load, read_paths
 from patients.models import FeedState, QuarantinedResource
 
@@ -53,6 +55,51 @@ def fhir_files_import(
     )
 
 
+def fhir_server_pull(
+    *,
+    feed: str,
+    base_url: str,
+    full: bool = False,
+    page_size: int = 0,
+    progress: Callable[[str, int], None] | None = None,
+) -> Summary:
+    """Pull from the EHR's FHIR server what changed since the feed's cursor.
+
+    Whatever stops it is recorded in the feed's state, and the cursor stays
+    where it was, so the next pull does the same window again.
+    """
+    state = FeedState.objects.filter(name=feed).first()
+    since = "" if full or state is None else state.cursor
+    try:
+        client = FhirClient(
+            base_url, token=settings.FHIR_BEARER_TOKEN, timeout=settings.FHIR_TIMEOUT
+        )
+        summary, cursor = fhir_pull(
+            client=client,
+            feed=feed,
+            since=since,
+            page_size=page_size or settings.FHIR_PAGE_SIZE,
+            progress=progress,
+        )
+    except Exception as error:
+        feed_state_record(feed=feed, error=failure_text(error))
+        raise
+    feed_state_record(feed=feed, summary=summary, cursor=cursor)
+    return summary
+
+
+def failure_text(error: Exception) -> str:
+    """What the feed's state shows of a failure.
+
+    A pull error's message is written to be shown. Anything else (a database
+    error, a bug) may quote the data it choked on, so only its kind is kept;
+    the traceback goes to the command's or the worker's output.
+    """
+    if isinstance(error, PullError):
+        return str(error)
+    return f"{type(error).__name__} (unexpected; see the command or worker output)"
+
+
 def fhir_load_import(
     *,
     load: Load,
@@ -65,7 +112,7 @@ def fhir_load_import(
             load=load, feed=feed, replace_sets=replace_sets, progress=progress
         )
     except Exception as error:
-        feed_state_record(feed=feed, error=f"{type(error).__name__}: {error}")
+        feed_state_record(feed=feed, error=failure_text(error))
         raise
     feed_state_record(feed=feed, summary=summary)
     return summary

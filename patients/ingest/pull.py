@@ -2,10 +2,13 @@
 
 For each mirrored type, in dependency order: search with
 ``_lastUpdated=ge<cursor>``, follow the ``next`` links, apply each page as it
-comes. The new cursor is the server's own time when the pull began (the first
-page's ``Bundle.meta.lastUpdated``, else its Date header), saved only when
-every type went through, so a pull that fails is simply done again from the
-old cursor; importing is idempotent, so overlap costs nothing.
+comes. Then, for each type, read ``_history?_since=<cursor>`` for deletions:
+a resource whose newest entry there is a DELETE leaves the mirror (a search
+never returns what is gone). The new cursor is the server's own time when the
+pull began (the first page's ``Bundle.meta.lastUpdated``, else its Date
+header), saved only when every type went through, so a pull that fails is
+simply done again from the old cursor; importing is idempotent, so overlap
+costs nothing.
 """
 
 import datetime as dt
@@ -20,6 +23,7 @@ from urllib.parse import urlencode, urlsplit
 from patients.ingest import values
 from patients.ingest.fhir import Importer, Summary
 from patients.ingest.mappers import MAPPERS
+from patients.ingest.references import Ref
 from patients.ingest.sources import ORDER, Item
 
 PULLED_TYPES = tuple(kind for kind in ORDER if kind in MAPPERS)
@@ -86,7 +90,16 @@ class FhirClient:
             raise PullError(f"{where} did not answer with JSON.") from None
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
             raise PullError(f"{where} did not answer with a Bundle.")
-        server_time = (bundle.get("meta") or {}).get("lastUpdated") or _http_date(date)
+        for element in ("entry", "link"):
+            listed = bundle.get(element) or []
+            if not isinstance(listed, list) or not all(
+                isinstance(x, dict) for x in listed
+            ):
+                raise PullError(
+                    f"{where} answered with a Bundle whose {element} is not a list "
+                    "of objects."
+                )
+        server_time = _object(bundle.get("meta")).get("lastUpdated") or _http_date(date)
         return Page(bundle, server_time)
 
 
@@ -119,22 +132,60 @@ def fhir_pull(
                     else None,
                 )
                 for index, entry in enumerate(page.bundle.get("entry") or [], 1)
-                if (entry.get("search") or {}).get("mode") != "outcome"
+                if _object(entry.get("search")).get("mode") != "outcome"
             ]
             importer.apply(items)
             if progress:
                 progress(kind, len(items))
+    if since:
+        for kind in PULLED_TYPES:
+            importer.delete(deleted_since(client, kind, since, page_size))
     return importer.summary, _cursor(cursor)
+
+
+def deleted_since(
+    client: FhirClient, kind: str, since: str, page_size: int
+) -> list[Ref]:
+    """Resources of ``kind`` whose newest change since ``since`` is a deletion.
+
+    A history bundle lists the newest entries first, so the first entry seen
+    for an id is its current state: a resource deleted and then created again
+    stays.
+    """
+    newest: dict[str, str] = {}
+    params = {"_since": since, "_count": str(page_size)}
+    for page in client.pages(f"{kind}/_history", params):
+        for entry in page.bundle.get("entry") or []:
+            request = _object(entry.get("request"))
+            path = str(request.get("url") or "").split("?")[0].rstrip("/")
+            parts = path.split("/")
+            resource = entry.get("resource")
+            if isinstance(resource, dict) and resource.get("id"):
+                source_id = str(resource["id"])
+            elif len(parts) >= 2 and parts[-2] == kind:
+                source_id = parts[-1]
+            else:
+                continue  # a creation by POST without its resource: nothing to do
+            newest.setdefault(source_id, str(request.get("method") or "").upper())
+    return [Ref(kind, id=source_id) for source_id, m in newest.items() if m == "DELETE"]
 
 
 def _cursor(server_time: str) -> str:
     """Millisecond UTC form (``2026-11-22T03:57:36.547Z``), which servers
     compare exactly."""
-    moment = values.datetime(server_time, "server time") if server_time else None
+    try:
+        moment = values.datetime(server_time, "server time") if server_time else None
+    except values.Invalid:
+        moment = None  # the server's clock said nothing usable: stay on the safe side
     if moment is None:
         moment = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     utc = moment.astimezone(dt.UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def _object(value) -> dict:
+    """A JSON object where one is due; anything else reads as empty."""
+    return value if isinstance(value, dict) else {}
 
 
 def _http_date(header: str) -> str:

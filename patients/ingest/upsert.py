@@ -49,8 +49,9 @@ def _copy_and_merge(model, rows) -> dict[str, int]:
         for f in fields
         if f.name not in KEY
     )
-    with connection.cursor() as wrapper:
-        cursor = wrapper.cursor  # psycopg's own cursor
+    # psycopg's own cursor, its errors raised as Django's (IntegrityError...)
+    with connection.cursor() as wrapper, connection.wrap_database_errors:
+        cursor = wrapper.cursor
         cursor.execute(SQL("DROP TABLE IF EXISTS pg_temp.{}").format(stage))
         cursor.execute(
             SQL("CREATE TEMPORARY TABLE {} AS SELECT {} FROM {} WITH NO DATA").format(
@@ -92,11 +93,9 @@ def existing(
         "SELECT source_id, id, source_hash, source_updated_at FROM {} "
         "WHERE source_type = %s AND source_id = ANY(%s)"
     ).format(Identifier(model._meta.db_table))
-    with connection.cursor() as wrapper:
-        wrapper.cursor.execute(query, (source_type, list(ids)))
-        return {
-            source_id: tuple(rest) for source_id, *rest in wrapper.cursor.fetchall()
-        }
+    with connection.cursor() as wrapper, connection.wrap_database_errors:
+        rows = wrapper.cursor.execute(query, (source_type, list(ids))).fetchall()
+    return {source_id: tuple(rest) for source_id, *rest in rows}
 
 
 def refresh_statistics(tables: Iterable[type[models.Model]]) -> None:

@@ -1,10 +1,12 @@
 """`manage.py pull_fhir` against a real FHIR R4 server (sekmet-fhir) on 127.0.0.1,
 loaded with the shared Synthea bundles."""
 
+import http.server
 import io
 import json
 import re
 import subprocess
+import threading
 import urllib.request
 import uuid
 from collections import Counter
@@ -12,10 +14,13 @@ from collections.abc import Iterator
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import DatabaseError, connection
 
 from patients.models import (
+    Allergy,
     FeedState,
     Patient,
+    Problem,
     QuarantinedResource,
 )
 from tests.patients.fhir import BUNDLES, MIRRORED
@@ -186,3 +191,95 @@ def test_a_failed_pull_keeps_the_cursor_and_the_next_one_resumes_from_it(
     assert state.last_error == ""
     assert CURSOR.match(state.cursor)
     assert state.cursor > cursor
+
+
+def first_on_server(base: str, kind: str) -> dict:
+    return request("GET", f"{base}/{kind}?_count=1")["entry"][0]["resource"]
+
+
+def test_what_the_server_deletes_leaves_the_mirror_at_the_next_pull(fhir_base):
+    pull(fhir_base, "--page-size", "1000")
+    problem = first_on_server(fhir_base, "Condition")
+    allergy = first_on_server(fhir_base, "AllergyIntolerance")
+    try:
+        request("DELETE", f"{fhir_base}/Condition/{problem['id']}")
+        request("DELETE", f"{fhir_base}/AllergyIntolerance/{allergy['id']}")
+        # Deleted, then created again: the newest state counts.
+        request("PUT", f"{fhir_base}/AllergyIntolerance/{allergy['id']}", allergy)
+
+        table = pull(fhir_base, "--page-size", "1000")
+
+        assert not Problem.objects.filter(source_id=problem["id"]).exists()
+        assert Allergy.objects.filter(source_id=allergy["id"]).exists()
+        assert table["Condition"]["deleted"] == 1
+        assert table["AllergyIntolerance"]["deleted"] == 0
+        assert table["AllergyIntolerance"]["updated"] == 1
+    finally:
+        # The server is shared by this module's tests: put it back.
+        request("PUT", f"{fhir_base}/Condition/{problem['id']}", problem)
+
+
+def test_an_unexpected_failure_is_recorded_without_the_data_it_quotes(fhir_base):
+    """A database that refuses a write (here a trigger, as a full disk or a
+    revoked grant would) stops the pull; the feed's state says so."""
+    pull(fhir_base, "--page-size", "1000")
+    cursor = FeedState.objects.get(name="fhir-pull").cursor
+    new_phone_on_server(fhir_base, 2)
+    with connection.cursor() as cursor_:
+        cursor_.execute(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'refused: %', NEW.mrn; END $$"
+        )
+        cursor_.execute(
+            "CREATE TRIGGER refuse BEFORE UPDATE ON patients_patient "
+            "FOR EACH ROW EXECUTE FUNCTION refuse()"
+        )
+
+    with pytest.raises(DatabaseError):
+        pull(fhir_base, "--page-size", "1000")
+
+    state = FeedState.objects.get(name="fhir-pull")
+    assert state.last_error == (
+        "ProgrammingError (unexpected; see the command or worker output)"
+    )
+    assert "refused" not in state.last_error
+    assert state.last_error_at is not None
+    assert state.cursor == cursor
+
+
+@pytest.fixture
+def broken_server() -> Iterator[str]:
+    """An HTTP server on 127.0.0.1 that answers every search with a Bundle
+    whose entries are not a list."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"resourceType": "Bundle", "entry": "oops"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/fhir+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/fhir"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_malformed_bundle_stops_the_pull_with_what_is_wrong(broken_server):
+    message = "GET /fhir/Organization answered with a Bundle whose entry is not"
+    with pytest.raises(CommandError, match=message):
+        pull(broken_server)
+
+    state = FeedState.objects.get(name="fhir-pull")
+    assert state.last_error.startswith(message)
+    assert state.cursor == ""
+    assert not Patient.objects.exists()

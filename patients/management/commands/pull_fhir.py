@@ -2,10 +2,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from patients.ingest.pull import FhirClient, PullError, fhir_pull
+from patients.ingest.pull import PullError
 from patients.management.report import print_summary, progress_bar
-from patients.models import FeedState
-from patients.services import feed_state_record
+from patients.services import fhir_server_pull
 
 
 class Command(BaseCommand):
@@ -28,24 +27,16 @@ class Command(BaseCommand):
         base_url = base_url or settings.FHIR_BASE_URL
         if not base_url:
             raise CommandError(_("Set FHIR_BASE_URL or give --base-url."))
-        state = FeedState.objects.filter(name=feed).first()
-        since = "" if full or state is None else state.cursor
         try:
-            client = FhirClient(
-                base_url,
-                token=settings.FHIR_BEARER_TOKEN,
-                timeout=settings.FHIR_TIMEOUT,
-            )
             with progress_bar(self, total=None, what=_("Pulling")) as bar:
-                summary, cursor = fhir_pull(
-                    client=client,
+                summary = fhir_server_pull(
                     feed=feed,
-                    since=since,
-                    page_size=page_size or settings.FHIR_PAGE_SIZE,
+                    base_url=base_url,
+                    full=full,
+                    page_size=page_size,
                     progress=lambda kind, number: bar.update(number),
                 )
         except PullError as error:
-            feed_state_record(feed=feed, error=str(error))
             raise CommandError(
                 _(
                     "The pull stopped: %(error)s The next pull starts again from "
@@ -53,5 +44,4 @@ class Command(BaseCommand):
                 )
                 % {"error": error}
             ) from None
-        feed_state_record(feed=feed, summary=summary, cursor=cursor)
         print_summary(self, summary)
