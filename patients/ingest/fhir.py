@@ -191,6 +191,7 @@ class Importer(Context):
             else:
                 self.summary.add(mapper.resource_type, outcome)
                 self._remember(mapper, candidate, before and before[0])
+                self._resolve_quarantine([candidate.item])
         self._write(mapper, self._map(mapper, changed), existing.keys())
 
     def _candidates(self, mapper: Mapper, items: list[Item]) -> list[_Candidate]:
