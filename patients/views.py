@@ -4,6 +4,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from accounts.selectors import user_roles
+from patients.selectors import feed_states, ward_counts
 
 
 @never_cache
@@ -13,5 +14,11 @@ def home(request: HttpRequest) -> HttpResponse:
         form = AuthenticationForm(request)
         return render(request, "accounts/login.html", {"form": form})
     return render(
-        request, "patients/home.html", {"roles": user_roles(user=request.user)}
+        request,
+        "patients/home.html",
+        {
+            "roles": user_roles(user=request.user),
+            "wards": ward_counts(),
+            "feeds": feed_states(),
+        },
     )

@@ -1,7 +1,13 @@
+import html
+import io
+import re
+
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 
 from accounts.services import demo_accounts_ensure
+from patients.models import Encounter, Location
 
 pytestmark = pytest.mark.django_db
 
@@ -57,3 +63,43 @@ def test_signing_out_takes_a_post_and_ends_the_session(client, passwords):
 def test_pages_speak_the_browser_language(client, language, text):
     response = client.get("/", HTTP_ACCEPT_LANGUAGE=language)
     assert text in response.content.decode()
+
+
+def census_by_ward() -> dict[str, int]:
+    """Counted from the encounters, independently of the page's selector."""
+    counts: dict[str, int] = {}
+    for stay in Encounter.objects.filter(status__in=Encounter.ON_CENSUS):
+        counts[stay.ward.name] = counts.get(stay.ward.name, 0) + 1
+    return counts
+
+
+def test_home_shows_each_ward_with_its_patients_and_the_feeds(
+    client, passwords, django_assert_max_num_queries
+):
+    call_command("seed_demo", "--wards", "3", "--beds", "6", stdout=io.StringIO())
+    client.login(username="nurse", password=passwords["nurse"])
+
+    with django_assert_max_num_queries(10):
+        page = client.get(reverse("patients:home"))
+
+    rows = re.findall(
+        r"<tr><td>([^<]+)</td><td class=\"number\">(\d+)</td>"
+        r"<td class=\"number\">(\d+)</td></tr>",
+        page.text,
+    )
+    wards = Location.objects.filter(kind=Location.Kind.WARD)
+    assert len(rows) == wards.count() == 3
+    census = census_by_ward()
+    for name, patients, beds in rows:
+        assert int(patients) == census.get(html.unescape(name), 0)
+        assert int(beds) == 6
+    assert sum(census.values()) > 0
+    assert "demo" in page.text
+    assert "ago" in page.text
+
+
+def test_an_empty_mirror_says_so_rather_than_showing_nothing(client, passwords):
+    client.login(username="nurse", password=passwords["nurse"])
+    page = client.get(reverse("patients:home"))
+    assert "The mirror holds no wards yet" in page.text
+    assert "No feed has run yet." in page.text
