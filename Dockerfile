@@ -8,9 +8,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     UV_PYTHON_DOWNLOADS=never \
     PATH="/app/.venv/bin:$PATH"
 
-# gettext compiles the French and Dutch catalogues at build time.
+# gettext compiles the French and Dutch catalogues at build time. Pango and
+# the DejaVu fonts are what WeasyPrint renders packs with; without
+# libharfbuzz-subset0 it subsets fonts in slow Python (PDF_NOTES.md).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gettext \
+        libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/* \
     && pip install --no-cache-dir uv==0.13.9
 

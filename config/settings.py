@@ -249,6 +249,15 @@ FHIR_BEARER_TOKEN = env_str("FHIR_BEARER_TOKEN")
 FHIR_PAGE_SIZE = env_int("FHIR_PAGE_SIZE", 500, min_value=1)
 FHIR_TIMEOUT = env_int("FHIR_TIMEOUT", 60, min_value=1)
 
+# Downtime packs ------------------------------------------------------------
+# Files live under DATA_DIR/packs: published packs by content hash, and the
+# cache of rendered patient sections.
+
+PACK_DIR = DATA_DIR / "packs"
+PACK_LAB_DAYS = env_int("PACK_LAB_DAYS", 7, min_value=1)
+PACK_REFRESH_MINUTES = env_int("PACK_REFRESH_MINUTES", 15, min_value=1)
+PACK_KEEP = env_int("PACK_KEEP", 5, min_value=1)
+
 # Logging -------------------------------------------------------------------
 # Log lines carry internal ids only, never names, MRNs or birth dates.
 
@@ -261,6 +270,8 @@ LOGGING = {
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
     },
+    # WeasyPrint reports every layout step at INFO.
+    "loggers": {"weasyprint": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}},
     "root": {
         "handlers": ["console"],
         "level": env_choice(

@@ -1,8 +1,9 @@
 """Reads of the mirror that pages share."""
 
+import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Max, QuerySet
 
 from patients.models import Encounter, FeedState, Location
 
@@ -31,6 +32,11 @@ def _per_ward(rows: QuerySet) -> dict[int, int]:
         .values_list("ward")
         .annotate(number=Count("pk"))
     )
+
+
+def mirror_as_of() -> dt.datetime | None:
+    """When the mirror last received data: the newest successful sync."""
+    return FeedState.objects.aggregate(newest=Max("last_success_at"))["newest"]
 
 
 def feed_states() -> QuerySet[FeedState]:

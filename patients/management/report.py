@@ -18,12 +18,14 @@ COLUMNS = (
 )
 
 
-def progress_bar(command: BaseCommand, *, total: int | None, what: str) -> tqdm:
+def progress_bar(
+    command: BaseCommand, *, total: int | None, what: str, unit: str = ""
+) -> tqdm:
     """A bar on the terminal (stderr); nothing when output goes to a file."""
     return tqdm(
         total=total,
         desc=what,
-        unit=_("resources"),
+        unit=unit or _("resources"),
         disable=None,
         file=command.stderr._out,
         dynamic_ncols=True,

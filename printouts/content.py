@@ -1,0 +1,325 @@
+"""What a ward pack shows, read from the mirror as plain values.
+
+Each patient's section is a dict of exactly what its pages print, in a form
+that serialises to JSON: its hash is the key of the rendered fragment, so
+anything that changes on every render (the time, the pack's page numbers)
+stays out of it and is stamped on the merged pack instead.
+"""
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Prefetch, Q
+from django.utils import timezone
+from django.utils.translation import pgettext
+
+from patients.models import (
+    Allergy,
+    Encounter,
+    Flag,
+    LabOrder,
+    Location,
+    MedicationOrder,
+    Observation,
+    Problem,
+)
+from patients.units import display_unit
+
+SEVERE = "severe"
+# Hours of the day at which a dose falls when the EHR gives only a frequency
+# (the ward's standard administration times).
+STANDARD_HOURS = {
+    1: (8,),
+    2: (8, 20),
+    3: (8, 14, 20),
+    4: (6, 12, 18, 22),
+    5: (6, 10, 14, 18, 22),
+    6: (2, 6, 10, 14, 18, 22),
+}
+WHEN_HOURS = {
+    "MORN": 8,
+    "ACM": 7,
+    "CM": 8,
+    "PCM": 9,
+    "NOON": 12,
+    "ACD": 11,
+    "CD": 12,
+    "PCD": 13,
+    "AFT": 15,
+    "EVE": 18,
+    "ACV": 17,
+    "CV": 18,
+    "PCV": 19,
+    "NIGHT": 22,
+    "HS": 22,
+}
+ACTIVE_PROBLEM = ("active", "recurrence", "relapse")
+INACTIVE_ALLERGY = ("inactive", "resolved")
+
+
+@dataclass
+class WardContent:
+    ward: dict
+    census: list[dict]
+    patients: list[dict]
+
+
+def ward_content(*, ward: Location, now: dt.datetime | None = None) -> WardContent:
+    """The ward's census and every current patient's section, by bed."""
+    now = now or timezone.now()
+    stays = list(
+        Encounter.objects.filter(ward=ward, status__in=Encounter.ON_CENSUS)
+        .select_related("patient", "bed", "room", "attending")
+        .prefetch_related(*_clinical_prefetches(now))
+    )
+    stays.sort(key=lambda stay: _bed_order(stay.bed.name if stay.bed else ""))
+    patients = [_patient_section(stay, now) for stay in stays]
+    census = [_census_row(section) for section in patients]
+    return WardContent(
+        ward={"id": ward.pk, "name": ward.name, "phone": ward.phone},
+        census=census,
+        patients=patients,
+    )
+
+
+def _clinical_prefetches(now: dt.datetime) -> list[Prefetch]:
+    since = now - dt.timedelta(days=settings.PACK_LAB_DAYS)
+    return [
+        Prefetch(
+            "patient__allergies",
+            Allergy.objects.exclude(clinical_status__in=INACTIVE_ALLERGY).order_by(
+                "substance"
+            ),
+        ),
+        Prefetch(
+            "patient__problems",
+            Problem.objects.filter(clinical_status__in=ACTIVE_PROBLEM).order_by(
+                "description"
+            ),
+        ),
+        Prefetch(
+            "patient__medication_orders",
+            MedicationOrder.objects.filter(status=MedicationOrder.Status.ACTIVE)
+            .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+            .order_by("drug", "source_id"),
+        ),
+        Prefetch(
+            "patient__observations",
+            Observation.objects.filter(
+                Q(category=Observation.Category.VITAL_SIGNS)
+                | Q(category=Observation.Category.LABORATORY, effective_at__gte=since)
+            ).order_by("-effective_at", "name"),
+        ),
+        Prefetch(
+            "patient__lab_orders",
+            LabOrder.objects.filter(status__in=LabOrder.PENDING).order_by(
+                "ordered_at", "order_number"
+            ),
+        ),
+        Prefetch(
+            "patient__flags",
+            Flag.objects.filter(active=True)
+            .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+            .order_by("kind", "text"),
+        ),
+    ]
+
+
+def _patient_section(stay: Encounter, now: dt.datetime) -> dict:
+    patient = stay.patient
+    flags = defaultdict(list)
+    for flag in patient.flags.all():
+        flags[flag.kind].append(flag.text)
+    diet = [stay.diet] if stay.diet else []
+    return {
+        "patient_id": patient.pk,
+        "name": str(patient),
+        "family": patient.family,
+        "given": patient.given,
+        "mrn": patient.mrn,
+        "birth_date": _iso(patient.birth_date),
+        "age": _age(patient.birth_date, timezone.localdate(now)),
+        "sex": SEX_LETTER.get(patient.sex, lambda: "?")(),
+        "phone": patient.phone,
+        "address": patient.address,
+        "contact": {
+            "name": patient.contact_name,
+            "relationship": patient.contact_relationship,
+            "phone": patient.contact_phone,
+        },
+        "bed": stay.bed.name if stay.bed else "",
+        "room": stay.room.name if stay.room else "",
+        "admitted_at": _iso(stay.admitted_at),
+        "reason": stay.reason,
+        "attending": str(stay.attending) if stay.attending else "",
+        "allergies": [_allergy(a) for a in patient.allergies.all()],
+        "code_status": flags[Flag.Kind.CODE_STATUS],
+        "isolation": flags[Flag.Kind.ISOLATION],
+        "diet": diet + flags[Flag.Kind.DIET],
+        "alerts": flags[Flag.Kind.OTHER],
+        "problems": [p.description for p in patient.problems.all()],
+        **_medications(patient.medication_orders.all()),
+        **_observations(patient.observations.all()),
+        "pending": [_lab_order(order) for order in patient.lab_orders.all()],
+    }
+
+
+def _allergy(allergy: Allergy) -> dict:
+    return {
+        "substance": allergy.substance,
+        "reactions": allergy.reactions,
+        "severity": _label(Allergy.Severity, allergy.severity),
+        "criticality": allergy.criticality,
+        "category": allergy.category,
+        "unconfirmed": allergy.verification_status == "unconfirmed",
+        "severe": allergy.severity == Allergy.Severity.SEVERE
+        or allergy.criticality == Allergy.Criticality.HIGH,
+        "no_known": allergy.substance_code in NO_KNOWN_ALLERGY_CODES,
+    }
+
+
+NO_KNOWN_ALLERGY_CODES = {"716186003", "409137002", "428607008", "429625007"}
+
+
+def _medications(orders) -> dict:
+    scheduled, as_needed = [], []
+    for order in orders:
+        row = {
+            "drug": order.drug,
+            "dose": order.dose,
+            "route": order.route,
+            "frequency": order.frequency,
+            "instructions": order.instructions,
+            "starts": _iso(order.starts_at, date_only=True),
+            "ends": _iso(order.ends_at, date_only=True),
+        }
+        if order.as_needed:
+            as_needed.append({**row, "reason": order.as_needed_reason})
+        else:
+            row["hours"] = due_hours(order.timing)
+            scheduled.append(row)
+    return {"medications": scheduled, "as_needed": as_needed}
+
+
+def due_hours(timing: dict) -> list[int]:
+    """The clock hours at which doses fall; empty when the EHR does not say."""
+    times = timing.get("times") or []
+    hours = set()
+    for time in times:
+        try:
+            hours.add(int(str(time)[:2]) % 24)
+        except ValueError:
+            continue
+    for code in timing.get("when") or []:
+        if code in WHEN_HOURS:
+            hours.add(WHEN_HOURS[code])
+    if hours:
+        return sorted(hours)
+    frequency, period = timing.get("frequency"), timing.get("period")
+    unit = timing.get("period_unit")
+    if not isinstance(frequency, int | float) or not isinstance(period, int | float):
+        return []
+    if unit == "d" and period == 1:
+        return list(STANDARD_HOURS.get(int(frequency), ()))
+    if unit == "h" and frequency == 1 and period in (4, 6, 8, 12, 24):
+        first = {4: 2, 6: 6, 8: 6, 12: 8, 24: 8}[int(period)]
+        return sorted((first + step) % 24 for step in range(0, 24, int(period)))
+    return []
+
+
+def _observations(observations) -> dict:
+    vitals: dict[str, dict] = {}
+    labs: dict[str, dict] = {}
+    for obs in observations:  # newest first
+        target = vitals if obs.category == Observation.Category.VITAL_SIGNS else labs
+        key = obs.code or obs.name
+        if key in target:
+            continue
+        target[key] = {
+            "name": obs.name,
+            "value": obs.value,
+            "unit": display_unit(obs.unit),
+            "range": obs.reference_range,
+            "flag": obs.abnormal_flag,
+            "abnormal": obs.abnormal_flag not in ("", "N"),
+            "at": _iso(obs.effective_at),
+        }
+    return {
+        "vitals": sorted(vitals.values(), key=lambda v: v["name"]),
+        "labs": sorted(labs.values(), key=lambda v: (not v["abnormal"], v["name"])),
+    }
+
+
+def _lab_order(order: LabOrder) -> dict:
+    return {
+        "number": order.order_number,
+        "test": order.test,
+        "priority": _label(LabOrder.Priority, order.priority),
+        "urgent": order.priority not in ("", LabOrder.Priority.ROUTINE),
+        "status": order.status,
+        "ordered_at": _iso(order.ordered_at),
+        "specimen": order.specimen,
+    }
+
+
+def _census_row(section: dict) -> dict:
+    return {
+        key: section[key]
+        for key in (
+            "bed",
+            "name",
+            "mrn",
+            "age",
+            "sex",
+            "attending",
+            "code_status",
+            "isolation",
+            "diet",
+        )
+    } | {
+        "allergies": [
+            {"substance": a["substance"], "severe": a["severe"]}
+            for a in section["allergies"]
+            if not a["no_known"]
+        ],
+        "pending": len(section["pending"]),
+    }
+
+
+SEX_LETTER = {
+    "female": lambda: pgettext("sex, one letter", "F"),
+    "male": lambda: pgettext("sex, one letter", "M"),
+    "other": lambda: pgettext("sex, one letter", "X"),
+}
+
+
+def _label(choices, value: str) -> str:
+    """The choice's label in the active language; the value if unknown."""
+    try:
+        return str(choices(value).label)
+    except ValueError:
+        return value
+
+
+def _age(born: dt.date | None, today: dt.date) -> int | None:
+    if born is None:
+        return None
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def _iso(value, *, date_only: bool = False) -> str:
+    """Local time, as ISO text (the templates format it for the language)."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        value = timezone.localtime(value)
+        return value.date().isoformat() if date_only else value.isoformat()
+    return value.isoformat()
+
+
+def _bed_order(name: str) -> tuple:
+    """Natural order: bed 2 before bed 10; no bed last."""
+    digits = "".join(c if c.isdigit() else " " for c in name).split()
+    return (not name, [int(d) for d in digits], name)

@@ -1,0 +1,163 @@
+"""Ward packs assembled from separately rendered, cached parts.
+
+1. Read the ward's content from the mirror (``content.ward_content``).
+2. Render the cover (it carries the times, so it is never cached), the
+   census and each patient's section as separate PDFs. A section whose
+   content, language and templates are unchanged comes from the cache: its
+   file is named by the hash of exactly those.
+3. Merge the parts and stamp every page with what changes on each render:
+   the confidential line, the data as-of time and page X of Y.
+
+Rendering patient by patient also keeps a worker's memory flat whatever the
+ward's size (PDF_NOTES.md).
+"""
+
+import datetime as dt
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from patients.models import Location
+from printouts import pdf
+from printouts.content import ward_content
+from printouts.templatetags.packs import when
+
+APP = Path(__file__).resolve().parent
+TEMPLATES = APP / "templates" / "printouts"
+
+
+@dataclass
+class Document:
+    pdf: bytes
+    pages: int
+    # Pack page numbers (1-based, first and last) of each patient's section.
+    sections: dict[int, tuple[int, int]] = field(default_factory=dict)
+    rendered: int = 0
+    cached: int = 0
+
+
+def ward_pack(
+    *,
+    ward: Location,
+    as_of: dt.datetime,
+    generated_at: dt.datetime,
+    language: str,
+    use_cache: bool = True,
+) -> Document:
+    with translation.override(language):
+        content = ward_content(ward=ward, now=generated_at)
+        context = {"language": language, "ward": content.ward}
+        times = {"as_of": _iso(as_of), "generated_at": _iso(generated_at)}
+        parts = [
+            _part(
+                "cover.html",
+                {**context, **times, "patients": len(content.patients)},
+                cached=False,
+            ),
+            _part("census.html", {**context, "census": content.census}, use_cache),
+        ]
+        parts += [
+            _part("patient.html", {**context, "p": section}, use_cache)
+            for section in content.patients
+        ]
+        writer = pdf.merge(part.pdf for part in parts)
+        pdf.stamp(
+            writer,
+            [
+                f"{_('DOWNTIME COPY - CONFIDENTIAL')} · {content.ward['name']}",
+                _("Data as of %(as_of)s · generated %(generated)s")
+                % {
+                    "as_of": when(times["as_of"]),
+                    "generated": when(times["generated_at"]),
+                },
+            ],
+            page_label=_("Page %(page)d of %(pages)d"),
+        )
+        document = Document(pdf.to_bytes(writer), len(writer.pages))
+    page = 1
+    for part, section in zip(parts, [None, None, *content.patients], strict=True):
+        if section is not None:
+            document.sections[section["patient_id"]] = (page, page + part.pages - 1)
+        page += part.pages
+        document.rendered += part.rendered
+        document.cached += part.cached
+    return document
+
+
+@dataclass
+class _Part:
+    pdf: bytes
+    pages: int
+    rendered: int = 0
+    cached: int = 0
+
+
+def _part(template: str, context: dict, cached: bool = True) -> _Part:
+    """One part, from the cache when its exact content was rendered before."""
+    key = _key(template, context)
+    path = settings.PACK_DIR / "parts" / key[:2] / f"{key}.pdf"
+    if cached and path.exists():
+        data = path.read_bytes()
+        return _Part(data, pdf.page_count(data), cached=1)
+    html = render_to_string(f"printouts/{template}", context)
+    data, _fetcher = pdf.html_to_pdf(html)
+    if cached:
+        write_atomically(path, data)
+    return _Part(data, pdf.page_count(data), rendered=1)
+
+
+def _key(template: str, context: dict) -> str:
+    text = json.dumps(context, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(
+        f"{template_version()}|{template}|{text}".encode()
+    ).hexdigest()
+
+
+@cache
+def template_version() -> str:
+    """Changes whenever a template, the stylesheet or a catalogue changes."""
+    digest = hashlib.sha256()
+    files = [
+        *sorted(TEMPLATES.glob("*.html")),
+        pdf.STYLESHEET,
+        APP / "templatetags" / "packs.py",
+        *sorted(settings.BASE_DIR.glob("locale/*/LC_MESSAGES/django.mo")),
+    ]
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path``, fsync, rename: a reader sees
+    the whole file or none of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(handle, "wb") as output:
+            output.write(data)
+            output.flush()
+            os.fsync(output.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def _iso(moment: dt.datetime) -> str:
+    return timezone.localtime(moment).replace(microsecond=0).isoformat()

@@ -1,0 +1,91 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class Pack(models.Model):
+    """One rendering of a ward's pack (or a clinic's list for a day).
+
+    The row exists before any work is done; its file is published under its
+    SHA-256 only when complete, and the row says ready in the same step.
+    """
+
+    class Kind(models.TextChoices):
+        WARD = "ward", _("Ward pack")
+        CLINIC = "clinic", _("Clinic appointment list")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RENDERING = "rendering", _("Rendering")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
+
+    class Reason(models.TextChoices):
+        SCHEDULED = "scheduled", _("Scheduled refresh")
+        CHANGED = "changed", _("Mirror changed")
+        REQUESTED = "requested", _("Requested by a user")
+        COMMAND = "command", _("render_packs command")
+        DOWNTIME = "downtime", _("Downtime declared")
+
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
+    # The ward or clinic; kept as a title too, should the feed remove it.
+    location = models.ForeignKey(
+        "patients.Location",
+        verbose_name=_("ward or clinic"),
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="packs",
+    )
+    title = models.CharField(_("title"), max_length=255)
+    day = models.DateField(_("day"), null=True, blank=True)
+    language = models.CharField(_("language"), max_length=8)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.QUEUED
+    )
+    reason = models.CharField(_("reason"), max_length=10, choices=Reason.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("requested by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    requested_at = models.DateTimeField(_("requested at"))
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    as_of = models.DateTimeField(_("data as of"), null=True, blank=True)
+    generated_at = models.DateTimeField(_("generated at"), null=True, blank=True)
+    page_count = models.PositiveIntegerField(_("pages"), null=True, blank=True)
+    patient_count = models.PositiveIntegerField(_("patients"), null=True, blank=True)
+    size = models.PositiveBigIntegerField(_("size (bytes)"), null=True, blank=True)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("pack")
+        verbose_name_plural = _("packs")
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="ready")
+                | (Q(page_count__gt=0) & Q(size__gt=0) & ~Q(sha256="")),
+                name="printouts_ready_pack_has_its_file",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="ward", day__isnull=True)
+                | Q(kind="clinic", day__isnull=False),
+                name="printouts_clinic_list_has_a_day",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["location", "kind", "status", "-generated_at"]),
+            models.Index(fields=["status", "requested_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.title} #{self.pk}"
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.sha256}.pdf" if self.sha256 else ""

@@ -1,0 +1,28 @@
+"""Reading PDFs as a person checks them: text per page, barcodes."""
+
+import io
+
+import pypdf
+import pypdfium2
+import zxingcpp
+
+
+def page_texts(data: bytes) -> list[str]:
+    reader = pypdf.PdfReader(io.BytesIO(data))
+    return [page.extract_text() or "" for page in reader.pages]
+
+
+def barcodes(data: bytes, page_number: int, *, dpi: int = 200) -> set[str]:
+    """Texts of the barcodes that decode on one page (1-based), as a scanner
+    reads the printed sheet."""
+    document = pypdfium2.PdfDocument(data)
+    try:
+        image = document[page_number - 1].render(scale=dpi / 72).to_pil()
+    finally:
+        document.close()
+    return {
+        result.text
+        for result in zxingcpp.read_barcodes(
+            image, formats=zxingcpp.BarcodeFormat.Code128
+        )
+    }

@@ -1,0 +1,257 @@
+"""Ward packs as a ward clerk and a nurse check them on paper."""
+
+import datetime as dt
+import http.server
+import re
+import threading
+from collections.abc import Iterator
+
+import pytest
+from django.utils import timezone
+
+from patients.ingest.fhir import fhir_import
+from patients.ingest.sources import from_resources
+from patients.models import Location
+from printouts import documents
+from printouts.pdf import LocalOnlyFetcher, html_to_pdf
+from tests.patients.fhir import allergy, encounter, patient, ward_with_beds
+from tests.printouts.pdfs import barcodes, page_texts
+
+pytestmark = pytest.mark.django_db
+
+AS_OF = dt.datetime(2026, 11, 22, 13, 5, tzinfo=dt.UTC)  # 14:05 in Brussels
+GENERATED = dt.datetime(2026, 11, 22, 13, 7, tzinfo=dt.UTC)
+
+
+def medication(mid: str, pid: str, drug: str, **dosage) -> dict:
+    return {
+        "resourceType": "MedicationRequest",
+        "id": mid,
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{pid}"},
+        "medicationCodeableConcept": {"text": drug},
+        "dosageInstruction": [dosage],
+    }
+
+
+def lab_order(oid: str, pid: str, number: str, test: str) -> dict:
+    return {
+        "resourceType": "ServiceRequest",
+        "id": oid,
+        "status": "active",
+        "intent": "order",
+        "priority": "stat",
+        "subject": {"reference": f"Patient/{pid}"},
+        "identifier": [{"type": {"coding": [{"code": "PLAC"}]}, "value": number}],
+        "code": {"text": test},
+        "category": [
+            {"coding": [{"system": "http://snomed.info/sct", "code": "108252007"}]}
+        ],
+    }
+
+
+def load(resources: list[dict]) -> None:
+    summary = fhir_import(load=from_resources(resources, origin="test"), feed="test")
+    assert summary.quarantined == 0, summary.as_dict()
+
+
+@pytest.fixture
+def ward() -> Location:
+    """Two patients: one with a severe allergy, medication and a pending
+    order; one with nothing recorded at all."""
+    load(
+        [
+            *ward_with_beds("bed-1", "bed-2"),
+            patient("p1", mrn="MRN-4711"),
+            {
+                **patient("p2", mrn="MRN-4712"),
+                "name": [{"family": "Dubois", "given": ["Noël"]}],
+            },
+            encounter("e1", "p1", bed="bed-1"),
+            encounter("e2", "p2", bed="bed-2"),
+            allergy("a1", "p1", "Penicillin"),
+            medication(
+                "m1",
+                "p1",
+                "Paracetamol 1 g tablet",
+                timing={"repeat": {"frequency": 3, "period": 1, "periodUnit": "d"}},
+            ),
+            medication(
+                "m2",
+                "p1",
+                "Morphine 10 mg/mL",
+                asNeededCodeableConcept={"text": "pain"},
+            ),
+            lab_order("o1", "p1", "LAB-000123", "Potassium"),
+        ]
+    )
+    return Location.objects.get(kind=Location.Kind.WARD)
+
+
+def render(ward: Location, **options) -> documents.Document:
+    return documents.ward_pack(
+        ward=ward, as_of=AS_OF, generated_at=GENERATED, language="en", **options
+    )
+
+
+def test_every_page_says_downtime_copy_the_as_of_time_and_page_x_of_y(ward):
+    pack = render(ward)
+    texts = page_texts(pack.pdf)
+
+    assert len(texts) == pack.pages
+    for number, text in enumerate(texts, 1):
+        assert "DOWNTIME COPY - CONFIDENTIAL" in text
+        assert "Data as of 22/11/2026 14:05" in text
+        assert f"Page {number} of {pack.pages}" in text
+
+
+def test_each_patient_page_names_the_patient_mrn_birth_date_and_bed(ward):
+    pack = render(ward)
+    texts = page_texts(pack.pdf)
+
+    assert len(pack.sections) == 2
+    expected = {"MRN-4711": "PEETERS, Anaïs", "MRN-4712": "DUBOIS, Noël"}
+    seen = set()
+    for first, last in pack.sections.values():
+        for text in texts[first - 1 : last]:
+            mrn = re.search(r"MRN (MRN-\d+)", text).group(1)
+            assert expected[mrn] in text
+            assert "born 01/03/1950" in text
+            assert re.search(r"Bed BED-[12]", text)
+            seen.add(mrn)
+    assert seen == set(expected)
+    assert pack.pages <= 2 + 3 * 2  # cover, census; at most 3 pages a patient
+
+
+def test_allergies_and_empty_lists_are_written_out_never_blank(ward):
+    pack = render(ward)
+    texts = page_texts(pack.pdf)
+    by_patient = {
+        texts[first - 1].split("MRN ")[1][:8]: "\n".join(texts[first - 1 : last])
+        for first, last in pack.sections.values()
+    }
+
+    with_chart, empty = by_patient["MRN-4711"], by_patient["MRN-4712"]
+    assert "Penicillin - Anaphylaxis (Severe)" in with_chart
+    assert "Paracetamol 1 g tablet" in with_chart
+    assert "Morphine 10 mg/mL" in with_chart.split("As needed (PRN)")[1]
+    assert "No known allergies" in empty
+    assert "No active medication orders" in empty
+    assert "No as-needed orders" in empty
+    census = texts[1]
+    assert "DUBOIS, Noël" in census
+    assert "PEETERS, Anaïs" in census
+
+
+def test_barcodes_scan_back_to_the_mrn_and_the_order_number(ward):
+    pack = render(ward)
+    first, last = pack.sections[
+        next(pid for pid, pages in pack.sections.items() if pages[0] == 3)
+    ]
+
+    assert {"MRN-4711", "MRN-4712"} <= barcodes(pack.pdf, 2)  # census
+    on_patient = set().union(*(barcodes(pack.pdf, n) for n in range(first, last + 1)))
+    assert "LAB-000123" in on_patient
+
+
+def test_a_pack_from_the_cache_reads_exactly_as_a_full_render(ward):
+    render(ward)  # fills the cache
+    load(
+        [
+            {
+                **patient("p2", mrn="MRN-4712"),
+                "name": [{"family": "Dubois", "given": ["Léa"]}],
+            }
+        ]
+    )
+
+    incremental = render(ward)
+    full = render(ward, use_cache=False)
+
+    assert (incremental.rendered, incremental.cached) == (3, 1)  # cover, census, p2
+    assert full.rendered == 4
+    assert page_texts(incremental.pdf) == page_texts(full.pdf)
+    assert "DUBOIS, Léa" in page_texts(incremental.pdf)[1]
+
+
+@pytest.fixture
+def listener() -> Iterator[list[str]]:
+    """An HTTP server on 127.0.0.1 that notes every request it gets."""
+    requests: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            requests.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    requests.append(f"http://127.0.0.1:{server.server_port}")
+    try:
+        yield requests
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_ehr_text_with_html_or_urls_is_printed_as_text_and_fetches_nothing(
+    listener, tmp_path
+):
+    base = listener.pop(0)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-CONTENT")
+    hostile = [
+        f'<img src="file://{secret}">',
+        f'<link rel="stylesheet" href="{base}/a.css">',
+        f'<div style="background: url({base}/b.png)">x</div>',
+        f"</p><style>@import url({base}/c.css);</style>",
+    ]
+    load(
+        [
+            *ward_with_beds("bed-1"),
+            {**patient("p1"), "name": [{"family": hostile[0], "given": [hostile[1]]}]},
+            encounter("e1", "p1", bed="bed-1"),
+            allergy("a1", "p1", hostile[2]),
+            {**allergy("a2", "p1", hostile[3]), "id": "a2"},
+        ]
+    )
+
+    pack = render(Location.objects.get(kind=Location.Kind.WARD))
+
+    assert listener == []
+    text = " ".join(page_texts(pack.pdf)).replace("\n", "")
+    assert "TOP-SECRET-CONTENT" not in text
+    assert f"{base}/b.png" in text  # shown as the text it is
+
+
+def test_the_renderer_refuses_every_url_but_data(listener, tmp_path):
+    base = listener.pop(0)
+    (tmp_path / "x.png").write_bytes(b"not fetched")
+    html = (
+        f'<img src="file://{tmp_path}/x.png"><img src="{base}/y.png">'
+        f'<p style="background: url({base}/z.png)">text</p>'
+    )
+
+    _pdf, fetcher = html_to_pdf(html)
+
+    assert listener == []
+    assert set(fetcher.refused) == {
+        f"file://{tmp_path}/x.png",
+        f"{base}/y.png",
+        f"{base}/z.png",
+    }
+    with pytest.raises(ValueError, match="fetches nothing"):
+        LocalOnlyFetcher().fetch(f"{base}/direct")
+
+
+def test_times_on_the_pack_are_local_times(ward, settings):
+    settings.TIME_ZONE = "Europe/Brussels"
+    with timezone.override("Europe/Brussels"):
+        text = page_texts(render(ward).pdf)[0]
+    assert "Data as of 22/11/2026 14:05" in text
+    assert "Pack generated 22/11/2026 14:07" in text
