@@ -20,4 +20,18 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 50},
     },
+    # Every minute, queue a render of each ward pack that is due: changed
+    # content, older than its refresh interval, or abandoned by a dead worker.
+    "queue-due-packs": {
+        "task": "printouts.tasks.queue_due_packs",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
+    # Every hour, delete packs beyond the newest PACK_KEEP of each ward, and
+    # cached patient sections nobody used for two days.
+    "prune-packs": {
+        "task": "printouts.tasks.prune_packs",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
 }

@@ -17,6 +17,7 @@ from django.utils.translation import pgettext
 
 from patients.models import (
     Allergy,
+    Appointment,
     Encounter,
     Flag,
     LabOrder,
@@ -323,3 +324,45 @@ def _bed_order(name: str) -> tuple:
     """Natural order: bed 2 before bed 10; no bed last."""
     digits = "".join(c if c.isdigit() else " " for c in name).split()
     return (not name, [int(d) for d in digits], name)
+
+
+@dataclass
+class ClinicContent:
+    clinic: dict
+    day: str
+    appointments: list[dict]
+
+
+def clinic_content(*, clinic: Location, day: dt.date) -> ClinicContent:
+    """The clinic's appointments of a local day, by time: a call list."""
+    start = timezone.make_aware(dt.datetime.combine(day, dt.time()))
+    appointments = (
+        Appointment.objects.filter(
+            clinic=clinic,
+            starts_at__gte=start,
+            starts_at__lt=start + dt.timedelta(days=1),
+        )
+        .exclude(status=Appointment.Status.ENTERED_IN_ERROR)
+        .select_related("patient", "clinician")
+        .order_by("starts_at", "patient__family", "pk")
+    )
+    return ClinicContent(
+        clinic={"id": clinic.pk, "name": clinic.name, "phone": clinic.phone},
+        day=day.isoformat(),
+        appointments=[
+            {
+                "at": _iso(a.starts_at),
+                "minutes": a.minutes,
+                "name": str(a.patient),
+                "mrn": a.patient.mrn,
+                "birth_date": _iso(a.patient.birth_date),
+                "phone": a.patient.phone,
+                "clinician": str(a.clinician) if a.clinician else "",
+                "status": _label(Appointment.Status, a.status),
+                "cancelled": a.status
+                in (Appointment.Status.CANCELLED, Appointment.Status.NO_SHOW),
+                "description": a.description,
+            }
+            for a in appointments
+        ],
+    )

@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 
 from patients.models import Location
 from printouts import pdf
-from printouts.content import ward_content
+from printouts.content import WardContent, clinic_content, ward_content
 from printouts.templatetags.packs import when
 
 APP = Path(__file__).resolve().parent
@@ -43,6 +43,8 @@ class Document:
     sections: dict[int, tuple[int, int]] = field(default_factory=dict)
     rendered: int = 0
     cached: int = 0
+    digest: str = ""
+    patients: int = 0
 
 
 def ward_pack(
@@ -55,34 +57,20 @@ def ward_pack(
 ) -> Document:
     with translation.override(language):
         content = ward_content(ward=ward, now=generated_at)
-        context = {"language": language, "ward": content.ward}
+        cached = _cached_parts(content, language)
         times = {"as_of": _iso(as_of), "generated_at": _iso(generated_at)}
+        cover = {
+            **_context(content, language),
+            **times,
+            "patients": len(content.patients),
+        }
         parts = [
-            _part(
-                "cover.html",
-                {**context, **times, "patients": len(content.patients)},
-                cached=False,
-            ),
-            _part("census.html", {**context, "census": content.census}, use_cache),
+            _part("cover.html", cover, cached=False),
+            *(_part(name, context, use_cache) for name, context in cached),
         ]
-        parts += [
-            _part("patient.html", {**context, "p": section}, use_cache)
-            for section in content.patients
-        ]
-        writer = pdf.merge(part.pdf for part in parts)
-        pdf.stamp(
-            writer,
-            [
-                f"{_('DOWNTIME COPY - CONFIDENTIAL')} · {content.ward['name']}",
-                _("Data as of %(as_of)s · generated %(generated)s")
-                % {
-                    "as_of": when(times["as_of"]),
-                    "generated": when(times["generated_at"]),
-                },
-            ],
-            page_label=_("Page %(page)d of %(pages)d"),
-        )
-        document = Document(pdf.to_bytes(writer), len(writer.pages))
+        document = _stamped(parts, content.ward["name"], times)
+        document.digest = _digest(cached)
+        document.patients = len(content.patients)
     page = 1
     for part, section in zip(parts, [None, None, *content.patients], strict=True):
         if section is not None:
@@ -91,6 +79,85 @@ def ward_pack(
         document.rendered += part.rendered
         document.cached += part.cached
     return document
+
+
+def clinic_list(
+    *,
+    clinic: Location,
+    day: dt.date,
+    as_of: dt.datetime,
+    generated_at: dt.datetime,
+    language: str,
+    use_cache: bool = True,
+) -> Document:
+    """A clinic's appointments of one day, as a call list."""
+    with translation.override(language):
+        name, context = _clinic_part(clinic, day, language)
+        times = {"as_of": _iso(as_of), "generated_at": _iso(generated_at)}
+        part = _part(name, context, use_cache)
+        document = _stamped([part], clinic.name, times)
+        document.digest = _digest([(name, context)])
+        document.rendered, document.cached = part.rendered, part.cached
+        document.patients = len(context["appointments"])
+    return document
+
+
+def clinic_digest(*, clinic: Location, day: dt.date, language: str) -> str:
+    with translation.override(language):
+        return _digest([_clinic_part(clinic, day, language)])
+
+
+def _clinic_part(clinic: Location, day: dt.date, language: str) -> tuple[str, dict]:
+    content = clinic_content(clinic=clinic, day=day)
+    return "clinic.html", {
+        "language": language,
+        "clinic": content.clinic,
+        "day": content.day,
+        "appointments": content.appointments,
+    }
+
+
+def _stamped(parts: list["_Part"], title: str, times: dict) -> Document:
+    """The parts merged, every page stamped with what changes on each render."""
+    writer = pdf.merge(part.pdf for part in parts)
+    pdf.stamp(
+        writer,
+        [
+            f"{_('DOWNTIME COPY - CONFIDENTIAL')} · {title}",
+            _("Data as of %(as_of)s · generated %(generated)s")
+            % {
+                "as_of": when(times["as_of"]),
+                "generated": when(times["generated_at"]),
+            },
+        ],
+        page_label=_("Page %(page)d of %(pages)d"),
+    )
+    return Document(pdf.to_bytes(writer), len(writer.pages))
+
+
+def ward_digest(*, ward: Location, now: dt.datetime, language: str) -> str:
+    """The digest a pack rendered now would have: reads, renders nothing."""
+    with translation.override(language):
+        content = ward_content(ward=ward, now=now)
+        return _digest(_cached_parts(content, language))
+
+
+def _context(content: WardContent, language: str) -> dict:
+    return {"language": language, "ward": content.ward}
+
+
+def _cached_parts(content: WardContent, language: str) -> list[tuple[str, dict]]:
+    """Census and patient sections: the parts that change only with the data."""
+    context = _context(content, language)
+    return [
+        ("census.html", {**context, "census": content.census}),
+        *(("patient.html", {**context, "p": section}) for section in content.patients),
+    ]
+
+
+def _digest(parts: list[tuple[str, dict]]) -> str:
+    keys = "|".join(_key(name, context) for name, context in parts)
+    return hashlib.sha256(keys.encode()).hexdigest()
 
 
 @dataclass
@@ -107,6 +174,7 @@ def _part(template: str, context: dict, cached: bool = True) -> _Part:
     path = settings.PACK_DIR / "parts" / key[:2] / f"{key}.pdf"
     if cached and path.exists():
         data = path.read_bytes()
+        os.utime(path)  # in use: the cache pruning keeps it
         return _Part(data, pdf.page_count(data), cached=1)
     html = render_to_string(f"printouts/{template}", context)
     data, _fetcher = pdf.html_to_pdf(html)

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -54,6 +55,8 @@ class Pack(models.Model):
     )
     requested_at = models.DateTimeField(_("requested at"))
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    # Which process renders it ("host:pid"), to tell a dead worker's claim.
+    worker = models.CharField(_("worker"), max_length=128, blank=True)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     as_of = models.DateTimeField(_("data as of"), null=True, blank=True)
     generated_at = models.DateTimeField(_("generated at"), null=True, blank=True)
@@ -61,6 +64,8 @@ class Pack(models.Model):
     patient_count = models.PositiveIntegerField(_("patients"), null=True, blank=True)
     size = models.PositiveBigIntegerField(_("size (bytes)"), null=True, blank=True)
     sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
+    # Hash of what the pack shows, times aside: equal means nothing changed.
+    content_digest = models.CharField(_("content digest"), max_length=64, blank=True)
     error = models.TextField(_("error"), blank=True)
 
     class Meta:
@@ -89,3 +94,32 @@ class Pack(models.Model):
     @property
     def file_name(self) -> str:
         return f"{self.sha256}.pdf" if self.sha256 else ""
+
+
+class PackSchedule(models.Model):
+    """How often a ward's pack is rendered again when nothing changed."""
+
+    location = models.OneToOneField(
+        "patients.Location",
+        verbose_name=_("ward or clinic"),
+        on_delete=models.CASCADE,
+        related_name="pack_schedule",
+        limit_choices_to={"kind__in": ["ward", "clinic"]},
+    )
+    refresh_minutes = models.PositiveIntegerField(
+        _("refresh every (minutes)"),
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 60)],
+    )
+
+    class Meta:
+        verbose_name = _("pack schedule")
+        verbose_name_plural = _("pack schedules")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(refresh_minutes__gte=1, refresh_minutes__lte=24 * 60),
+                name="printouts_refresh_between_a_minute_and_a_day",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return str(self.location)

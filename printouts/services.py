@@ -3,6 +3,8 @@
 import datetime as dt
 import hashlib
 import logging
+import os
+import socket
 from pathlib import Path
 
 from django.conf import settings
@@ -61,6 +63,7 @@ def pack_render(*, pack_id: int, use_cache: bool = True) -> Pack:
         status=Pack.Status.RENDERING,
         started_at=timezone.now(),
         attempts=F("attempts") + 1,
+        worker=f"{socket.gethostname()}:{os.getpid()}"[:128],
         error="",
     )
     pack = Pack.objects.select_related("location").get(pk=pack_id)
@@ -68,18 +71,24 @@ def pack_render(*, pack_id: int, use_cache: bool = True) -> Pack:
         return pack
     try:
         if pack.location is None:
-            raise RenderError("the ward is no longer in the mirror")
+            raise RenderError("the ward or clinic is no longer in the mirror")
         generated_at = timezone.now()
         # Read before the content: the pack holds at least what the mirror
         # held then.
         as_of = mirror_as_of() or generated_at
-        document = documents.ward_pack(
-            ward=pack.location,
-            as_of=as_of,
-            generated_at=generated_at,
-            language=pack.language,
-            use_cache=use_cache,
-        )
+        times = {
+            "as_of": as_of,
+            "generated_at": generated_at,
+            "language": pack.language,
+        }
+        if pack.kind == Pack.Kind.WARD:
+            document = documents.ward_pack(
+                ward=pack.location, use_cache=use_cache, **times
+            )
+        else:
+            document = documents.clinic_list(
+                clinic=pack.location, day=pack.day, use_cache=use_cache, **times
+            )
         return _publish(pack, document, as_of=as_of, generated_at=generated_at)
     except Exception as error:
         _fail(pack, error)
@@ -87,6 +96,9 @@ def pack_render(*, pack_id: int, use_cache: bool = True) -> Pack:
 
 
 def pack_path(pack: Pack) -> Path:
+    """Where a ready pack's file is; a pack not ready has none."""
+    if not pack.sha256:
+        raise ValueError(f"pack {pack.pk} has no file: it is {pack.status}")
     return settings.PACK_DIR / "files" / pack.file_name
 
 
@@ -108,7 +120,8 @@ def _publish(
         sha256=digest,
         size=len(document.pdf),
         page_count=document.pages,
-        patient_count=len(document.sections),
+        patient_count=document.patients,
+        content_digest=document.digest,
         as_of=as_of,
         generated_at=generated_at,
     )
@@ -132,3 +145,124 @@ def _fail(pack: Pack, error: Exception) -> None:
         text = f"{type(error).__name__} (see the worker or command output)"
     Pack.objects.filter(pk=pack.pk).update(status=Pack.Status.FAILED, error=text)
     logger.error("pack %s failed: %s", pack.pk, text)
+
+
+def pack_requeue(*, pack_id: int) -> bool:
+    """Put a failed or abandoned pack back in the queue; False if it is done."""
+    return bool(
+        Pack.objects.filter(
+            pk=pack_id, status__in=(Pack.Status.FAILED, Pack.Status.RENDERING)
+        ).update(status=Pack.Status.QUEUED, worker="")
+    )
+
+
+def packs_due(*, now: dt.datetime | None = None) -> list[int]:
+    """The packs to render now; queued rows are made for them.
+
+    A ward is due when it has no ready pack, when its content differs from
+    its newest pack's, or when that pack is older than the ward's refresh
+    interval; but never twice within PACK_DEBOUNCE_SECONDS, so a burst of
+    feed messages makes one render, not one each. Packs whose worker died
+    (rendering for longer than a task may run) are taken back.
+    """
+    now = now or timezone.now()
+    due = _abandoned(now)
+    debounce = dt.timedelta(seconds=settings.PACK_DEBOUNCE_SECONDS)
+    for location, kind, day in _targets(now):
+        newest = location.packs.filter(kind=kind, day=day).order_by("-pk").first()
+        if newest is not None and (
+            newest.status in (Pack.Status.QUEUED, Pack.Status.RENDERING)
+            or newest.requested_at > now - debounce
+        ):
+            continue
+        reason = _reason_due(location, kind, day, now)
+        if reason:
+            pack = pack_request(location=location, kind=kind, day=day, reason=reason)
+            due.append(pack.pk)
+    return due
+
+
+def _targets(now: dt.datetime):
+    """Every ward; every clinic for today and tomorrow."""
+    places = Location.objects.filter(
+        kind__in=(Location.Kind.WARD, Location.Kind.CLINIC)
+    ).select_related("pack_schedule")
+    today = timezone.localdate(now)
+    for place in places.order_by("kind", "name"):
+        if place.kind == Location.Kind.WARD:
+            yield place, Pack.Kind.WARD, None
+        else:
+            for day in (today, today + dt.timedelta(days=1)):
+                yield place, Pack.Kind.CLINIC, day
+
+
+def _reason_due(location: Location, kind: str, day, now: dt.datetime) -> str:
+    ready = (
+        location.packs.filter(kind=kind, day=day, status=Pack.Status.READY)
+        .order_by("-generated_at")
+        .first()
+    )
+    if ready is None:
+        return Pack.Reason.SCHEDULED
+    schedule = getattr(location, "pack_schedule", None)
+    minutes = schedule.refresh_minutes if schedule else settings.PACK_REFRESH_MINUTES
+    if ready.generated_at <= now - dt.timedelta(minutes=minutes):
+        return Pack.Reason.SCHEDULED
+    if kind == Pack.Kind.WARD:
+        digest = documents.ward_digest(ward=location, now=now, language=ready.language)
+    else:
+        digest = documents.clinic_digest(
+            clinic=location, day=day, language=ready.language
+        )
+    return Pack.Reason.CHANGED if digest != ready.content_digest else ""
+
+
+def _abandoned(now: dt.datetime) -> list[int]:
+    """Packs a dead worker left "rendering", and queued ones whose message
+    was lost (a restarted broker): back to the queue."""
+    limit = dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    stuck = Pack.objects.filter(
+        status=Pack.Status.RENDERING, started_at__lt=now - limit
+    ).values_list("pk", flat=True)
+    back = [pk for pk in stuck if pack_requeue(pack_id=pk)]
+    lost = Pack.objects.filter(
+        status=Pack.Status.QUEUED, requested_at__lt=now - limit
+    ).values_list("pk", flat=True)
+    return list(dict.fromkeys([*back, *lost]))
+
+
+def packs_prune(*, keep: int | None = None, now: dt.datetime | None = None) -> int:
+    """Keep the newest ``keep`` ready packs of each ward; delete older rows and
+    their files, failed rows after a week, and cached parts unused for two
+    days. Returns how many packs were deleted."""
+    keep = keep or settings.PACK_KEEP
+    now = now or timezone.now()
+    old = []
+    targets = Pack.objects.values_list("location", "kind", "day").distinct()
+    for location, kind, day in targets:
+        ready = Pack.objects.filter(
+            location=location, kind=kind, day=day, status=Pack.Status.READY
+        ).order_by("-generated_at", "-pk")
+        old += list(ready.values_list("pk", flat=True)[keep:])
+    week_ago = now - dt.timedelta(days=7)
+    failed = Pack.objects.filter(status=Pack.Status.FAILED, requested_at__lt=week_ago)
+    old += list(failed.values_list("pk", flat=True))
+    files = set(Pack.objects.filter(pk__in=old).values_list("sha256", flat=True))
+    deleted, _ = Pack.objects.filter(pk__in=old).delete()
+    still = set(Pack.objects.filter(sha256__in=files).values_list("sha256", flat=True))
+    for digest in files - still - {""}:
+        (settings.PACK_DIR / "files" / f"{digest}.pdf").unlink(missing_ok=True)
+    _prune_parts(now)
+    return deleted
+
+
+def _prune_parts(now: dt.datetime) -> None:
+    parts = settings.PACK_DIR / "parts"
+    if not parts.exists():
+        return
+    unused = (now - dt.timedelta(days=2)).timestamp()
+    abandoned = (now - dt.timedelta(hours=1)).timestamp()
+    for path in parts.glob("*/*"):
+        limit = abandoned if path.name.startswith(".tmp-") else unused
+        if path.stat().st_mtime < limit:
+            path.unlink(missing_ok=True)

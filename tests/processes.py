@@ -122,11 +122,18 @@ def _answers(port: int) -> bool:
 
 @contextlib.contextmanager
 def celery_worker(
-    *, broker_url: str, database_url: str, log: Path, queue: str = "celery"
+    *,
+    broker_url: str,
+    database_url: str,
+    log: Path,
+    queue: str = "celery",
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[str]:
     """A real prefork worker process; yields its node name once it answers pings."""
     node = f"test-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
-    env = app_env(CELERY_BROKER_URL=broker_url, DATABASE_URL=database_url)
+    env = app_env(
+        CELERY_BROKER_URL=broker_url, DATABASE_URL=database_url, **(extra_env or {})
+    )
     process = spawn(
         [
             str(VENV_BIN / "celery"),
@@ -137,7 +144,7 @@ def celery_worker(
         env=env,
         log=log,
     )
-    probe = Celery(broker=broker_url)
+    probe = Celery(broker=broker_url, set_as_current=False)
     try:
         wait_for(
             lambda: probe.control.ping(destination=[node], timeout=0.5),

@@ -30,7 +30,7 @@ def manage(env, *args: str) -> subprocess.CompletedProcess:
         env=env,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=300,
     )
 
 
@@ -40,7 +40,7 @@ def test_demo_serves_the_site_and_its_printed_accounts_sign_in(demo_env, tmp_pat
         lambda address: [sys.executable, "manage.py", "demo", "--addrport", address],
         env=demo_env,
         log=log,
-        timeout=120,
+        timeout=300,  # the hospital is loaded and every pack rendered first
     )
     with demo as base:
         printed = dict(CREDENTIAL.findall(log.read_text()))

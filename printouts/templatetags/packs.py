@@ -23,6 +23,12 @@ def when(value: str) -> str:
 
 
 @register.filter
+def time_of_day(value: str) -> str:
+    """ISO date-time to "14:05"."""
+    return date_format(dt.datetime.fromisoformat(value), "H:i") if value else ""
+
+
+@register.filter
 def barcode(value: str) -> str:
     """An <img> of the value's Code 128 barcode, at its true size."""
     if not value:

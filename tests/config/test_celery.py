@@ -32,7 +32,7 @@ def test_the_app_is_configured_for_idempotent_late_acknowledged_tasks():
     assert conf.worker_cancel_long_running_tasks_on_connection_loss is True
     visibility = conf.broker_transport_options["visibility_timeout"]
     assert conf.task_soft_time_limit < conf.task_time_limit < visibility
-    assert set(conf.beat_schedule) == {"heartbeat"}
+    assert set(conf.beat_schedule) == {"heartbeat", "queue-due-packs", "prune-packs"}
 
 
 @pytest.mark.django_db(transaction=True)

@@ -84,7 +84,7 @@ def test_a_real_worker_runs_a_task_sent_through_redis_and_readiness_follows_redi
             ),
             web_server(env=env, log=tmp_path / "web.log") as base,
         ):
-            sender = Celery(broker=broker_url, backend=broker_url)
+            sender = Celery(broker=broker_url, backend=broker_url, set_as_current=False)
             # Results are kept only on request (CELERY_TASK_IGNORE_RESULT).
             result = sender.send_task("downtime.tasks.heartbeat", ignore_result=False)
             heartbeat_pk = result.get(timeout=30)

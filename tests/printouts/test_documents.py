@@ -2,16 +2,18 @@
 
 import datetime as dt
 import http.server
+import io
 import re
 import threading
 from collections.abc import Iterator
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from patients.ingest.fhir import fhir_import
 from patients.ingest.sources import from_resources
-from patients.models import Location
+from patients.models import Appointment, Location
 from printouts import documents
 from printouts.pdf import LocalOnlyFetcher, html_to_pdf
 from tests.patients.fhir import allergy, encounter, patient, ward_with_beds
@@ -255,3 +257,37 @@ def test_times_on_the_pack_are_local_times(ward, settings):
         text = page_texts(render(ward).pdf)[0]
     assert "Data as of 22/11/2026 14:05" in text
     assert "Pack generated 22/11/2026 14:07" in text
+
+
+def test_a_clinic_list_is_a_call_list_of_the_day_in_time_order():
+    call_command("seed_demo", "--wards", "1", "--beds", "4", stdout=io.StringIO())
+    clinic = Location.objects.filter(kind=Location.Kind.CLINIC).order_by("name")[0]
+    today = timezone.localdate()
+    booked = list(
+        Appointment.objects.filter(clinic=clinic)
+        .select_related("patient")
+        .order_by("starts_at")
+    )
+    assert len(booked) >= 14
+
+    listing = documents.clinic_list(
+        clinic=clinic, day=today, as_of=AS_OF, generated_at=GENERATED, language="en"
+    )
+    text = " ".join(" ".join(page_texts(listing.pdf)).split())  # lines joined
+
+    assert listing.patients == len(booked)
+    positions = [text.index(a.patient.phone) for a in booked]
+    assert positions == sorted(positions)  # by time
+    for appointment in booked:
+        assert str(appointment.patient) in text
+        local = timezone.localtime(appointment.starts_at)
+        assert local.strftime("%H:%M") in text
+    assert f"Page 1 of {listing.pages}" in text
+    tomorrow = documents.clinic_list(
+        clinic=clinic,
+        day=today + dt.timedelta(days=1),
+        as_of=AS_OF,
+        generated_at=GENERATED,
+        language="en",
+    )
+    assert "No appointments on this day." in page_texts(tomorrow.pdf)[0]

@@ -39,6 +39,8 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write(_("Loading the demo hospital through the FHIR importer..."))
         call_command("seed_demo", stdout=self.stdout, stderr=self.stderr)
+        self.stdout.write(_("Rendering the ward packs..."))
+        call_command("render_packs", "--all", stdout=self.stdout, stderr=self.stderr)
         self._print_accounts(demo_accounts_ensure(reset_passwords=reset_passwords))
         if no_serve:
             return

@@ -1,7 +1,14 @@
+import contextlib
+import datetime as dt
+import multiprocessing
+import os
 import time
 import traceback
+from functools import partial
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from patients.management.report import progress_bar
@@ -12,8 +19,9 @@ from printouts.services import pack_path, pack_render, pack_request
 
 class Command(BaseCommand):
     help = (
-        "Render ward packs now, in this process: for when Celery or Redis is "
-        "down. Each pack is published exactly as a worker would publish it."
+        "Render ward packs (and clinic lists) now, in this process: for when "
+        "Celery or Redis is down. Each pack is published exactly as a worker "
+        "would publish it."
     )
 
     def add_arguments(self, parser) -> None:
@@ -24,33 +32,59 @@ class Command(BaseCommand):
             default=[],
             help="A ward, by name or by its id in the mirror (repeatable).",
         )
-        which.add_argument("--all", action="store_true", help="Every ward.")
+        which.add_argument(
+            "--all",
+            action="store_true",
+            help="Every ward, and every clinic's list for today and tomorrow.",
+        )
+        parser.add_argument(
+            "--jobs",
+            type=int,
+            default=os.cpu_count() or 1,
+            help="Wards rendered at once, each in a process of its own "
+            "(default: one per core).",
+        )
         parser.add_argument(
             "--no-cache",
             action="store_true",
             help="Render every patient's pages again, even when unchanged.",
         )
 
-    def handle(self, *args, ward: list[str], all: bool, no_cache: bool, **options):
+    def handle(
+        self, *args, ward: list[str], all: bool, jobs: int, no_cache: bool, **options
+    ) -> None:
         wards = self._wards(ward, all)
+        queued = [
+            pack_request(location=location, reason=Pack.Reason.COMMAND).pk
+            for location in wards
+        ]
+        if all:
+            queued += [
+                pack_request(
+                    location=clinic,
+                    kind=Pack.Kind.CLINIC,
+                    day=day,
+                    reason=Pack.Reason.COMMAND,
+                ).pk
+                for clinic, day in _clinic_days()
+            ]
+        render = partial(_render, use_cache=not no_cache)
         failed = 0
-        with progress_bar(
-            self, total=len(wards), what=_("Rendering"), unit=_("wards")
-        ) as bar:
-            for location in wards:
-                started = time.perf_counter()
-                pack = pack_request(location=location, reason=Pack.Reason.COMMAND)
-                try:
-                    pack = pack_render(pack_id=pack.pk, use_cache=not no_cache)
-                except Exception:  # recorded on the pack; go on with the others
-                    self.stderr.write(traceback.format_exc())
-                    pack.refresh_from_db()
+        with (
+            progress_bar(
+                self, total=len(queued), what=_("Rendering"), unit=_("packs")
+            ) as bar,
+            _pool(jobs, len(queued)) as pool,
+        ):
+            for pack_id, seconds, trace in pool(render, queued):
                 bar.update(1)
-                failed += self._report(pack, time.perf_counter() - started)
+                if trace:
+                    self.stderr.write(trace)
+                failed += self._report(Pack.objects.get(pk=pack_id), seconds)
         if failed:
             raise CommandError(
                 _("%(number)d of %(total)d packs failed; see the errors above.")
-                % {"number": failed, "total": len(wards)}
+                % {"number": failed, "total": len(queued)}
             )
 
     def _wards(self, names: list[str], every: bool) -> list[Location]:
@@ -72,11 +106,12 @@ class Command(BaseCommand):
         return chosen
 
     def _report(self, pack: Pack, seconds: float) -> int:
+        title = f"{pack.title} {pack.day:%d/%m/%Y}" if pack.day else pack.title
         if pack.status != Pack.Status.READY:
             self.stdout.write(
                 self.style.ERROR(
                     _("%(ward)s: failed: %(error)s")
-                    % {"ward": pack.title, "error": pack.error}
+                    % {"ward": title, "error": pack.error}
                 )
             )
             return 1
@@ -86,7 +121,7 @@ class Command(BaseCommand):
                 "%(seconds).1f s: %(path)s"
             )
             % {
-                "ward": pack.title,
+                "ward": title,
                 "pages": pack.page_count,
                 "patients": pack.patient_count,
                 "seconds": seconds,
@@ -94,3 +129,33 @@ class Command(BaseCommand):
             }
         )
         return 0
+
+
+def _clinic_days() -> list[tuple[Location, dt.date]]:
+    today = timezone.localdate()
+    clinics = Location.objects.filter(kind=Location.Kind.CLINIC).order_by("name")
+    return [(c, today + dt.timedelta(days=n)) for c in clinics for n in (0, 1)]
+
+
+def _render(pack_id: int, use_cache: bool) -> tuple[int, float, str]:
+    """(pack id, seconds, traceback if it failed): the failure itself is
+    recorded on the pack, and the other wards go on."""
+    started = time.perf_counter()
+    trace = ""
+    try:
+        pack_render(pack_id=pack_id, use_cache=use_cache)
+    except Exception:
+        trace = traceback.format_exc()
+    return pack_id, time.perf_counter() - started, trace
+
+
+@contextlib.contextmanager
+def _pool(jobs: int, tasks: int):
+    """``map`` in this process, or over forked processes when it pays."""
+    if jobs <= 1 or tasks <= 1:
+        yield map
+        return
+    connection.close()  # never share a database connection with a child
+    context = multiprocessing.get_context("fork")
+    with context.Pool(min(jobs, tasks)) as pool:
+        yield lambda function, items: pool.imap_unordered(function, items)

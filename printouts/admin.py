@@ -1,0 +1,34 @@
+from django.contrib import admin
+
+from patients.admin import ReadOnlyAdmin
+from printouts.models import Pack, PackSchedule
+
+
+@admin.register(Pack)
+class PackAdmin(ReadOnlyAdmin):
+    list_display = (
+        "title",
+        "kind",
+        "day",
+        "status",
+        "reason",
+        "requested_at",
+        "generated_at",
+        "as_of",
+        "page_count",
+        "patient_count",
+        "attempts",
+    )
+    list_filter = ("status", "kind", "reason")
+    search_fields = ("title", "sha256")
+    date_hierarchy = "requested_at"
+    ordering = ("-requested_at", "-pk")
+    list_select_related = ("location",)
+    readonly_fields = tuple(f.name for f in Pack._meta.fields)
+
+
+@admin.register(PackSchedule)
+class PackScheduleAdmin(admin.ModelAdmin):
+    list_display = ("location", "refresh_minutes")
+    autocomplete_fields = ("location",)
+    ordering = ("location__name",)

@@ -1,0 +1,40 @@
+"""Pack tasks: ids in, a service call, ids out. Retry policy lives here."""
+
+import logging
+
+from celery import shared_task
+
+from printouts.services import pack_render, pack_requeue, packs_due, packs_prune
+
+logger = logging.getLogger(__name__)
+RETRIES = 3
+
+
+@shared_task(bind=True, acks_late=True, max_retries=RETRIES)
+def render_pack(self, pack_id: int) -> int:
+    """Render one pack. A failure is retried (30 s, 60 s, 120 s later); a
+    worker that dies mid-render hands the task back to the queue
+    (acks_late, reject on worker lost), and the pack is taken again."""
+    try:
+        return pack_render(pack_id=pack_id).pk
+    except Exception as error:
+        if self.request.retries >= RETRIES or not pack_requeue(pack_id=pack_id):
+            raise
+        raise self.retry(exc=error, countdown=30 * 2**self.request.retries) from None
+
+
+@shared_task
+def queue_due_packs() -> list[int]:
+    """Every minute (config/celery.py): queue the packs that are due."""
+    due = packs_due()
+    for pack_id in due:
+        render_pack.delay(pack_id)
+    if due:
+        logger.info("queued %d packs", len(due))
+    return due
+
+
+@shared_task
+def prune_packs() -> int:
+    """Every hour (config/celery.py): old packs and unused cached parts go."""
+    return packs_prune()

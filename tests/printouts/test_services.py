@@ -1,0 +1,162 @@
+"""The pack pipeline: rows first, atomic publish, what is due, retention."""
+
+import datetime as dt
+import hashlib
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from patients.models import FeedState
+from printouts.models import Pack, PackSchedule
+from printouts.services import (
+    pack_path,
+    pack_render,
+    pack_request,
+    packs_due,
+    packs_prune,
+)
+from tests.patients.fhir import patient
+from tests.printouts.conftest import load
+
+pytestmark = pytest.mark.django_db
+
+
+def rendered(ward, reason=Pack.Reason.COMMAND) -> Pack:
+    return pack_render(pack_id=pack_request(location=ward, reason=reason).pk)
+
+
+def test_a_pack_is_published_under_its_sha256_and_only_then_ready(small_ward):
+    queued = pack_request(location=small_ward, reason=Pack.Reason.REQUESTED)
+    assert queued.status == Pack.Status.QUEUED
+    with pytest.raises(ValueError, match="has no file"):
+        pack_path(queued)
+    again = pack_request(location=small_ward, reason=Pack.Reason.SCHEDULED)
+    assert again.pk == queued.pk  # one queued render per ward
+
+    pack = pack_render(pack_id=queued.pk)
+
+    data = pack_path(pack).read_bytes()
+    assert pack.status == Pack.Status.READY
+    assert pack.sha256 == hashlib.sha256(data).hexdigest()
+    assert pack.size == len(data)
+    assert pack.page_count == 4  # cover, census, one page a patient
+    assert pack.patient_count == 2
+    assert pack.content_digest
+    assert pack.attempts == 1
+    assert pack.worker
+    assert pack.as_of == FeedState.objects.get(name="test").last_success_at
+    leftovers = [p for p in pack_path(pack).parent.iterdir() if p != pack_path(pack)]
+    assert leftovers == []
+
+
+def test_a_failed_render_leaves_the_previous_pack_ready(small_ward, settings, tmp_path):
+    previous = rendered(small_ward)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    good_dir, settings.PACK_DIR = settings.PACK_DIR, blocker / "packs"
+
+    failing = pack_request(location=small_ward, reason=Pack.Reason.REQUESTED)
+    with pytest.raises(NotADirectoryError):
+        pack_render(pack_id=failing.pk)
+
+    failing.refresh_from_db()
+    assert failing.status == Pack.Status.FAILED
+    assert failing.error == "NotADirectoryError (see the worker or command output)"
+    settings.PACK_DIR = good_dir
+    previous.refresh_from_db()
+    assert previous.status == Pack.Status.READY
+    assert (
+        hashlib.sha256(pack_path(previous).read_bytes()).hexdigest() == previous.sha256
+    )
+
+
+def test_a_ward_is_due_without_a_pack_then_when_its_data_changes(small_ward):
+    now = timezone.now()
+    first = packs_due(now=now)
+    assert len(first) == 1
+    assert Pack.objects.get(pk=first[0]).reason == Pack.Reason.SCHEDULED
+    assert packs_due(now=now) == []  # queued already
+    pack_render(pack_id=first[0])
+
+    later = now + dt.timedelta(minutes=2)
+    assert packs_due(now=later) == []  # nothing changed
+    load(
+        [{**patient("p2", mrn="MRN-2"), "telecom": [{"system": "phone", "value": "1"}]}]
+    )
+    changed = packs_due(now=later)
+
+    assert len(changed) == 1
+    assert Pack.objects.get(pk=changed[0]).reason == Pack.Reason.CHANGED
+
+
+def test_renders_are_debounced_and_refreshed_on_the_ward_schedule(small_ward, settings):
+    settings.PACK_DEBOUNCE_SECONDS = 60
+    now = timezone.now()
+    pack = rendered(small_ward)
+    load([{**patient("p1", mrn="MRN-1"), "gender": "male"}])
+
+    assert packs_due(now=now + dt.timedelta(seconds=30)) == []  # within debounce
+    assert len(packs_due(now=now + dt.timedelta(seconds=90))) == 1
+    Pack.objects.filter(status=Pack.Status.QUEUED).delete()
+    pack_render(pack_id=pack_request(location=small_ward, reason="command").pk)
+
+    PackSchedule.objects.create(location=small_ward, refresh_minutes=5)
+    assert packs_due(now=now + dt.timedelta(minutes=4)) == []
+    due = packs_due(now=now + dt.timedelta(minutes=6))
+    assert Pack.objects.get(pk=due[0]).reason == Pack.Reason.SCHEDULED
+    assert pack.pk not in due
+
+
+def test_a_pack_left_rendering_by_a_dead_worker_is_taken_back(small_ward, settings):
+    pack = pack_request(location=small_ward, reason=Pack.Reason.SCHEDULED)
+    started = timezone.now()
+    Pack.objects.filter(pk=pack.pk).update(
+        status=Pack.Status.RENDERING, started_at=started, worker="gone:1"
+    )
+    assert packs_due(now=started + dt.timedelta(seconds=60)) == []
+
+    later = started + dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 61)
+    assert packs_due(now=later) == [pack.pk]
+    pack.refresh_from_db()
+    assert pack.status == Pack.Status.QUEUED
+    assert pack_render(pack_id=pack.pk).status == Pack.Status.READY
+
+
+def test_retention_keeps_the_newest_packs_and_deletes_the_rest(small_ward):
+    packs = []
+    for phone in "1234":
+        load(
+            [
+                {
+                    **patient("p1", mrn="MRN-1"),
+                    "telecom": [{"system": "phone", "value": phone}],
+                }
+            ]
+        )
+        packs.append(rendered(small_ward))
+    files = [pack_path(p) for p in packs]
+    assert len(set(files)) == 4
+
+    assert packs_prune(keep=2) == 2
+
+    assert list(Pack.objects.order_by("pk")) == packs[2:]
+    assert [f.exists() for f in files] == [False, False, True, True]
+
+
+def test_render_packs_renders_every_ward_without_celery(small_ward):
+    out = io.StringIO()
+    call_command("render_packs", "--all", stdout=out)
+
+    pack = Pack.objects.get()
+    assert pack.status == Pack.Status.READY
+    assert pack.reason == Pack.Reason.COMMAND
+    assert f"{small_ward.name}: 4 pages, 2 patients" in out.getvalue()
+    assert str(pack_path(pack)) in out.getvalue()
+
+
+def test_render_packs_names_an_unknown_ward(small_ward):
+    with pytest.raises(CommandError, match="No single ward is called 4Z"):
+        call_command("render_packs", "--ward", "4Z")
+    assert not Pack.objects.exists()
