@@ -25,6 +25,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from patients.models import Location
 from printouts import pdf
@@ -115,6 +116,68 @@ def _clinic_part(clinic: Location, day: dt.date, language: str) -> tuple[str, di
         "day": content.day,
         "appointments": content.appointments,
     }
+
+
+FORMS = {
+    "order": gettext_lazy("Order sheet"),
+    "mar": gettext_lazy("Medication administration record"),
+    "lab": gettext_lazy("Laboratory request"),
+    "progress": gettext_lazy("Progress notes"),
+    "registration": gettext_lazy("Downtime registration form"),
+}
+FORM_ROWS = {"order": 18, "mar": 14, "progress": 17}
+LAB_TESTS = (
+    gettext_lazy("Complete blood count"),
+    gettext_lazy("Sodium, potassium, chloride"),
+    gettext_lazy("Urea, creatinine"),
+    gettext_lazy("Glucose"),
+    gettext_lazy("C-reactive protein"),
+    gettext_lazy("PT/INR, aPTT"),
+    gettext_lazy("Liver tests (AST, ALT, GGT, bilirubin)"),
+    gettext_lazy("Troponin"),
+    gettext_lazy("Arterial blood gas"),
+    gettext_lazy("Lactate"),
+    gettext_lazy("Blood cultures"),
+    gettext_lazy("Urinalysis"),
+    gettext_lazy("Blood group, antibody screen"),
+    gettext_lazy("Crossmatch (units: ___ )"),
+)
+LABELS_PER_SHEET = 21  # 3 x 7 labels of 63.5 x 38.1 mm
+
+
+def blank_form(*, form: str, language: str) -> bytes:
+    """One blank downtime form, the same for every patient (cached)."""
+    with translation.override(language):
+        context = {
+            "language": language,
+            "form": form,
+            "title": str(FORMS[form]),
+            "rows": range(FORM_ROWS.get(form, 0)),
+            "tests": [str(test) for test in LAB_TESTS],
+        }
+        return _part("form.html", context).pdf
+
+
+def label_sheets(*, ward: Location, language: str) -> Document:
+    """A sheet of labels for each patient on the ward's census, by bed."""
+    with translation.override(language):
+        content = ward_content(ward=ward)
+        parts = [
+            _part(
+                "labels.html",
+                {
+                    "language": language,
+                    "slots": range(LABELS_PER_SHEET),
+                    "p": {
+                        key: section[key]
+                        for key in ("name", "mrn", "birth_date", "sex", "bed")
+                    },
+                },
+            )
+            for section in content.patients
+        ]
+        writer = pdf.merge(part.pdf for part in parts)
+    return Document(pdf.to_bytes(writer), len(writer.pages), patients=len(parts))
 
 
 def _stamped(parts: list["_Part"], title: str, times: dict) -> Document:

@@ -291,3 +291,40 @@ def test_a_clinic_list_is_a_call_list_of_the_day_in_time_order():
         language="en",
     )
     assert "No appointments on this day." in page_texts(tomorrow.pdf)[0]
+
+
+@pytest.mark.parametrize(
+    ("form", "title"),
+    [
+        ("order", "Order sheet"),
+        ("mar", "Medication administration record"),
+        ("lab", "Laboratory request"),
+        ("progress", "Progress notes"),
+        ("registration", "Downtime registration"),
+    ],
+)
+def test_each_blank_form_is_one_page_with_its_title(form, title):
+    data = documents.blank_form(form=form, language="en")
+    texts = page_texts(data)
+    assert len(texts) == 1
+    assert "DOWNTIME FORM" in texts[0]
+    assert title in texts[0]
+    assert "Patient label" in texts[0]
+
+
+def test_blank_forms_speak_the_hospital_language():
+    text = page_texts(documents.blank_form(form="lab", language="nl"))[0]
+    assert "STORINGSFORMULIER" in text
+    assert "Volledig bloedbeeld" in text
+
+
+def test_label_sheets_give_each_patient_a_sheet_of_scannable_labels(ward):
+    sheets = documents.label_sheets(ward=ward, language="en")
+    texts = page_texts(sheets.pdf)
+
+    assert sheets.pages == sheets.patients == 2
+    for text, mrn in zip(texts, ("MRN-4711", "MRN-4712"), strict=True):
+        assert text.count(f"MRN {mrn}") == documents.LABELS_PER_SHEET
+        assert "DOWNTIME COPY" not in text  # nothing printed over the labels
+    assert "PEETERS, Anaïs" in texts[0]
+    assert barcodes(sheets.pdf, 1) == {"MRN-4711"}
