@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -8,3 +9,77 @@ class Role(models.TextChoices):
     NURSE = "nurse", _("Nurse")
     CLERK = "clerk", _("Ward clerk")
     IT = "it", _("IT administrator")
+
+
+class WardMembership(models.Model):
+    """A user may see this ward's (or clinic's) patients and packs."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="ward_memberships",
+    )
+    location = models.ForeignKey(
+        "patients.Location",
+        verbose_name=_("ward or clinic"),
+        on_delete=models.CASCADE,
+        related_name="+",
+        limit_choices_to={"kind__in": ["ward", "clinic"]},
+    )
+
+    class Meta:
+        verbose_name = _("ward membership")
+        verbose_name_plural = _("ward memberships")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "location"], name="accounts_one_membership_per_ward"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} - {self.location}"
+
+
+class AccessLog(models.Model):
+    """Who read or printed patient data, when, from where, and what came of it.
+
+    Append-only: the application never changes or deletes a row, and on
+    PostgreSQL a trigger refuses it (migration 0003).
+    """
+
+    class Action(models.TextChoices):
+        DOWNLOAD = "download", _("Pack download")
+        DOWNLOAD_ALL = "download_all", _("All packs as one ZIP")
+        LABELS = "labels", _("Label sheets")
+        RENDER = "render", _("Render requested")
+
+    class Outcome(models.TextChoices):
+        ALLOWED = "allowed", _("Allowed")
+        DENIED = "denied", _("Denied")
+        FAILED = "failed", _("Failed")
+
+    at = models.DateTimeField(_("at (UTC)"), auto_now_add=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.PROTECT,
+        null=True,
+        related_name="+",
+    )
+    username = models.CharField(_("user name"), max_length=150)
+    roles = models.CharField(_("roles"), max_length=64, blank=True)
+    action = models.CharField(_("action"), max_length=16, choices=Action.choices)
+    target = models.CharField(_("what"), max_length=128, blank=True)
+    locations = models.JSONField(_("wards or clinics"), default=list, blank=True)
+    patients = models.JSONField(_("patients (internal ids)"), default=list, blank=True)
+    address = models.GenericIPAddressField(_("from address"), null=True, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=8, choices=Outcome.choices)
+
+    class Meta:
+        verbose_name = _("access log entry")
+        verbose_name_plural = _("access log")
+        indexes = [models.Index(fields=["user", "-at"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.action}"

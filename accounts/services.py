@@ -4,7 +4,8 @@ import secrets
 from django.contrib.auth.models import Group, User
 from django.db import transaction
 
-from accounts.models import Role
+from accounts.models import AccessLog, Role
+from accounts.selectors import user_roles
 
 # No 0/O, 1/l/I: these passwords are read off a console and typed by hand.
 _PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # noqa: S105
@@ -48,3 +49,28 @@ def demo_accounts_ensure(*, reset_passwords: bool = False) -> list[Credential]:
         user.save()
         user.groups.add(Group.objects.get(name=role.value))
     return credentials
+
+
+def access_record(
+    *,
+    request,
+    action: str,
+    outcome: str,
+    target: str = "",
+    locations: list[int] | None = None,
+    patients: list[int] | None = None,
+) -> AccessLog:
+    """Write one access log row. Call it inside the transaction that reads the
+    data, before any of it is sent: no row, no data."""
+    user = request.user if request.user.is_authenticated else None
+    return AccessLog.objects.create(
+        user=user,
+        username=user.get_username() if user else "",
+        roles=",".join(role.value for role in user_roles(user=request.user)),
+        action=action,
+        target=target[:128],
+        locations=locations or [],
+        patients=patients or [],
+        address=request.META.get("REMOTE_ADDR") or None,
+        outcome=outcome,
+    )

@@ -258,6 +258,9 @@ PACK_LAB_DAYS = env_int("PACK_LAB_DAYS", 7, min_value=1)
 PACK_REFRESH_MINUTES = env_int("PACK_REFRESH_MINUTES", 15, min_value=1)
 PACK_KEEP = env_int("PACK_KEEP", 5, min_value=1)
 PACK_DEBOUNCE_SECONDS = env_int("PACK_DEBOUNCE_SECONDS", 60, min_value=0)
+# Data older than these many minutes shows amber, then red.
+FRESHNESS_AMBER_MINUTES = env_int("FRESHNESS_AMBER_MINUTES", 15, min_value=1)
+FRESHNESS_RED_MINUTES = env_int("FRESHNESS_RED_MINUTES", 60, min_value=1)
 
 # Logging -------------------------------------------------------------------
 # Log lines carry internal ids only, never names, MRNs or birth dates.

@@ -10,6 +10,7 @@ admin.site.site_title = _("Downtime contingency")
 urlpatterns = [
     path("", include("patients.urls")),
     path("accounts/", include("accounts.urls")),
+    path("packs/", include("printouts.urls")),
     path("admin/", admin.site.urls),
     path("health/live/", health.live, name="health-live"),
     path("health/ready/", health.ReadinessView.as_view(), name="health-ready"),

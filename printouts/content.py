@@ -351,6 +351,7 @@ def clinic_content(*, clinic: Location, day: dt.date) -> ClinicContent:
         day=day.isoformat(),
         appointments=[
             {
+                "patient_id": a.patient_id,
                 "at": _iso(a.starts_at),
                 "minutes": a.minutes,
                 "name": str(a.patient),

@@ -46,6 +46,7 @@ class Document:
     cached: int = 0
     digest: str = ""
     patients: int = 0
+    patient_ids: list[int] = field(default_factory=list)
 
 
 def ward_pack(
@@ -72,6 +73,7 @@ def ward_pack(
         document = _stamped(parts, content.ward["name"], times)
         document.digest = _digest(cached)
         document.patients = len(content.patients)
+        document.patient_ids = [section["patient_id"] for section in content.patients]
     page = 1
     for part, section in zip(parts, [None, None, *content.patients], strict=True):
         if section is not None:
@@ -100,6 +102,9 @@ def clinic_list(
         document.digest = _digest([(name, context)])
         document.rendered, document.cached = part.rendered, part.cached
         document.patients = len(context["appointments"])
+        document.patient_ids = sorted(
+            {a["patient_id"] for a in context["appointments"]}
+        )
     return document
 
 
@@ -177,7 +182,12 @@ def label_sheets(*, ward: Location, language: str) -> Document:
             for section in content.patients
         ]
         writer = pdf.merge(part.pdf for part in parts)
-    return Document(pdf.to_bytes(writer), len(writer.pages), patients=len(parts))
+    return Document(
+        pdf.to_bytes(writer),
+        len(writer.pages),
+        patients=len(parts),
+        patient_ids=[section["patient_id"] for section in content.patients],
+    )
 
 
 def _stamped(parts: list["_Part"], title: str, times: dict) -> Document:

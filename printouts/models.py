@@ -66,6 +66,8 @@ class Pack(models.Model):
     sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
     # Hash of what the pack shows, times aside: equal means nothing changed.
     content_digest = models.CharField(_("content digest"), max_length=64, blank=True)
+    # Internal ids of the patients in it, for the access log of downloads.
+    patients = models.JSONField(_("patients (internal ids)"), default=list, blank=True)
     error = models.TextField(_("error"), blank=True)
 
     class Meta:

@@ -124,6 +124,11 @@ def stamp(
         raise RenderError("the page stamps do not match the pages")
 
 
+def reader_writer(data: bytes) -> pypdf.PdfWriter:
+    """A writer holding a copy of the PDF ``data``, to stamp."""
+    return pypdf.PdfWriter(clone_from=io.BytesIO(data))
+
+
 def to_bytes(writer: pypdf.PdfWriter) -> bytes:
     buffer = io.BytesIO()
     writer.write(buffer)

@@ -10,13 +10,15 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from patients.models import Location
 from patients.selectors import mirror_as_of
-from printouts import documents
+from printouts import documents, pdf
 from printouts.models import Pack
 from printouts.pdf import RenderError
+from printouts.templatetags.packs import when
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +123,7 @@ def _publish(
         size=len(document.pdf),
         page_count=document.pages,
         patient_count=document.patients,
+        patients=document.patient_ids,
         content_digest=document.digest,
         as_of=as_of,
         generated_at=generated_at,
@@ -266,3 +269,26 @@ def _prune_parts(now: dt.datetime) -> None:
         limit = abandoned if path.name.startswith(".tmp-") else unused
         if path.stat().st_mtime < limit:
             path.unlink(missing_ok=True)
+
+
+class PackDamaged(Exception):
+    """A pack's file is missing or no longer matches its SHA-256."""
+
+
+def pack_printable(*, pack: Pack, printed_by: str, at: dt.datetime) -> bytes:
+    """The pack's file, checked against its SHA-256, with "printed by NAME at
+    TIME" on top of every page: a sheet found later says whose it was."""
+    try:
+        data = pack_path(pack).read_bytes()
+    except (OSError, ValueError) as error:
+        raise PackDamaged(f"pack {pack.pk}: file missing") from error
+    if hashlib.sha256(data).hexdigest() != pack.sha256:
+        raise PackDamaged(f"pack {pack.pk}: file does not match its SHA-256")
+    with translation.override(pack.language):
+        line = _("Printed by %(name)s at %(time)s") % {
+            "name": printed_by,
+            "time": when(timezone.localtime(at).replace(microsecond=0).isoformat()),
+        }
+    writer = pdf.reader_writer(data)
+    pdf.stamp(writer, [line], top=True)
+    return pdf.to_bytes(writer)

@@ -4,6 +4,8 @@ these format it as the hospital reads it."""
 import datetime as dt
 
 from django import template
+from django.conf import settings
+from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
 
@@ -46,3 +48,12 @@ def barcode(value: str) -> str:
 def hours(start: int = 6) -> list[int]:
     """The MAR grid's 24 hour columns, from the ward's day start."""
     return [(start + step) % 24 for step in range(24)]
+
+
+@register.filter
+def freshness(pack) -> str:
+    """ "fresh", "amber" or "red": how old the pack's data is."""
+    age = (timezone.now() - pack.as_of).total_seconds() / 60
+    if age >= settings.FRESHNESS_RED_MINUTES:
+        return "red"
+    return "amber" if age >= settings.FRESHNESS_AMBER_MINUTES else "fresh"

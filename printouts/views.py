@@ -1,0 +1,235 @@
+"""The clerk's page and the downloads. Every download of patient data is
+scoped by ``user_locations`` and written to the access log first."""
+
+import datetime as dt
+import io
+import logging
+import zipfile
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.models import AccessLog, Role
+from accounts.selectors import user_locations, user_roles
+from accounts.services import access_record
+from printouts import documents
+from printouts.models import Pack
+from printouts.selectors import newest_ready, pack_rows
+from printouts.services import PackDamaged, pack_printable, pack_request
+from printouts.tasks import render_pack
+
+logger = logging.getLogger(__name__)
+READERS = (Role.NURSE, Role.CLERK, Role.IT)
+PRINTERS = (Role.CLERK, Role.IT)
+
+
+def roles_required(*roles: Role) -> Callable:
+    """Signed in (else to the sign-in page), and one of ``roles`` (else 403)."""
+
+    def decorate(view):
+        @login_required
+        @never_cache
+        @wraps(view)
+        def checked(request: HttpRequest, *args, **kwargs):
+            if not set(user_roles(user=request.user)) & set(roles):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return checked
+
+    return decorate
+
+
+@require_GET
+@roles_required(*READERS)
+def packs(request: HttpRequest) -> HttpResponse:
+    rows = pack_rows(locations=user_locations(user=request.user))
+    return render(
+        request,
+        "printouts/packs.html",
+        {
+            "rows": rows,
+            "busy": any(row.pending for row in rows),
+            "can_render": bool(set(user_roles(user=request.user)) & set(PRINTERS)),
+            "forms": documents.FORMS,
+        },
+    )
+
+
+@require_GET
+@roles_required(*READERS)
+def pack_download(request: HttpRequest, pack_id: int) -> HttpResponse:
+    pack = get_object_or_404(
+        Pack,
+        pk=pack_id,
+        status=Pack.Status.READY,
+        location__in=user_locations(user=request.user),
+    )
+    now = timezone.now()
+    record = {
+        "request": request,
+        "action": AccessLog.Action.DOWNLOAD,
+        "target": f"pack {pack.pk}",
+        "locations": [pack.location_id],
+        "patients": pack.patients,
+    }
+    try:
+        with transaction.atomic():
+            data = _printable(pack, request, now)
+            access_record(outcome=AccessLog.Outcome.ALLOWED, **record)
+    except PackDamaged:
+        access_record(outcome=AccessLog.Outcome.FAILED, **record)
+        _render_again(request, pack)
+        return redirect("printouts:packs")
+    return _pdf(data, _file_name(pack))
+
+
+@require_GET
+@roles_required(*READERS)
+def packs_zip(request: HttpRequest) -> HttpResponse:
+    """Every newest ready pack of the user's wards and clinics, in one ZIP."""
+    chosen = newest_ready(locations=user_locations(user=request.user))
+    if not chosen:
+        raise Http404
+    now = timezone.now()
+    buffer = io.BytesIO()
+    with transaction.atomic():
+        access_record(
+            request=request,
+            action=AccessLog.Action.DOWNLOAD_ALL,
+            outcome=AccessLog.Outcome.ALLOWED,
+            target=", ".join(f"pack {pack.pk}" for pack in chosen),
+            locations=sorted({pack.location_id for pack in chosen}),
+            patients=sorted({pid for pack in chosen for pid in pack.patients}),
+        )
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            for pack in chosen:
+                try:
+                    data = _printable(pack, request, now)
+                except PackDamaged:
+                    _render_again(request, pack)  # left out, rendered again
+                    continue
+                archive.writestr(_file_name(pack), data)
+    response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+    stamp = timezone.localtime(now).strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="packs-{stamp}.zip"'
+    return response
+
+
+@require_POST
+@roles_required(*PRINTERS)
+def pack_render_now(request: HttpRequest, location_id: int) -> HttpResponse:
+    location = get_object_or_404(user_locations(user=request.user), pk=location_id)
+    kind = Pack.Kind.WARD if location.kind == location.Kind.WARD else Pack.Kind.CLINIC
+    day = None
+    if kind == Pack.Kind.CLINIC:
+        today = timezone.localdate()
+        days = {
+            str(today + dt.timedelta(days=n)): today + dt.timedelta(days=n)
+            for n in (0, 1)
+        }
+        day = days.get(request.POST.get("day", str(today)))
+        if day is None:
+            return HttpResponseBadRequest(_("A clinic list is for today or tomorrow."))
+    with transaction.atomic():
+        pack = pack_request(
+            location=location,
+            kind=kind,
+            day=day,
+            reason=Pack.Reason.REQUESTED,
+            user=request.user,
+        )
+        access_record(
+            request=request,
+            action=AccessLog.Action.RENDER,
+            outcome=AccessLog.Outcome.ALLOWED,
+            target=f"pack {pack.pk}",
+            locations=[location.pk],
+        )
+        render_pack.delay_on_commit(pack.pk)
+    messages.success(
+        request, _("A new pack of %(name)s is on its way.") % {"name": location.name}
+    )
+    return redirect("printouts:packs")
+
+
+@require_GET
+@roles_required(*READERS)
+def labels_download(request: HttpRequest, location_id: int) -> HttpResponse:
+    ward = get_object_or_404(
+        user_locations(user=request.user).filter(kind="ward"), pk=location_id
+    )
+    with transaction.atomic():
+        sheets = documents.label_sheets(ward=ward, language=request.LANGUAGE_CODE)
+        access_record(
+            request=request,
+            action=AccessLog.Action.LABELS,
+            outcome=AccessLog.Outcome.ALLOWED,
+            target=f"labels {ward.pk}",
+            locations=[ward.pk],
+            patients=sheets.patient_ids,
+        )
+    return _pdf(sheets.pdf, f"labels-{slugify(ward.name)}.pdf")
+
+
+@require_GET
+@roles_required(*READERS)
+def form_download(request: HttpRequest, form: str) -> HttpResponse:
+    """A blank form: no patient data, nothing to log."""
+    if form not in documents.FORMS:
+        raise Http404
+    data = documents.blank_form(form=form, language=request.LANGUAGE_CODE)
+    return _pdf(data, f"{form}.pdf")
+
+
+def _printable(pack: Pack, request: HttpRequest, now) -> bytes:
+    name = request.user.get_full_name() or request.user.get_username()
+    try:
+        return pack_printable(pack=pack, printed_by=name, at=now)
+    except PackDamaged:
+        logger.exception("pack %s cannot be served", pack.pk)
+        raise
+
+
+def _render_again(request: HttpRequest, pack: Pack) -> None:
+    """A damaged file is never served: a new render is queued instead."""
+    with transaction.atomic():
+        again = pack_request(
+            location=pack.location,
+            kind=pack.kind,
+            day=pack.day,
+            reason=Pack.Reason.REQUESTED,
+            user=request.user,
+        )
+        render_pack.delay_on_commit(again.pk)
+    messages.error(
+        request,
+        _(
+            "The file of this pack is damaged and was not served; a new pack is "
+            "being rendered. Use the previous copy on paper meanwhile."
+        ),
+    )
+
+
+def _file_name(pack: Pack) -> str:
+    day = f"-{pack.day:%Y%m%d}" if pack.day else ""
+    made = timezone.localtime(pack.generated_at).strftime("%Y%m%d-%H%M")
+    return f"{slugify(pack.title)}{day}-{made}.pdf"
+
+
+def _pdf(data: bytes, name: str) -> HttpResponse:
+    response = HttpResponse(data, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{name}"'
+    response["Cache-Control"] = "no-store, private"
+    return response
