@@ -4,8 +4,9 @@ import secrets
 from django.contrib.auth.models import Group, User
 from django.db import transaction
 
-from accounts.models import AccessLog, Role
+from accounts.models import AccessLog, Role, WardMembership
 from accounts.selectors import user_roles
+from patients.models import Location
 
 # No 0/O, 1/l/I: these passwords are read off a console and typed by hand.
 _PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # noqa: S105
@@ -48,7 +49,20 @@ def demo_accounts_ensure(*, reset_passwords: bool = False) -> list[Credential]:
             credentials.append(Credential(username, password, role))
         user.save()
         user.groups.add(Group.objects.get(name=role.value))
+        if role is not Role.IT:  # IT sees every ward anyway
+            _every_ward(user)
     return credentials
+
+
+def _every_ward(user: User) -> None:
+    """The demo nurse and clerk work on every ward and clinic of the demo."""
+    places = Location.objects.filter(
+        kind__in=(Location.Kind.WARD, Location.Kind.CLINIC)
+    )
+    WardMembership.objects.bulk_create(
+        [WardMembership(user=user, location=place) for place in places],
+        ignore_conflicts=True,
+    )
 
 
 def access_record(

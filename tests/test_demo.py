@@ -55,6 +55,15 @@ def test_demo_serves_the_site_and_its_printed_accounts_sign_in(demo_env, tmp_pat
         page = browser.sign_in("nurse", printed["nurse"])
         assert "Welcome, Demo Nurse" in page
         assert "<strong>Nurse</strong>" in page
+
+        # The clerk finds every ward's pack ready, and prints one.
+        browser.sign_in("clerk", printed["clerk"])
+        packs = browser.get("/packs/")[1]
+        links = re.findall(r'href="(/packs/\d+\.pdf)"', packs)
+        assert len(links) >= 8 + 4  # eight wards, four clinics today
+        status, pdf = browser.get(links[0], text=False)
+        assert status == 200
+        assert pdf.startswith(b"%PDF")
     assert (tmp_path / "db.sqlite3").exists()
 
 
@@ -109,9 +118,10 @@ class Browser:
             urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
         )
 
-    def get(self, path: str) -> tuple[int, str]:
-        with self.opener.open(self.base + path, timeout=10) as response:
-            return response.status, response.read().decode()
+    def get(self, path: str, *, text: bool = True) -> tuple[int, str | bytes]:
+        with self.opener.open(self.base + path, timeout=30) as response:
+            body = response.read()
+            return response.status, body.decode() if text else body
 
     def sign_in(self, username: str, password: str) -> str:
         form = self.get("/accounts/login/")[1]
