@@ -45,9 +45,11 @@ class Hospital:
         seed: int,
         now: dt.datetime,
         occupancy: float = 0.85,
+        clinics: int = len(c.CLINICS),
     ) -> None:
         self.rng = random.Random(seed)  # noqa: S311 - demo data, not secrets
         self.wards, self.beds, self.occupancy = wards, beds, occupancy
+        self.clinics = clinics
         self.now = now.replace(minute=0, second=0, microsecond=0)
         self.patients = 0
 
@@ -62,8 +64,12 @@ class Hospital:
         yield from self._doctors()
         for number in range(self.wards):
             yield from self._ward(number)
-        for code, name in c.CLINICS:
-            yield from self._clinic(code, name)
+        for number in range(self.clinics):
+            code, name = c.CLINICS[number % len(c.CLINICS)]
+            key = code.lower()
+            if number >= len(c.CLINICS):  # more clinics than names: number them
+                key, name = f"{key}{number}", f"{name} {number // len(c.CLINICS) + 1}"
+            yield from self._clinic(code, name, key)
 
     # Places and people
 
@@ -430,8 +436,8 @@ class Hospital:
 
     # Clinics and their day
 
-    def _clinic(self, code: str, name: str) -> Iterator[dict]:
-        clinic = f"demo-clinic-{code.lower()}"
+    def _clinic(self, code: str, name: str, key: str) -> Iterator[dict]:
+        clinic = f"demo-clinic-{key}"
         yield self._location(clinic, name, "", "demo-site", role=code)
         doctor = self._doctor()
         schedule = f"{clinic}-schedule"
@@ -477,7 +483,20 @@ class Hospital:
 
 
 def demo_hospital(
-    *, wards: int, beds: int, seed: int, now: dt.datetime, occupancy: float = 0.85
+    *,
+    wards: int,
+    beds: int,
+    seed: int,
+    now: dt.datetime,
+    occupancy: float = 0.85,
+    clinics: int = len(c.CLINICS),
 ) -> list[dict]:
-    hospital = Hospital(wards=wards, beds=beds, seed=seed, now=now, occupancy=occupancy)
+    hospital = Hospital(
+        wards=wards,
+        beds=beds,
+        seed=seed,
+        now=now,
+        occupancy=occupancy,
+        clinics=clinics,
+    )
     return list(hospital.resources())

@@ -9,7 +9,13 @@ from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
 
-from printouts.pdf import BAR_HEIGHT_MM, code128
+from printouts.pdf import (
+    BAR_HEIGHT_MM,
+    HOURS_WIDTH_MM,
+    code128,
+    hour_header,
+    hour_row,
+)
 
 register = template.Library()
 
@@ -44,10 +50,26 @@ def barcode(value: str) -> str:
     )
 
 
+MAR_START_HOUR = 6  # the day sheet's first column: the morning shift
+MAR_ROW_MM = 8.5
+
+
 @register.simple_tag
-def hours(start: int = 6) -> list[int]:
-    """The MAR grid's 24 hour columns, from the ward's day start."""
-    return [(start + step) % 24 for step in range(24)]
+def hours_header() -> str:
+    """The MAR's hour numbers, from 06 to 05, as one image."""
+    return format_html(
+        '<img class="hours" src="{}" style="width: {}mm; height: 4mm" alt="">',
+        hour_header(MAR_START_HOUR),
+        f"{HOURS_WIDTH_MM:.2f}",
+    )
+
+
+@register.simple_tag
+def hours_row(due=()) -> str:
+    """One medication's 24 hour cells, the due ones shaded: a background
+    image that stretches to the row's height, whatever the drug cell needs."""
+    url = hour_row(tuple(sorted(due)), MAR_START_HOUR, MAR_ROW_MM)
+    return format_html('<td class="hours" style="background-image: url({})"></td>', url)
 
 
 @register.filter
