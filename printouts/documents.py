@@ -61,16 +61,20 @@ def ward_pack(
         content = ward_content(ward=ward, now=generated_at)
         cached = _cached_parts(content, language)
         times = {"as_of": _iso(as_of), "generated_at": _iso(generated_at)}
-        cover = {
-            **_context(content, language),
-            **times,
-            "patients": len(content.patients),
-        }
+        cover = {**_context(content, language), "patients": len(content.patients)}
         parts = [
-            _part("cover.html", cover, cached=False),
+            _part("cover.html", cover, use_cache),
             *(_part(name, context, use_cache) for name, context in cached),
         ]
-        document = _stamped(parts, content.ward["name"], times)
+        document = _stamped(
+            parts,
+            content.ward["name"],
+            times,
+            cover=[
+                _("Data as of %(time)s") % {"time": when(times["as_of"])},
+                _("Pack generated %(time)s") % {"time": when(times["generated_at"])},
+            ],
+        )
         document.digest = _digest(cached)
         document.patients = len(content.patients)
         document.patient_ids = [section["patient_id"] for section in content.patients]
@@ -190,7 +194,9 @@ def label_sheets(*, ward: Location, language: str) -> Document:
     )
 
 
-def _stamped(parts: list["_Part"], title: str, times: dict) -> Document:
+def _stamped(
+    parts: list["_Part"], title: str, times: dict, cover: list[str] | None = None
+) -> Document:
     """The parts merged, every page stamped with what changes on each render."""
     writer = pdf.merge(part.pdf for part in parts)
     pdf.stamp(
@@ -204,6 +210,7 @@ def _stamped(parts: list["_Part"], title: str, times: dict) -> Document:
             },
         ],
         page_label=_("Page %(page)d of %(pages)d"),
+        cover=cover or (),
     )
     return Document(pdf.to_bytes(writer), len(writer.pages))
 

@@ -155,21 +155,28 @@ def merge(parts: Iterable[bytes]) -> pypdf.PdfWriter:
     return writer
 
 
+# Where the cover leaves room for its times: 14 mm top margin + 70 mm title.
+COVER_TIMES_MM = 84.0
+MM = 72 / 25.4
+
+
 def stamp(
     writer: pypdf.PdfWriter,
     lines: Sequence[str],
     *,
     page_label: str = "",
     top: bool = False,
+    cover: Sequence[str] = (),
 ) -> None:
     """Write ``lines`` on every page, at the foot (or head) of the page.
 
     ``page_label`` is formatted with ``page`` and ``pages`` ("Page 3 of 73")
-    and printed at the right. The fragments leave this strip empty.
+    and printed at the right. The fragments leave this strip empty. ``cover``
+    lines go, large, in the box the cover keeps for them on page 1.
     """
     pages = writer.pages
     total = len(pages)
-    overlay = pypdf.PdfReader(io.BytesIO(_stamps(pages, lines, page_label, top)))
+    overlay = pypdf.PdfReader(io.BytesIO(_stamps(pages, lines, page_label, top, cover)))
     for number, page in enumerate(pages):
         page.merge_page(overlay.pages[number], over=True)
     if total != len(overlay.pages):  # pragma: no cover - would be a bug above
@@ -187,7 +194,9 @@ def to_bytes(writer: pypdf.PdfWriter) -> bytes:
     return buffer.getvalue()
 
 
-def _stamps(pages, lines: Sequence[str], page_label: str, top: bool) -> bytes:
+def _stamps(
+    pages, lines: Sequence[str], page_label: str, top: bool, cover: Sequence[str]
+) -> bytes:
     regular, bold = _fonts()
     buffer = io.BytesIO()
     sheet = canvas.Canvas(buffer, pageCompression=1, invariant=1)
@@ -207,6 +216,11 @@ def _stamps(pages, lines: Sequence[str], page_label: str, top: bool) -> bytes:
             sheet.drawRightString(
                 width - margin, y, page_label % {"page": number, "pages": total}
             )
+        if number == 1 and cover:
+            baseline = height - (COVER_TIMES_MM + 10) * MM
+            for index, line in enumerate(cover):
+                sheet.setFont(bold if index == 0 else regular, 16 if index == 0 else 10)
+                sheet.drawString(margin + 4 * MM, baseline - index * 8 * MM, line)
         sheet.showPage()
     sheet.save()
     return buffer.getvalue()

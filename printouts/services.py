@@ -171,6 +171,7 @@ def packs_due(*, now: dt.datetime | None = None) -> list[int]:
     now = now or timezone.now()
     due = _abandoned(now)
     debounce = dt.timedelta(seconds=settings.PACK_DEBOUNCE_SECONDS)
+    latest = mirror_as_of()
     for location, kind, day in _targets(now):
         newest = location.packs.filter(kind=kind, day=day).order_by("-pk").first()
         if newest is not None and (
@@ -178,7 +179,7 @@ def packs_due(*, now: dt.datetime | None = None) -> list[int]:
             or newest.requested_at > now - debounce
         ):
             continue
-        reason = _reason_due(location, kind, day, now)
+        reason = _reason_due(location, kind, day, now, latest)
         if reason:
             pack = pack_request(location=location, kind=kind, day=day, reason=reason)
             due.append(pack.pk)
@@ -199,7 +200,9 @@ def _targets(now: dt.datetime):
                 yield place, Pack.Kind.CLINIC, day
 
 
-def _reason_due(location: Location, kind: str, day, now: dt.datetime) -> str:
+def _reason_due(
+    location: Location, kind: str, day, now: dt.datetime, latest: dt.datetime | None
+) -> str:
     ready = (
         location.packs.filter(kind=kind, day=day, status=Pack.Status.READY)
         .order_by("-generated_at")
@@ -211,6 +214,8 @@ def _reason_due(location: Location, kind: str, day, now: dt.datetime) -> str:
     minutes = schedule.refresh_minutes if schedule else settings.PACK_REFRESH_MINUTES
     if ready.generated_at <= now - dt.timedelta(minutes=minutes):
         return Pack.Reason.SCHEDULED
+    if latest is None or (ready.as_of and latest <= ready.as_of):
+        return ""  # no feed brought anything since: no need to read the ward
     if kind == Pack.Kind.WARD:
         digest = documents.ward_digest(ward=location, now=now, language=ready.language)
     else:

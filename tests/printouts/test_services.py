@@ -160,3 +160,16 @@ def test_render_packs_names_an_unknown_ward(small_ward):
     with pytest.raises(CommandError, match="No single ward is called 4Z"):
         call_command("render_packs", "--ward", "4Z")
     assert not Pack.objects.exists()
+
+
+def test_render_packs_due_renders_only_what_changed(small_ward, settings):
+    settings.PACK_DEBOUNCE_SECONDS = 0
+    first = rendered(small_ward)
+    call_command("render_packs", "--due", stdout=io.StringIO())
+    assert Pack.objects.count() == 1  # nothing changed
+
+    load([{**patient("p1", mrn="MRN-1"), "gender": "male"}])
+    call_command("render_packs", "--due", stdout=io.StringIO())
+
+    again = Pack.objects.exclude(pk=first.pk).get()
+    assert (again.status, again.reason) == (Pack.Status.READY, Pack.Reason.CHANGED)

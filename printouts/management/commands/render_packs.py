@@ -2,6 +2,7 @@ import contextlib
 import datetime as dt
 import multiprocessing
 import os
+import resource
 import time
 import traceback
 from functools import partial
@@ -14,7 +15,7 @@ from django.utils.translation import gettext as _
 from patients.management.report import progress_bar
 from patients.models import Location
 from printouts.models import Pack
-from printouts.services import pack_path, pack_render, pack_request
+from printouts.services import pack_path, pack_render, pack_request, packs_due
 
 
 class Command(BaseCommand):
@@ -37,6 +38,12 @@ class Command(BaseCommand):
             action="store_true",
             help="Every ward, and every clinic's list for today and tomorrow.",
         )
+        which.add_argument(
+            "--due",
+            action="store_true",
+            help="Only what is due, as the scheduler decides each minute: "
+            "changed content, older than the refresh interval, or no pack yet.",
+        )
         parser.add_argument(
             "--jobs",
             type=int,
@@ -51,10 +58,18 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args, ward: list[str], all: bool, jobs: int, no_cache: bool, **options
+        self,
+        *args,
+        ward: list[str],
+        all: bool,
+        due: bool,
+        jobs: int,
+        no_cache: bool,
+        **options,
     ) -> None:
-        wards = self._wards(ward, all)
-        queued = [
+        wards = [] if due else self._wards(ward, all)
+        queued = packs_due() if due else []
+        queued += [
             pack_request(location=location, reason=Pack.Reason.COMMAND).pk
             for location in wards
         ]
@@ -76,11 +91,17 @@ class Command(BaseCommand):
             ) as bar,
             _pool(jobs, len(queued)) as pool,
         ):
-            for pack_id, seconds, trace in pool(render, queued):
+            peak = 0.0
+            for pack_id, seconds, trace, memory in pool(render, queued):
+                peak = max(peak, memory)
                 bar.update(1)
                 if trace:
                     self.stderr.write(trace)
                 failed += self._report(Pack.objects.get(pk=pack_id), seconds)
+        if queued:
+            self.stdout.write(
+                _("Peak memory of a rendering process: %(mb).0f MB") % {"mb": peak}
+            )
         if failed:
             raise CommandError(
                 _("%(number)d of %(total)d packs failed; see the errors above.")
@@ -137,16 +158,17 @@ def _clinic_days() -> list[tuple[Location, dt.date]]:
     return [(c, today + dt.timedelta(days=n)) for c in clinics for n in (0, 1)]
 
 
-def _render(pack_id: int, use_cache: bool) -> tuple[int, float, str]:
-    """(pack id, seconds, traceback if it failed): the failure itself is
-    recorded on the pack, and the other wards go on."""
+def _render(pack_id: int, use_cache: bool) -> tuple[int, float, str, float]:
+    """(pack id, seconds, traceback if it failed, peak MB of this process):
+    the failure itself is recorded on the pack, and the other wards go on."""
     started = time.perf_counter()
     trace = ""
     try:
         pack_render(pack_id=pack_id, use_cache=use_cache)
     except Exception:
         trace = traceback.format_exc()
-    return pack_id, time.perf_counter() - started, trace
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return pack_id, time.perf_counter() - started, trace, peak
 
 
 @contextlib.contextmanager
@@ -157,5 +179,7 @@ def _pool(jobs: int, tasks: int):
         return
     connection.close()  # never share a database connection with a child
     context = multiprocessing.get_context("fork")
-    with context.Pool(min(jobs, tasks)) as pool:
+    # A fresh process every few packs: WeasyPrint's caches grow with each
+    # document, and a long-lived process would pass 300 MB (bench/packs.py).
+    with context.Pool(min(jobs, tasks), maxtasksperchild=4) as pool:
         yield lambda function, items: pool.imap_unordered(function, items)
