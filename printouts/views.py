@@ -92,7 +92,7 @@ def pack_download(request: HttpRequest, pack_id: int) -> HttpResponse:
         access_record(outcome=AccessLog.Outcome.FAILED, **record)
         _render_again(request, pack)
         return redirect("printouts:packs")
-    return _pdf(data, _file_name(pack))
+    return _pdf(data, _file_name(pack), attachment="download" in request.GET)
 
 
 @require_GET
@@ -228,8 +228,10 @@ def _file_name(pack: Pack) -> str:
     return f"{slugify(pack.title)}{day}-{made}.pdf"
 
 
-def _pdf(data: bytes, name: str) -> HttpResponse:
+def _pdf(data: bytes, name: str, *, attachment: bool = False) -> HttpResponse:
+    """Inline opens in the browser's viewer, one click from printing."""
     response = HttpResponse(data, content_type="application/pdf")
-    response["Content-Disposition"] = f'inline; filename="{name}"'
+    disposition = "attachment" if attachment else "inline"
+    response["Content-Disposition"] = f'{disposition}; filename="{name}"'
     response["Cache-Control"] = "no-store, private"
     return response
