@@ -90,9 +90,9 @@ def _clinical_prefetches(now: dt.datetime) -> list[Prefetch]:
     return [
         Prefetch(
             "patient__allergies",
-            Allergy.objects.exclude(clinical_status__in=INACTIVE_ALLERGY).order_by(
-                "substance"
-            ),
+            Allergy.objects.exclude(clinical_status__in=INACTIVE_ALLERGY)
+            .exclude(verification_status__in=("refuted", "entered-in-error"))
+            .order_by("substance"),
         ),
         Prefetch(
             "patient__problems",
@@ -161,7 +161,7 @@ def _patient_section(stay: Encounter, now: dt.datetime) -> dict:
         "diet": diet + flags[Flag.Kind.DIET],
         "alerts": flags[Flag.Kind.OTHER],
         "problems": [p.description for p in patient.problems.all()],
-        **_medications(patient.medication_orders.all()),
+        **_medications(patient.medication_orders.all(), now),
         **_observations(patient.observations.all()),
         "pending": [_lab_order(order) for order in patient.lab_orders.all()],
     }
@@ -184,7 +184,7 @@ def _allergy(allergy: Allergy) -> dict:
 NO_KNOWN_ALLERGY_CODES = {"716186003", "409137002", "428607008", "429625007"}
 
 
-def _medications(orders) -> dict:
+def _medications(orders, now: dt.datetime) -> dict:
     scheduled, as_needed = [], []
     for order in orders:
         row = {
@@ -194,6 +194,8 @@ def _medications(orders) -> dict:
             "frequency": order.frequency,
             "instructions": order.instructions,
             "starts": _iso(order.starts_at, date_only=True),
+            # Not started yet: the sheet says from when.
+            "future": bool(order.starts_at and order.starts_at > now),
             "ends": _iso(order.ends_at, date_only=True),
         }
         if order.as_needed:
@@ -285,6 +287,8 @@ def _census_row(section: dict) -> dict:
             for a in section["allergies"]
             if not a["no_known"]
         ],
+        # "No known allergies" only when the EHR says so; else: ask.
+        "allergies_recorded": bool(section["allergies"]),
         "pending": len(section["pending"]),
     }
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+import weasyprint
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -273,11 +274,12 @@ def _key(template: str, context: dict) -> str:
 @cache
 def template_version() -> str:
     """Changes whenever a template, the stylesheet or a catalogue changes."""
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(weasyprint.__version__.encode())
     files = [
         *sorted(TEMPLATES.glob("*.html")),
         pdf.STYLESHEET,
         APP / "templatetags" / "packs.py",
+        APP / "pdf.py",  # barcodes and the MAR grid are drawn there
         *sorted(settings.BASE_DIR.glob("locale/*/LC_MESSAGES/django.mo")),
     ]
     for path in files:

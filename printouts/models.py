@@ -54,6 +54,9 @@ class Pack(models.Model):
         related_name="+",
     )
     requested_at = models.DateTimeField(_("requested at"))
+    # When its task message was last sent: a queued pack whose message is
+    # older than a task may run was lost (a restarted broker) and is sent again.
+    queued_at = models.DateTimeField(_("queued at"), null=True, blank=True)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     # Which process renders it ("host:pid"), to tell a dead worker's claim.
     worker = models.CharField(_("worker"), max_length=128, blank=True)

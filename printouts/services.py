@@ -39,8 +39,10 @@ def pack_request(
             .first()
         )
         if queued is not None:
+            queued.newly_created = False
             return queued
-        return Pack.objects.create(
+        now = timezone.now()
+        pack = Pack.objects.create(
             kind=kind,
             location=location,
             title=location.name,
@@ -48,8 +50,11 @@ def pack_request(
             language=settings.LANGUAGE_CODE,
             reason=reason,
             requested_by=user,
-            requested_at=timezone.now(),
+            requested_at=now,
+            queued_at=now,
         )
+        pack.newly_created = True  # the caller sends its task; else one is out
+        return pack
 
 
 def pack_render(*, pack_id: int, use_cache: bool = True) -> Pack:
@@ -59,18 +64,22 @@ def pack_render(*, pack_id: int, use_cache: bool = True) -> Pack:
     delivered again only then). Any failure marks the pack failed and is
     raised again for the caller's retry policy.
     """
+    me = f"{socket.gethostname()}:{os.getpid()}"[:128]
+    pack = Pack.objects.select_related("location").get(pk=pack_id)
+    if not _claimable(pack):
+        return pack
     claimed = Pack.objects.filter(
-        pk=pack_id, status__in=(Pack.Status.QUEUED, Pack.Status.RENDERING)
+        pk=pack_id, status=pack.status, worker=pack.worker, attempts=pack.attempts
     ).update(
         status=Pack.Status.RENDERING,
         started_at=timezone.now(),
         attempts=F("attempts") + 1,
-        worker=f"{socket.gethostname()}:{os.getpid()}"[:128],
+        worker=me,
         error="",
     )
-    pack = Pack.objects.select_related("location").get(pk=pack_id)
-    if not claimed:
+    if not claimed:  # another worker got there first
         return pack
+    pack.refresh_from_db()
     try:
         if pack.location is None:
             raise RenderError("the ward or clinic is no longer in the mirror")
@@ -97,6 +106,41 @@ def pack_render(*, pack_id: int, use_cache: bool = True) -> Pack:
         raise
 
 
+MAX_ATTEMPTS = 5
+FAILED_BACKOFF = dt.timedelta(minutes=10)
+
+
+def _claimable(pack: Pack) -> bool:
+    """Queued; or left "rendering" by a worker that is gone: a process of
+    this host that no longer exists, or any worker past the task time limit.
+    Never more than MAX_ATTEMPTS times."""
+    if pack.attempts >= MAX_ATTEMPTS and pack.status != Pack.Status.READY:
+        Pack.objects.filter(
+            pk=pack.pk, status__in=(Pack.Status.QUEUED, Pack.Status.RENDERING)
+        ).update(
+            status=Pack.Status.FAILED,
+            error=f"given up after {pack.attempts} attempts",
+        )
+        return False
+    if pack.status == Pack.Status.QUEUED:
+        return True
+    if pack.status != Pack.Status.RENDERING:
+        return False
+    limit = dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    if pack.started_at and pack.started_at < timezone.now() - limit:
+        return True
+    host, _sep, pid = pack.worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True  # its process died mid-render
+    except PermissionError:
+        return False
+    return int(pid) == os.getpid()  # this very process, after a crash
+
+
 def pack_path(pack: Pack) -> Path:
     """Where a ready pack's file is; a pack not ready has none."""
     if not pack.sha256:
@@ -117,7 +161,9 @@ def _publish(
     documents.write_atomically(
         settings.PACK_DIR / "files" / f"{digest}.pdf", document.pdf
     )
-    Pack.objects.filter(pk=pack.pk, status=Pack.Status.RENDERING).update(
+    published = Pack.objects.filter(
+        pk=pack.pk, status=Pack.Status.RENDERING, worker=pack.worker
+    ).update(
         status=Pack.Status.READY,
         sha256=digest,
         size=len(document.pdf),
@@ -129,6 +175,10 @@ def _publish(
         generated_at=generated_at,
     )
     pack.refresh_from_db()
+    if not published:  # taken over meanwhile: keep no file nobody refers to
+        if not Pack.objects.filter(sha256=digest).exists():
+            (settings.PACK_DIR / "files" / f"{digest}.pdf").unlink(missing_ok=True)
+        return pack
     logger.info(
         "pack %s ready: %d pages, %d parts rendered, %d from cache",
         pack.pk,
@@ -146,7 +196,9 @@ def _fail(pack: Pack, error: Exception) -> None:
         text = str(error)
     else:
         text = f"{type(error).__name__} (see the worker or command output)"
-    Pack.objects.filter(pk=pack.pk).update(status=Pack.Status.FAILED, error=text)
+    Pack.objects.filter(
+        pk=pack.pk, status=Pack.Status.RENDERING, worker=pack.worker
+    ).update(status=Pack.Status.FAILED, error=text)
     logger.error("pack %s failed: %s", pack.pk, text)
 
 
@@ -155,7 +207,7 @@ def pack_requeue(*, pack_id: int) -> bool:
     return bool(
         Pack.objects.filter(
             pk=pack_id, status__in=(Pack.Status.FAILED, Pack.Status.RENDERING)
-        ).update(status=Pack.Status.QUEUED, worker="")
+        ).update(status=Pack.Status.QUEUED, worker="", queued_at=timezone.now())
     )
 
 
@@ -177,12 +229,18 @@ def packs_due(*, now: dt.datetime | None = None) -> list[int]:
         if newest is not None and (
             newest.status in (Pack.Status.QUEUED, Pack.Status.RENDERING)
             or newest.requested_at > now - debounce
+            # a ward whose render keeps failing is tried again less often
+            or (
+                newest.status == Pack.Status.FAILED
+                and newest.requested_at > now - FAILED_BACKOFF
+            )
         ):
             continue
         reason = _reason_due(location, kind, day, now, latest)
         if reason:
             pack = pack_request(location=location, kind=kind, day=day, reason=reason)
-            due.append(pack.pk)
+            if pack.newly_created:
+                due.append(pack.pk)
     return due
 
 
@@ -233,9 +291,12 @@ def _abandoned(now: dt.datetime) -> list[int]:
         status=Pack.Status.RENDERING, started_at__lt=now - limit
     ).values_list("pk", flat=True)
     back = [pk for pk in stuck if pack_requeue(pack_id=pk)]
-    lost = Pack.objects.filter(
-        status=Pack.Status.QUEUED, requested_at__lt=now - limit
-    ).values_list("pk", flat=True)
+    lost = list(
+        Pack.objects.filter(
+            status=Pack.Status.QUEUED, queued_at__lt=now - limit
+        ).values_list("pk", flat=True)
+    )
+    Pack.objects.filter(pk__in=lost).update(queued_at=now)  # sent once more
     return list(dict.fromkeys([*back, *lost]))
 
 
@@ -255,6 +316,8 @@ def packs_prune(*, keep: int | None = None, now: dt.datetime | None = None) -> i
     week_ago = now - dt.timedelta(days=7)
     failed = Pack.objects.filter(status=Pack.Status.FAILED, requested_at__lt=week_ago)
     old += list(failed.values_list("pk", flat=True))
+    past = timezone.localdate(now) - dt.timedelta(days=2)  # lists of days gone
+    old += list(Pack.objects.filter(day__lt=past).values_list("pk", flat=True))
     files = set(Pack.objects.filter(pk__in=old).values_list("sha256", flat=True))
     deleted, _ = Pack.objects.filter(pk__in=old).delete()
     still = set(Pack.objects.filter(sha256__in=files).values_list("sha256", flat=True))

@@ -120,7 +120,7 @@ def packs_zip(request: HttpRequest) -> HttpResponse:
                 except PackDamaged:
                     _render_again(request, pack)  # left out, rendered again
                     continue
-                archive.writestr(_file_name(pack), data)
+                archive.writestr(f"{pack.pk}-{_file_name(pack)}", data)
     response = HttpResponse(buffer.getvalue(), content_type="application/zip")
     stamp = timezone.localtime(now).strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="packs-{stamp}.zip"'
@@ -157,7 +157,8 @@ def pack_render_now(request: HttpRequest, location_id: int) -> HttpResponse:
             target=f"pack {pack.pk}",
             locations=[location.pk],
         )
-        render_pack.delay_on_commit(pack.pk)
+        if pack.newly_created:
+            render_pack.delay_on_commit(pack.pk)
     messages.success(
         request, _("A new pack of %(name)s is on its way.") % {"name": location.name}
     )
@@ -212,7 +213,8 @@ def _render_again(request: HttpRequest, pack: Pack) -> None:
             reason=Pack.Reason.REQUESTED,
             user=request.user,
         )
-        render_pack.delay_on_commit(again.pk)
+        if again.newly_created:
+            render_pack.delay_on_commit(again.pk)
     messages.error(
         request,
         _(

@@ -7,6 +7,7 @@ tens of thousands of parameters. Other databases (SQLite, for the demo) use
 Django's ``bulk_create`` with the same conflict rule.
 """
 
+import json
 from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import Any
@@ -40,7 +41,7 @@ def upsert(model: type[models.Model], rows: Sequence[dict[str, Any]]) -> dict[st
 def _copy_and_merge(model, rows) -> dict[str, int]:
     fields = _columns(model)
     defaults = [f.get_default() for f in fields]
-    json = [isinstance(f, models.JSONField) for f in fields]
+    is_json = [isinstance(f, models.JSONField) for f in fields]
     table = Identifier(model._meta.db_table)
     stage = Identifier(f"stage_{model._meta.db_table}")
     columns = SQL(", ").join(Identifier(f.column) for f in fields)
@@ -61,9 +62,15 @@ def _copy_and_merge(model, rows) -> dict[str, int]:
         with cursor.copy(SQL("COPY {} ({}) FROM STDIN").format(stage, columns)) as copy:
             for row in rows:
                 values = []
-                for f, default, is_json in zip(fields, defaults, json, strict=True):
+                for f, default, json_field in zip(
+                    fields, defaults, is_json, strict=True
+                ):
                     value = row.get(f.attname, default)
-                    values.append(Jsonb(value) if is_json else value)
+                    if json_field:
+                        value = Jsonb(value, dumps=_json_without_nul)
+                    elif isinstance(value, str) and "\x00" in value:
+                        value = value.replace("\x00", "")  # PostgreSQL refuses NUL
+                    values.append(value)
                 copy.write_row(values)
         cursor.execute(
             SQL(
@@ -109,6 +116,21 @@ def refresh_statistics(tables: Iterable[type[models.Model]]) -> None:
     with connection.cursor() as cursor:
         for model in tables:
             cursor.execute(SQL("ANALYZE {}").format(Identifier(model._meta.db_table)))
+
+
+def _json_without_nul(value) -> str:
+    """JSON text PostgreSQL accepts: jsonb refuses the \\u0000 escape."""
+    return json.dumps(_without_nul(value))
+
+
+def _without_nul(value):
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    return value
 
 
 def _pks(model, rows) -> dict[str, int]:

@@ -3,12 +3,13 @@
 import datetime as dt
 import hashlib
 import io
+import socket
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from patients.models import FeedState
+from patients.models import FeedState, Patient
 from printouts.models import Pack, PackSchedule
 from printouts.services import (
     pack_path,
@@ -173,3 +174,46 @@ def test_render_packs_due_renders_only_what_changed(small_ward, settings):
 
     again = Pack.objects.exclude(pk=first.pk).get()
     assert (again.status, again.reason) == (Pack.Status.READY, Pack.Reason.CHANGED)
+
+
+def test_a_pack_another_worker_renders_is_not_taken_twice(small_ward):
+    """A second message for a pack being rendered by a live worker (a resend,
+    a second "render now") renders nothing; the pack stays that worker's."""
+    pack = pack_request(location=small_ward, reason=Pack.Reason.REQUESTED)
+    alive = f"{socket.gethostname()}:1"  # process 1 exists on every host
+    Pack.objects.filter(pk=pack.pk).update(
+        status=Pack.Status.RENDERING, started_at=timezone.now(), worker=alive
+    )
+
+    again = pack_render(pack_id=pack.pk)
+
+    assert (again.status, again.worker, again.attempts) == ("rendering", alive, 0)
+
+
+def test_a_ward_that_keeps_failing_is_given_up_and_not_retried_every_minute(
+    small_ward,
+):
+    pack = pack_request(location=small_ward, reason=Pack.Reason.REQUESTED)
+    Pack.objects.filter(pk=pack.pk).update(attempts=5)
+
+    given_up = pack_render(pack_id=pack.pk)
+
+    assert given_up.status == Pack.Status.QUEUED  # as read before giving up
+    given_up.refresh_from_db()
+    assert (given_up.status, given_up.error) == ("failed", "given up after 5 attempts")
+    assert packs_due(now=timezone.now() + dt.timedelta(minutes=2)) == []
+    assert len(packs_due(now=timezone.now() + dt.timedelta(minutes=11))) == 1
+
+
+def test_a_value_with_a_nul_character_is_imported_without_it(db):
+    load(
+        [
+            {
+                **patient("p1", mrn="MRN-1"),
+                "name": [{"family": "Du\x00bois", "given": ["A\x00nne"]}],
+            }
+        ]
+    )
+    mirrored = Patient.objects.get()
+    assert (mirrored.family, mirrored.given) == ("Dubois", "Anne")
+    assert "\x00" not in str(mirrored.identifiers)
