@@ -28,7 +28,6 @@ from patients.models import (
 )
 from patients.units import display_unit
 
-SEVERE = "severe"
 # Hours of the day at which a dose falls when the EHR gives only a frequency
 # (the ward's standard administration times).
 STANDARD_HOURS = {
@@ -56,6 +55,8 @@ WHEN_HOURS = {
     "NIGHT": 22,
     "HS": 22,
 }
+# SNOMED CT: no known allergy / drug / food / environmental allergy.
+NO_KNOWN_ALLERGY_CODES = {"716186003", "409137002", "428607008", "429625007"}
 ACTIVE_PROBLEM = ("active", "recurrence", "relapse")
 INACTIVE_ALLERGY = ("inactive", "resolved")
 
@@ -171,7 +172,7 @@ def _allergy(allergy: Allergy) -> dict:
     return {
         "substance": allergy.substance,
         "reactions": allergy.reactions,
-        "severity": _label(Allergy.Severity, allergy.severity),
+        "severity": allergy.get_severity_display(),
         "criticality": allergy.criticality,
         "category": allergy.category,
         "unconfirmed": allergy.verification_status == "unconfirmed",
@@ -179,9 +180,6 @@ def _allergy(allergy: Allergy) -> dict:
         or allergy.criticality == Allergy.Criticality.HIGH,
         "no_known": allergy.substance_code in NO_KNOWN_ALLERGY_CODES,
     }
-
-
-NO_KNOWN_ALLERGY_CODES = {"716186003", "409137002", "428607008", "429625007"}
 
 
 def _medications(orders, now: dt.datetime) -> dict:
@@ -259,7 +257,7 @@ def _lab_order(order: LabOrder) -> dict:
     return {
         "number": order.order_number,
         "test": order.test,
-        "priority": _label(LabOrder.Priority, order.priority),
+        "priority": order.get_priority_display(),
         "urgent": order.priority not in ("", LabOrder.Priority.ROUTINE),
         "status": order.status,
         "ordered_at": _iso(order.ordered_at),
@@ -298,14 +296,6 @@ SEX_LETTER = {
     "male": lambda: pgettext("sex, one letter", "M"),
     "other": lambda: pgettext("sex, one letter", "X"),
 }
-
-
-def _label(choices, value: str) -> str:
-    """The choice's label in the active language; the value if unknown."""
-    try:
-        return str(choices(value).label)
-    except ValueError:
-        return value
 
 
 def _age(born: dt.date | None, today: dt.date) -> int | None:
@@ -363,7 +353,7 @@ def clinic_content(*, clinic: Location, day: dt.date) -> ClinicContent:
                 "birth_date": _iso(a.patient.birth_date),
                 "phone": a.patient.phone,
                 "clinician": str(a.clinician) if a.clinician else "",
-                "status": _label(Appointment.Status, a.status),
+                "status": a.get_status_display(),
                 "cancelled": a.status
                 in (Appointment.Status.CANCELLED, Appointment.Status.NO_SHOW),
                 "description": a.description,

@@ -175,12 +175,9 @@ def stamp(
     lines go, large, in the box the cover keeps for them on page 1.
     """
     pages = writer.pages
-    total = len(pages)
     overlay = pypdf.PdfReader(io.BytesIO(_stamps(pages, lines, page_label, top, cover)))
-    for number, page in enumerate(pages):
-        page.merge_page(overlay.pages[number], over=True)
-    if total != len(overlay.pages):  # pragma: no cover - would be a bug above
-        raise RenderError("the page stamps do not match the pages")
+    for page, stamp_page in zip(pages, overlay.pages, strict=True):
+        page.merge_page(stamp_page, over=True)
 
 
 def reader_writer(data: bytes) -> pypdf.PdfWriter:

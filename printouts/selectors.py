@@ -21,10 +21,6 @@ class PackRow:
     pending: Pack | None
     failed: Pack | None
 
-    @property
-    def key(self) -> str:
-        return f"{self.location.pk}-{self.day or ''}"
-
 
 def pack_rows(*, locations: QuerySet[Location]) -> list[PackRow]:
     """Each ward and each clinic (today, tomorrow) with its newest ready

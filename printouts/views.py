@@ -143,13 +143,7 @@ def pack_render_now(request: HttpRequest, location_id: int) -> HttpResponse:
         if day is None:
             return HttpResponseBadRequest(_("A clinic list is for today or tomorrow."))
     with transaction.atomic():
-        pack = pack_request(
-            location=location,
-            kind=kind,
-            day=day,
-            reason=Pack.Reason.REQUESTED,
-            user=request.user,
-        )
+        pack = _queue_render(request, location, kind, day)
         access_record(
             request=request,
             action=AccessLog.Action.RENDER,
@@ -157,8 +151,6 @@ def pack_render_now(request: HttpRequest, location_id: int) -> HttpResponse:
             target=f"pack {pack.pk}",
             locations=[location.pk],
         )
-        if pack.newly_created:
-            render_pack.delay_on_commit(pack.pk)
     messages.success(
         request, _("A new pack of %(name)s is on its way.") % {"name": location.name}
     )
@@ -203,18 +195,25 @@ def _printable(pack: Pack, request: HttpRequest, now) -> bytes:
         raise
 
 
+def _queue_render(request: HttpRequest, location, kind: str, day) -> Pack:
+    """A render asked by this user; its task is sent once the row is saved
+    (none when a render of it is already queued)."""
+    pack = pack_request(
+        location=location,
+        kind=kind,
+        day=day,
+        reason=Pack.Reason.REQUESTED,
+        user=request.user,
+    )
+    if pack.newly_created:
+        render_pack.delay_on_commit(pack.pk)
+    return pack
+
+
 def _render_again(request: HttpRequest, pack: Pack) -> None:
     """A damaged file is never served: a new render is queued instead."""
     with transaction.atomic():
-        again = pack_request(
-            location=pack.location,
-            kind=pack.kind,
-            day=pack.day,
-            reason=Pack.Reason.REQUESTED,
-            user=request.user,
-        )
-        if again.newly_created:
-            render_pack.delay_on_commit(again.pk)
+        _queue_render(request, pack.location, pack.kind, pack.day)
     messages.error(
         request,
         _(

@@ -11,12 +11,11 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from patients.ingest.fhir import fhir_import
-from patients.ingest.sources import from_resources
 from patients.models import Appointment, Location
 from printouts import documents
 from printouts.pdf import LocalOnlyFetcher, html_to_pdf
 from tests.patients.fhir import allergy, encounter, patient, ward_with_beds
+from tests.printouts.conftest import load
 from tests.printouts.pdfs import barcodes, page_texts
 
 pytestmark = pytest.mark.django_db
@@ -51,11 +50,6 @@ def lab_order(oid: str, pid: str, number: str, test: str) -> dict:
             {"coding": [{"system": "http://snomed.info/sct", "code": "108252007"}]}
         ],
     }
-
-
-def load(resources: list[dict]) -> None:
-    summary = fhir_import(load=from_resources(resources, origin="test"), feed="test")
-    assert summary.quarantined == 0, summary.as_dict()
 
 
 @pytest.fixture
