@@ -72,14 +72,28 @@ def _copy_and_merge(model, rows) -> dict[str, int]:
                         value = value.replace("\x00", "")  # PostgreSQL refuses NUL
                     values.append(value)
                 copy.write_row(values)
+        # The importer compares versions before it writes; the WHERE keeps a
+        # concurrent import of an older copy from overwriting a newer one
+        # between that comparison and this statement.
         cursor.execute(
             SQL(
                 "INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} "
                 "ON CONFLICT (source_type, source_id) DO UPDATE SET {updates} "
+                "WHERE {table}.source_updated_at IS NULL "
+                "OR EXCLUDED.source_updated_at IS NULL "
+                "OR EXCLUDED.source_updated_at >= {table}.source_updated_at "
                 "RETURNING source_id, id"
             ).format(table=table, columns=columns, stage=stage, updates=updates)
         )
         pks = dict(cursor.fetchall())
+        if len(pks) < len(rows):  # some were older: their rows' ids still
+            cursor.execute(
+                SQL(
+                    "SELECT t.source_id, t.id FROM {table} t JOIN {stage} s "
+                    "ON t.source_type = s.source_type AND t.source_id = s.source_id"
+                ).format(table=table, stage=stage)
+            )
+            pks = dict(cursor.fetchall())
         cursor.execute(SQL("DROP TABLE {}").format(stage))
     return pks
 

@@ -6,6 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 
+from patients.ingest.upsert import upsert
 from patients.models import (
     Allergy,
     Encounter,
@@ -98,6 +99,26 @@ def test_newer_last_updated_wins_and_an_older_copy_is_ignored(tmp_path):
     write_ndjson(tmp_path / "newest", [newest])
     call_command("import_fhir", str(tmp_path / "newest"))
     assert Patient.objects.get().phone == "+32 2 555 09 09"
+
+
+def test_the_database_keeps_the_newer_copy_when_two_imports_race(tmp_path):
+    """An import that compared versions before a newer copy was committed
+    (two imports at once) still cannot overwrite it: the upsert checks too."""
+    newer = patient("p1", meta={"lastUpdated": "2026-11-21T10:00:00Z"})
+    call_command("import_fhir", str(write_ndjson(tmp_path, [newer])))
+    stored = Patient.objects.values().get()
+    older = {
+        **stored,
+        "phone": "+32 2 555 09 09",
+        "source_updated_at": stored["source_updated_at"] - dt.timedelta(days=1),
+    }
+    del older["id"]
+
+    with transaction.atomic():
+        pks = upsert(Patient, [older])
+
+    assert pks == {"p1": stored["id"]}
+    assert Patient.objects.values().get() == stored
 
 
 def test_every_value_a_nurse_reads_arrives_as_the_source_gave_it(tmp_path):
