@@ -626,6 +626,11 @@ class QuarantinedResource(models.Model):
     origin = models.CharField(_("origin"), max_length=512, blank=True)
     resource_type = models.CharField(_("resource type"), max_length=64, blank=True)
     resource_id = models.CharField(_("resource id"), max_length=128, blank=True)
+    # The id of the Patient it is about, when it says so: a held allergy is
+    # then flagged on that patient's pages instead of silently missing.
+    patient_source_id = models.CharField(
+        _("patient source id"), max_length=128, blank=True, db_index=True
+    )
     reason = models.TextField(_("reason"))
     raw = models.TextField(_("raw content"))
     # urn:uuid: references of the resource's bundle, resolved to Type/id, so

@@ -3,7 +3,8 @@
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, Max, QuerySet
+from django.conf import settings
+from django.db.models import Count, F, Max, Q, QuerySet
 
 from patients.models import Encounter, FeedState, Location
 
@@ -37,6 +38,18 @@ def _per_ward(rows: QuerySet) -> dict[int, int]:
 def mirror_as_of() -> dt.datetime | None:
     """When the mirror last received data: the newest successful sync."""
     return FeedState.objects.aggregate(newest=Max("last_success_at"))["newest"]
+
+
+def lagging_feeds(as_of: dt.datetime) -> list[tuple[str, dt.datetime | None]]:
+    """Feeds whose last success is well before ``as_of`` (the newest), or
+    that never succeeded: what they bring may be older than "data as of"
+    says, and paper must say so. (name, last success), oldest first."""
+    limit = as_of - dt.timedelta(minutes=settings.FRESHNESS_AMBER_MINUTES)
+    lagging = FeedState.objects.filter(
+        Q(last_success_at__lt=limit)
+        | Q(last_success_at__isnull=True, last_attempt_at__isnull=False)
+    ).order_by(F("last_success_at").asc(nulls_first=True), "name")
+    return list(lagging.values_list("name", "last_success_at"))
 
 
 def feed_states() -> QuerySet[FeedState]:

@@ -7,11 +7,13 @@ stays out of it and is stamped on the merged pack instead.
 """
 
 import datetime as dt
-from collections import defaultdict
+import hashlib
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import pgettext
 
@@ -25,6 +27,7 @@ from patients.models import (
     MedicationOrder,
     Observation,
     Problem,
+    QuarantinedResource,
 )
 from patients.units import display_unit
 
@@ -77,7 +80,15 @@ def ward_content(*, ward: Location, now: dt.datetime | None = None) -> WardConte
         .prefetch_related(*_clinical_prefetches(now))
     )
     stays.sort(key=lambda stay: _bed_order(stay.bed.name if stay.bed else ""))
-    patients = [_patient_section(stay, now) for stay in stays]
+    held = Counter(
+        _held_allergies(stay.patient.source_id for stay in stays).values_list(
+            "patient_source_id", flat=True
+        )
+    )
+    patients = [
+        _patient_section(stay, now) | {"allergies_held": held[stay.patient.source_id]}
+        for stay in stays
+    ]
     census = [_census_row(section) for section in patients]
     return WardContent(
         ward={"id": ward.pk, "name": ward.name, "phone": ward.phone},
@@ -86,47 +97,138 @@ def ward_content(*, ward: Location, now: dt.datetime | None = None) -> WardConte
     )
 
 
+def _held_allergies(patients: Iterable[str]) -> QuerySet:
+    """The allergy records of these patients (source ids) held in quarantine:
+    they could not be read, and the pages must say so, not look complete."""
+    return QuarantinedResource.objects.filter(
+        status=QuarantinedResource.Status.HELD,
+        resource_type="AllergyIntolerance",
+        patient_source_id__in=list(patients),
+    )
+
+
 def _clinical_prefetches(now: dt.datetime) -> list[Prefetch]:
-    since = now - dt.timedelta(days=settings.PACK_LAB_DAYS)
     return [
-        Prefetch(
-            "patient__allergies",
-            Allergy.objects.exclude(clinical_status__in=INACTIVE_ALLERGY)
-            .exclude(verification_status__in=("refuted", "entered-in-error"))
-            .order_by("substance"),
-        ),
-        Prefetch(
-            "patient__problems",
-            Problem.objects.filter(clinical_status__in=ACTIVE_PROBLEM).order_by(
-                "description"
-            ),
-        ),
-        Prefetch(
-            "patient__medication_orders",
-            MedicationOrder.objects.filter(status=MedicationOrder.Status.ACTIVE)
-            .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
-            .order_by("drug", "source_id"),
-        ),
-        Prefetch(
-            "patient__observations",
-            Observation.objects.filter(
-                Q(category=Observation.Category.VITAL_SIGNS)
-                | Q(category=Observation.Category.LABORATORY, effective_at__gte=since)
-            ).order_by("-effective_at", "name"),
-        ),
-        Prefetch(
-            "patient__lab_orders",
-            LabOrder.objects.filter(status__in=LabOrder.PENDING).order_by(
-                "ordered_at", "order_number"
-            ),
-        ),
-        Prefetch(
-            "patient__flags",
-            Flag.objects.filter(active=True)
-            .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
-            .order_by("kind", "text"),
-        ),
+        Prefetch(f"patient__{name}", rows) for name, rows in _clinical_rows(now).items()
     ]
+
+
+def _clinical_rows(now: dt.datetime) -> dict[str, QuerySet]:
+    """Each patient's rows a pack shows, by the patient's related name."""
+    since = now - dt.timedelta(days=settings.PACK_LAB_DAYS)
+    return {
+        "allergies": Allergy.objects.exclude(clinical_status__in=INACTIVE_ALLERGY)
+        .exclude(verification_status__in=("refuted", "entered-in-error"))
+        .order_by("substance"),
+        "problems": Problem.objects.filter(clinical_status__in=ACTIVE_PROBLEM).order_by(
+            "description"
+        ),
+        "medication_orders": MedicationOrder.objects.filter(
+            status=MedicationOrder.Status.ACTIVE
+        )
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+        .order_by("drug", "source_id"),
+        "observations": Observation.objects.filter(
+            Q(category=Observation.Category.VITAL_SIGNS)
+            | Q(category=Observation.Category.LABORATORY, effective_at__gte=since)
+        ).order_by("-effective_at", "name"),
+        "lab_orders": LabOrder.objects.filter(status__in=LabOrder.PENDING).order_by(
+            "ordered_at", "order_number"
+        ),
+        "flags": Flag.objects.filter(active=True)
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+        .order_by("kind", "text"),
+    }
+
+
+def ward_sources(
+    *, now: dt.datetime, wards: Iterable[int] | None = None
+) -> dict[int, str]:
+    """Per ward, a hash of the mirror rows its pack is made from: their ids
+    and content hashes, chosen exactly as ``ward_content`` chooses them.
+
+    When it is unchanged, so is the pack's content, and nothing needs reading
+    or rendering. It costs one query per table for every ward at once, where
+    reading the content costs a ward's every row. Rows that appear, change or
+    disappear (a discharge, a deleted allergy) all change it.
+    """
+    places = Location.objects.filter(kind=Location.Kind.WARD)
+    stays = Encounter.objects.filter(status__in=Encounter.ON_CENSUS)
+    if wards is not None:
+        places = places.filter(pk__in=list(wards))
+        stays = stays.filter(ward__in=list(wards))
+    rows = {
+        pk: [f"ward|{digest}"] for pk, digest in places.values_list("pk", "source_hash")
+    }
+    wards_of = defaultdict(list)  # a patient on two census encounters: both
+    source_ids = {}
+    for ward, patient, source_id, *hashes in stays.filter(
+        ward__in=list(rows)
+    ).values_list(
+        "ward_id",
+        "patient_id",
+        "patient__source_id",
+        "pk",
+        "source_hash",
+        "patient__source_hash",
+        "bed__source_hash",
+        "room__source_hash",
+        "attending__source_hash",
+    ):
+        wards_of[patient].append(ward)
+        source_ids[source_id] = patient
+        rows[ward].append(_row("stay", patient, *hashes))
+    held = _held_allergies(source_ids).values_list("patient_source_id", "pk")
+    for source_id, pk in held:
+        patient = source_ids[source_id]
+        for ward in wards_of[patient]:
+            rows[ward].append(_row("held allergy", patient, pk))
+    patients = stays.filter(ward__in=list(rows)).values("patient_id")
+    for name, chosen in _clinical_rows(now).items():
+        fields = ["patient_id", "pk", "source_hash"]
+        if name == "medication_orders":
+            fields.append("starts_at")  # "from when" until it starts
+        for patient, *values in chosen.filter(patient__in=patients).values_list(
+            *fields
+        ):
+            if name == "medication_orders":
+                values[-1] = bool(values[-1] and values[-1] > now)
+            for ward in wards_of[patient]:
+                rows[ward].append(_row(name, patient, *values))
+    today = timezone.localdate(now).isoformat()  # ages change with the day
+    return {ward: _hash([today, *sorted(lines)]) for ward, lines in rows.items()}
+
+
+def clinic_sources(
+    *, day: dt.date, clinics: Iterable[int] | None = None
+) -> dict[int, str]:
+    """Per clinic, a hash of the rows its call list of ``day`` is made from,
+    as ``ward_sources`` does for wards."""
+    places = Location.objects.filter(kind=Location.Kind.CLINIC)
+    if clinics is not None:
+        places = places.filter(pk__in=list(clinics))
+    rows = {pk: [f"clinic|{h}"] for pk, h in places.values_list("pk", "source_hash")}
+    for clinic, *hashes in (
+        _appointments(day)
+        .filter(clinic__in=list(rows))
+        .values_list(
+            "clinic_id",
+            "pk",
+            "source_hash",
+            "patient__source_hash",
+            "clinician__source_hash",
+        )
+    ):
+        rows[clinic].append(_row("appointment", *hashes))
+    return {clinic: _hash(sorted(lines)) for clinic, lines in rows.items()}
+
+
+def _row(*values) -> str:
+    return "|".join(str(value) for value in values)
+
+
+def _hash(lines: list[str]) -> str:
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 def _patient_section(stay: Encounter, now: dt.datetime) -> dict:
@@ -287,6 +389,7 @@ def _census_row(section: dict) -> dict:
         ],
         # "No known allergies" only when the EHR says so; else: ask.
         "allergies_recorded": bool(section["allergies"]),
+        "allergies_held": section["allergies_held"],
         "pending": len(section["pending"]),
     }
 
@@ -329,14 +432,9 @@ class ClinicContent:
 
 def clinic_content(*, clinic: Location, day: dt.date) -> ClinicContent:
     """The clinic's appointments of a local day, by time: a call list."""
-    start = timezone.make_aware(dt.datetime.combine(day, dt.time()))
     appointments = (
-        Appointment.objects.filter(
-            clinic=clinic,
-            starts_at__gte=start,
-            starts_at__lt=start + dt.timedelta(days=1),
-        )
-        .exclude(status=Appointment.Status.ENTERED_IN_ERROR)
+        _appointments(day)
+        .filter(clinic=clinic)
         .select_related("patient", "clinician")
         .order_by("starts_at", "patient__family", "pk")
     )
@@ -361,3 +459,11 @@ def clinic_content(*, clinic: Location, day: dt.date) -> ClinicContent:
             for a in appointments
         ],
     )
+
+
+def _appointments(day: dt.date) -> QuerySet:
+    """The appointments of a local day, but those entered in error."""
+    start = timezone.make_aware(dt.datetime.combine(day, dt.time()))
+    return Appointment.objects.filter(
+        starts_at__gte=start, starts_at__lt=start + dt.timedelta(days=1)
+    ).exclude(status=Appointment.Status.ENTERED_IN_ERROR)

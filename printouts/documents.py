@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -30,7 +31,13 @@ from django.utils.translation import gettext_lazy
 
 from patients.models import Location
 from printouts import pdf
-from printouts.content import WardContent, clinic_content, ward_content
+from printouts.content import (
+    WardContent,
+    clinic_content,
+    clinic_sources,
+    ward_content,
+    ward_sources,
+)
 from printouts.templatetags.packs import when
 
 APP = Path(__file__).resolve().parent
@@ -45,7 +52,6 @@ class Document:
     sections: dict[int, tuple[int, int]] = field(default_factory=dict)
     rendered: int = 0
     cached: int = 0
-    digest: str = ""
     patients: int = 0
     patient_ids: list[int] = field(default_factory=list)
 
@@ -56,12 +62,14 @@ def ward_pack(
     as_of: dt.datetime,
     generated_at: dt.datetime,
     language: str,
+    lagging: Sequence[tuple[str, dt.datetime | None]] = (),
     use_cache: bool = True,
 ) -> Document:
+    """``lagging``: feeds older than ``as_of`` (``lagging_feeds``)."""
     with translation.override(language):
         content = ward_content(ward=ward, now=generated_at)
         cached = _cached_parts(content, language)
-        times = {"as_of": _iso(as_of), "generated_at": _iso(generated_at)}
+        times = _times(as_of, generated_at, lagging)
         cover = {**_context(content, language), "patients": len(content.patients)}
         parts = [
             _part("cover.html", cover, use_cache),
@@ -76,7 +84,6 @@ def ward_pack(
                 _("Pack generated %(time)s") % {"time": when(times["generated_at"])},
             ],
         )
-        document.digest = _digest(cached)
         document.patients = len(content.patients)
         document.patient_ids = [section["patient_id"] for section in content.patients]
     page = 1
@@ -96,26 +103,21 @@ def clinic_list(
     as_of: dt.datetime,
     generated_at: dt.datetime,
     language: str,
+    lagging: Sequence[tuple[str, dt.datetime | None]] = (),
     use_cache: bool = True,
 ) -> Document:
     """A clinic's appointments of one day, as a call list."""
     with translation.override(language):
         name, context = _clinic_part(clinic, day, language)
-        times = {"as_of": _iso(as_of), "generated_at": _iso(generated_at)}
+        times = _times(as_of, generated_at, lagging)
         part = _part(name, context, use_cache)
         document = _stamped([part], clinic.name, times)
-        document.digest = _digest([(name, context)])
         document.rendered, document.cached = part.rendered, part.cached
         document.patients = len(context["appointments"])
         document.patient_ids = sorted(
             {a["patient_id"] for a in context["appointments"]}
         )
     return document
-
-
-def clinic_digest(*, clinic: Location, day: dt.date, language: str) -> str:
-    with translation.override(language):
-        return _digest([_clinic_part(clinic, day, language)])
 
 
 def _clinic_part(clinic: Location, day: dt.date, language: str) -> tuple[str, dict]:
@@ -186,10 +188,10 @@ def label_sheets(*, ward: Location, language: str) -> Document:
             )
             for section in content.patients
         ]
-        writer = pdf.merge(part.pdf for part in parts)
+        data, pages = pdf.assemble(part.pdf for part in parts)
     return Document(
-        pdf.to_bytes(writer),
-        len(writer.pages),
+        data,
+        pages,
         patients=len(parts),
         patient_ids=[section["patient_id"] for section in content.patients],
     )
@@ -199,28 +201,48 @@ def _stamped(
     parts: list["_Part"], title: str, times: dict, cover: list[str] | None = None
 ) -> Document:
     """The parts merged, every page stamped with what changes on each render."""
-    writer = pdf.merge(part.pdf for part in parts)
-    pdf.stamp(
-        writer,
-        [
-            f"{_('DOWNTIME COPY - CONFIDENTIAL')} · {title}",
-            _("Data as of %(as_of)s · generated %(generated)s")
-            % {
-                "as_of": when(times["as_of"]),
-                "generated": when(times["generated_at"]),
-            },
-        ],
+    line = _("Data as of %(as_of)s · generated %(generated)s") % {
+        "as_of": when(times["as_of"]),
+        "generated": when(times["generated_at"]),
+    }
+    if times["lagging"]:
+        line += " · " + _("⚠ older feeds: %(feeds)s") % {
+            "feeds": ", ".join(
+                f"{name} {when(at) if at else _('never')}"
+                for name, at in times["lagging"]
+            )
+        }
+    data, pages = pdf.assemble(
+        (part.pdf for part in parts),
+        [f"{_('DOWNTIME COPY - CONFIDENTIAL')} · {title}", line],
         page_label=_("Page %(page)d of %(pages)d"),
         cover=cover or (),
     )
-    return Document(pdf.to_bytes(writer), len(writer.pages))
+    return Document(data, pages)
 
 
-def ward_digest(*, ward: Location, now: dt.datetime, language: str) -> str:
-    """The digest a pack rendered now would have: reads, renders nothing."""
-    with translation.override(language):
-        content = ward_content(ward=ward, now=now)
-        return _digest(_cached_parts(content, language))
+def ward_digests(
+    *, now: dt.datetime, language: str, wards: Iterable[int] | None = None
+) -> dict[int, str]:
+    """Per ward, the digest of what its pack would show if rendered now:
+    it changes whenever the content can. Reads no content, renders nothing."""
+    sources = ward_sources(now=now, wards=wards)
+    return {ward: _versioned(digest, language) for ward, digest in sources.items()}
+
+
+def clinic_digests(
+    *, day: dt.date, language: str, clinics: Iterable[int] | None = None
+) -> dict[int, str]:
+    """Per clinic, the digest of its call list of ``day``, as ``ward_digests``."""
+    sources = clinic_sources(day=day, clinics=clinics)
+    return {place: _versioned(digest, language) for place, digest in sources.items()}
+
+
+def _versioned(sources: str, language: str) -> str:
+    """New templates or another language change a pack as much as new data."""
+    return hashlib.sha256(
+        f"{template_version()}|{language}|{sources}".encode()
+    ).hexdigest()
 
 
 def _context(content: WardContent, language: str) -> dict:
@@ -234,11 +256,6 @@ def _cached_parts(content: WardContent, language: str) -> list[tuple[str, dict]]
         ("census.html", {**context, "census": content.census}),
         *(("patient.html", {**context, "p": section}) for section in content.patients),
     ]
-
-
-def _digest(parts: list[tuple[str, dict]]) -> str:
-    keys = "|".join(_key(name, context) for name, context in parts)
-    return hashlib.sha256(keys.encode()).hexdigest()
 
 
 @dataclass
@@ -273,13 +290,16 @@ def _key(template: str, context: dict) -> str:
 
 @cache
 def template_version() -> str:
-    """Changes whenever a template, the stylesheet or a catalogue changes."""
+    """Changes whenever a template, the stylesheet, what a pack reads or a
+    catalogue changes."""
     digest = hashlib.sha256(weasyprint.__version__.encode())
     files = [
         *sorted(TEMPLATES.glob("*.html")),
         pdf.STYLESHEET,
         APP / "templatetags" / "packs.py",
         APP / "pdf.py",  # barcodes and the MAR grid are drawn there
+        APP / "content.py",  # what is read: a new field changes every pack
+        settings.BASE_DIR / "patients" / "units.py",
         *sorted(settings.BASE_DIR.glob("locale/*/LC_MESSAGES/django.mo")),
     ]
     for path in files:
@@ -307,6 +327,18 @@ def write_atomically(path: Path, data: bytes) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+def _times(
+    as_of: dt.datetime,
+    generated_at: dt.datetime,
+    lagging: Sequence[tuple[str, dt.datetime | None]],
+) -> dict:
+    return {
+        "as_of": _iso(as_of),
+        "generated_at": _iso(generated_at),
+        "lagging": [(name, at and _iso(at)) for name, at in lagging],
+    }
 
 
 def _iso(moment: dt.datetime) -> str:

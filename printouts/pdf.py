@@ -8,13 +8,15 @@ would still be refused.
 """
 
 import base64
+import contextlib
+import gc
 import io
 from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path
 
 import barcode
-import pypdf
+import pikepdf
 import weasyprint
 from barcode.writer import ImageWriter
 from PIL import Image, ImageDraw, ImageFont
@@ -104,15 +106,26 @@ DUE_GREY = 200
 @cache
 def hour_row(due: tuple[int, ...], start: int, height_mm: float) -> str:
     """One MAR row's hour cells (due hours shaded), as a PNG ``data:`` URL."""
+    shaded = tuple(column for column in range(24) if (start + column) % 24 in due)
+    return boxes_row(24, HOUR_DOTS, height_mm, shaded)
+
+
+@cache
+def boxes_row(
+    columns: int, column_dots: int, height_mm: float, shaded: tuple[int, ...] = ()
+) -> str:
+    """A row of boxes to fill in by hand (the ``shaded`` ones grey), as a PNG
+    ``data:`` URL: a table cell per box costs WeasyPrint a layout each."""
     height = round(height_mm / 25.4 * 300)
-    image = Image.new("L", (24 * HOUR_DOTS + GRID_LINE, height), 255)
+    width = columns * column_dots
+    image = Image.new("L", (width + GRID_LINE, height), 255)
     draw = ImageDraw.Draw(image)
-    for column in range(24):
-        left = column * HOUR_DOTS
-        if (start + column) % 24 in due:
-            draw.rectangle((left, 0, left + HOUR_DOTS, height), fill=DUE_GREY)
+    for column in range(columns):
+        left = column * column_dots
+        if column in shaded:
+            draw.rectangle((left, 0, left + column_dots, height), fill=DUE_GREY)
         draw.rectangle((left, 0, left + GRID_LINE - 1, height), fill=80)
-    draw.rectangle((24 * HOUR_DOTS, 0, 24 * HOUR_DOTS + GRID_LINE - 1, height), fill=80)
+    draw.rectangle((width, 0, width + GRID_LINE - 1, height), fill=80)
     return _png_url(image)
 
 
@@ -144,15 +157,18 @@ def _png_url(image) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+def tune_gc() -> None:
+    """For a process that renders document after document: what it holds by
+    now (Django, WeasyPrint, fonts) leaves the garbage collector's passes.
+    WeasyPrint makes many short-lived cycles, and each full pass used to walk
+    all of that too. Higher thresholds were tried and measured (docs/decisions.md):
+    no faster within the noise, and up to 100 MB more at the peak."""
+    gc.freeze()
+
+
 def page_count(pdf: bytes) -> int:
-    return len(pypdf.PdfReader(io.BytesIO(pdf)).pages)
-
-
-def merge(parts: Iterable[bytes]) -> pypdf.PdfWriter:
-    writer = pypdf.PdfWriter()
-    for part in parts:
-        writer.append(pypdf.PdfReader(io.BytesIO(part)))
-    return writer
+    with pikepdf.open(io.BytesIO(pdf)) as document:
+        return len(document.pages)
 
 
 # Where the cover leaves room for its times: 14 mm top margin + 70 mm title.
@@ -160,47 +176,67 @@ COVER_TIMES_MM = 84.0
 MM = 72 / 25.4
 
 
-def stamp(
-    writer: pypdf.PdfWriter,
-    lines: Sequence[str],
+def assemble(
+    parts: Iterable[bytes],
+    lines: Sequence[str] = (),
     *,
     page_label: str = "",
     top: bool = False,
     cover: Sequence[str] = (),
-) -> None:
-    """Write ``lines`` on every page, at the foot (or head) of the page.
+) -> tuple[bytes, int]:
+    """The parts as one PDF, every page stamped; returns (PDF, page count).
 
-    ``page_label`` is formatted with ``page`` and ``pages`` ("Page 3 of 73")
-    and printed at the right. The fragments leave this strip empty. ``cover``
-    lines go, large, in the box the cover keeps for them on page 1.
+    ``lines`` go at the foot (or head) of every page, in the strip the
+    templates leave empty. ``page_label`` is formatted with ``page`` and
+    ``pages`` ("Page 3 of 73") and printed at the right. ``cover`` lines go,
+    large, in the box the cover keeps for them on page 1.
+
+    qpdf (pikepdf) rather than pypdf: merging and stamping a 50-page ward
+    takes a tenth of the time (docs/decisions.md).
     """
-    pages = writer.pages
-    overlay = pypdf.PdfReader(io.BytesIO(_stamps(pages, lines, page_label, top, cover)))
-    for page, stamp_page in zip(pages, overlay.pages, strict=True):
-        page.merge_page(stamp_page, over=True)
+    with contextlib.ExitStack() as opened:  # qpdf reads the parts on saving
+        merged = opened.enter_context(pikepdf.new())
+        for part in parts:
+            source = opened.enter_context(pikepdf.open(io.BytesIO(part)))
+            merged.pages.extend(source.pages)
+        pages = len(merged.pages)
+        if lines or page_label or cover:
+            sizes = [_size(page) for page in merged.pages]
+            overlay = _stamps(sizes, lines, page_label, top, cover)
+            stamps = opened.enter_context(pikepdf.open(io.BytesIO(overlay)))
+            for page, stamp_page in zip(merged.pages, stamps.pages, strict=True):
+                page.add_overlay(stamp_page)
+        return _saved(merged), pages
 
 
-def reader_writer(data: bytes) -> pypdf.PdfWriter:
-    """A writer holding a copy of the PDF ``data``, to stamp."""
-    return pypdf.PdfWriter(clone_from=io.BytesIO(data))
+def stamped(data: bytes, lines: Sequence[str], *, top: bool = False) -> bytes:
+    """A copy of the PDF ``data`` with ``lines`` on every page."""
+    return assemble([data], lines, top=top)[0]
 
 
-def to_bytes(writer: pypdf.PdfWriter) -> bytes:
+def _size(page: pikepdf.Page) -> tuple[float, float]:
+    left, bottom, right, top = (float(value) for value in page.mediabox)
+    return right - left, top - bottom
+
+
+def _saved(document: pikepdf.Pdf) -> bytes:
     buffer = io.BytesIO()
-    writer.write(buffer)
+    document.save(buffer, compress_streams=True)
     return buffer.getvalue()
 
 
 def _stamps(
-    pages, lines: Sequence[str], page_label: str, top: bool, cover: Sequence[str]
+    sizes: Sequence[tuple[float, float]],
+    lines: Sequence[str],
+    page_label: str,
+    top: bool,
+    cover: Sequence[str],
 ) -> bytes:
     regular, bold = _fonts()
     buffer = io.BytesIO()
     sheet = canvas.Canvas(buffer, pageCompression=1, invariant=1)
-    total = len(pages)
-    for number, page in enumerate(pages, 1):
-        width = float(page.mediabox.width)
-        height = float(page.mediabox.height)
+    total = len(sizes)
+    for number, (width, height) in enumerate(sizes, 1):
         sheet.setPageSize((width, height))
         margin = 34.0  # 12 mm, as the stylesheet's page margins
         y = height - 22.0 if top else 24.0

@@ -14,7 +14,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from patients.models import Location
-from patients.selectors import mirror_as_of
+from patients.selectors import lagging_feeds, mirror_as_of
 from printouts import documents, pdf
 from printouts.models import Pack
 from printouts.pdf import RenderError
@@ -91,7 +91,13 @@ def pack_render(*, pack_id: int, use_cache: bool = True) -> Pack:
             "as_of": as_of,
             "generated_at": generated_at,
             "language": pack.language,
+            "lagging": lagging_feeds(as_of),
         }
+        # The digest before the content: a change in between makes one more
+        # render, never a missed one.
+        place = pack.location_id
+        digests = _digests(pack.kind, pack.day, generated_at, pack.language, [place])
+        digest = digests.get(place, "")  # "": no longer a ward (or clinic)
         if pack.kind == Pack.Kind.WARD:
             document = documents.ward_pack(
                 ward=pack.location, use_cache=use_cache, **times
@@ -100,7 +106,9 @@ def pack_render(*, pack_id: int, use_cache: bool = True) -> Pack:
             document = documents.clinic_list(
                 clinic=pack.location, day=pack.day, use_cache=use_cache, **times
             )
-        return _publish(pack, document, as_of=as_of, generated_at=generated_at)
+        return _publish(
+            pack, document, digest=digest, as_of=as_of, generated_at=generated_at
+        )
     except Exception as error:
         _fail(pack, error)
         raise
@@ -152,32 +160,33 @@ def _publish(
     pack: Pack,
     document: documents.Document,
     *,
+    digest: str,
     as_of: dt.datetime,
     generated_at: dt.datetime,
 ) -> Pack:
     """File first (temporary name, fsync, rename), then the row: a reader who
     finds the row ready always finds the whole file."""
-    digest = hashlib.sha256(document.pdf).hexdigest()
+    sha256 = hashlib.sha256(document.pdf).hexdigest()
     documents.write_atomically(
-        settings.PACK_DIR / "files" / f"{digest}.pdf", document.pdf
+        settings.PACK_DIR / "files" / f"{sha256}.pdf", document.pdf
     )
     published = Pack.objects.filter(
         pk=pack.pk, status=Pack.Status.RENDERING, worker=pack.worker
     ).update(
         status=Pack.Status.READY,
-        sha256=digest,
+        sha256=sha256,
         size=len(document.pdf),
         page_count=document.pages,
         patient_count=document.patients,
         patients=document.patient_ids,
-        content_digest=document.digest,
+        content_digest=digest,
         as_of=as_of,
         generated_at=generated_at,
     )
     pack.refresh_from_db()
     if not published:  # taken over meanwhile: keep no file nobody refers to
-        if not Pack.objects.filter(sha256=digest).exists():
-            (settings.PACK_DIR / "files" / f"{digest}.pdf").unlink(missing_ok=True)
+        if not Pack.objects.filter(sha256=sha256).exists():
+            (settings.PACK_DIR / "files" / f"{sha256}.pdf").unlink(missing_ok=True)
         return pack
     logger.info(
         "pack %s ready: %d pages, %d parts rendered, %d from cache",
@@ -223,7 +232,7 @@ def packs_due(*, now: dt.datetime | None = None) -> list[int]:
     now = now or timezone.now()
     due = _abandoned(now)
     debounce = dt.timedelta(seconds=settings.PACK_DEBOUNCE_SECONDS)
-    latest = mirror_as_of()
+    digests = {}  # (kind, day, language): every place's digest, read once
     for location, kind, day in _targets(now):
         newest = location.packs.filter(kind=kind, day=day).order_by("-pk").first()
         if newest is not None and (
@@ -236,7 +245,7 @@ def packs_due(*, now: dt.datetime | None = None) -> list[int]:
             )
         ):
             continue
-        reason = _reason_due(location, kind, day, now, latest)
+        reason = _reason_due(location, kind, day, now, digests)
         if reason:
             pack = pack_request(location=location, kind=kind, day=day, reason=reason)
             if pack.newly_created:
@@ -259,7 +268,11 @@ def _targets(now: dt.datetime):
 
 
 def _reason_due(
-    location: Location, kind: str, day, now: dt.datetime, latest: dt.datetime | None
+    location: Location,
+    kind: str,
+    day,
+    now: dt.datetime,
+    digests: dict,
 ) -> str:
     ready = (
         location.packs.filter(kind=kind, day=day, status=Pack.Status.READY)
@@ -272,15 +285,20 @@ def _reason_due(
     minutes = schedule.refresh_minutes if schedule else settings.PACK_REFRESH_MINUTES
     if ready.generated_at <= now - dt.timedelta(minutes=minutes):
         return Pack.Reason.SCHEDULED
-    if latest is None or (ready.as_of and latest <= ready.as_of):
-        return ""  # no feed brought anything since: no need to read the ward
+    key = (kind, day, ready.language)
+    if key not in digests:
+        digests[key] = _digests(kind, day, now, ready.language)
+    changed = digests[key].get(location.pk) != ready.content_digest
+    return Pack.Reason.CHANGED if changed else ""
+
+
+def _digests(
+    kind: str, day, now: dt.datetime, language: str, places=None
+) -> dict[int, str]:
+    """The content digests of these places (None: of every ward or clinic)."""
     if kind == Pack.Kind.WARD:
-        digest = documents.ward_digest(ward=location, now=now, language=ready.language)
-    else:
-        digest = documents.clinic_digest(
-            clinic=location, day=day, language=ready.language
-        )
-    return Pack.Reason.CHANGED if digest != ready.content_digest else ""
+        return documents.ward_digests(now=now, language=language, wards=places)
+    return documents.clinic_digests(day=day, language=language, clinics=places)
 
 
 def _abandoned(now: dt.datetime) -> list[int]:
@@ -357,6 +375,4 @@ def pack_printable(*, pack: Pack, printed_by: str, at: dt.datetime) -> bytes:
             "name": printed_by,
             "time": when(timezone.localtime(at).replace(microsecond=0).isoformat()),
         }
-    writer = pdf.reader_writer(data)
-    pdf.stamp(writer, [line], top=True)
-    return pdf.to_bytes(writer)
+    return pdf.stamped(data, [line], top=True)

@@ -3,11 +3,19 @@
 import logging
 
 from celery import shared_task
+from celery.signals import worker_process_init
 
+from printouts.pdf import tune_gc
 from printouts.services import pack_render, pack_requeue, packs_due, packs_prune
 
 logger = logging.getLogger(__name__)
 RETRIES = 3
+
+
+@worker_process_init.connect
+def _rendering_process(**kwargs) -> None:
+    """Each worker child renders pack after pack (printouts.pdf.tune_gc)."""
+    tune_gc()
 
 
 @shared_task(bind=True, acks_late=True, max_retries=RETRIES)

@@ -27,7 +27,7 @@ from patients.ingest import upsert, values
 from patients.ingest.mappers import MAPPERS, REPLACED_AS_A_SET, Context, Mapper, Row
 from patients.ingest.mappers.directory import location_kind
 from patients.ingest.r4 import RESOURCE_TYPES
-from patients.ingest.references import Ref
+from patients.ingest.references import Ref, parse_reference
 from patients.ingest.sources import Item, Load, canonical_json
 from patients.models import (
     Clinician,
@@ -428,6 +428,7 @@ class Importer(Context):
             origin=item.origin[:512],
             resource_type=item.resource_type[:64],
             resource_id=str(resource_id or "")[:128],
+            patient_source_id=_patient_of(item)[:128],
             reason=reason,
             raw=item.raw,
             references=urns,
@@ -487,6 +488,23 @@ def fhir_import(
     """Import everything in ``load`` into the mirror and return the summary."""
     importer = Importer(feed=feed, replace_sets=replace_sets)
     return importer.run(load, chunk_size=chunk_size, progress=progress)
+
+
+def _patient_of(item: Item) -> str:
+    """The id of the Patient a resource is about, if it says so plainly."""
+    resource = item.resource or {}
+    for name in ("patient", "subject"):
+        try:
+            ref = parse_reference(resource.get(name), name, ("Patient",), item.urns)
+        except values.Invalid:
+            continue
+        if ref.id or not ref.value:
+            return ref.id
+        known = Patient.objects.filter(mrn=ref.value)  # by identifier
+        if ref.system:
+            known = known.filter(mrn_system=ref.system)
+        return known.values_list("source_id", flat=True).first() or ""
+    return ""
 
 
 def _digest(item: Item) -> str:

@@ -12,6 +12,7 @@ from django.utils.html import format_html
 from printouts.pdf import (
     BAR_HEIGHT_MM,
     HOURS_WIDTH_MM,
+    boxes_row,
     code128,
     hour_header,
     hour_row,
@@ -70,6 +71,22 @@ def hours_row(due=()) -> str:
     image that stretches to the row's height, whatever the drug cell needs."""
     url = hour_row(tuple(sorted(due)), MAR_START_HOUR, MAR_ROW_MM)
     return format_html('<td class="hours" style="background-image: url({})"></td>', url)
+
+
+PRN_BOXES = 6
+PRN_BOX_DOTS = 201  # 17 mm at 300 dpi: room for a time and initials
+
+
+@register.simple_tag
+def prn_boxes() -> str:
+    """An as-needed order's boxes, one per dose given: a background image,
+    as the MAR's hour cells."""
+    url = boxes_row(PRN_BOXES, PRN_BOX_DOTS, MAR_ROW_MM)
+    return format_html(
+        '<td class="entries" style="width: {}mm; background-image: url({})"></td>',
+        f"{PRN_BOXES * PRN_BOX_DOTS * 25.4 / 300:.2f}",
+        url,
+    )
 
 
 @register.filter

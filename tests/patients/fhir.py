@@ -99,6 +99,18 @@ def allergy(aid: str, pid: str, substance: str) -> dict:
     }
 
 
+def medication(mid: str, pid: str, drug: str, **dosage) -> dict:
+    return {
+        "resourceType": "MedicationRequest",
+        "id": mid,
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{pid}"},
+        "medicationCodeableConcept": {"text": drug},
+        "dosageInstruction": [dosage],
+    }
+
+
 def ward_with_beds(*beds: str) -> list[dict]:
     rooms = [location(f"room-{bed}", "ro", part_of="ward-a") for bed in beds]
     return [

@@ -11,10 +11,18 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from patients.models import Appointment, Location
+from patients.ingest.sources import from_resources
+from patients.models import Appointment, Location, QuarantinedResource
+from patients.services import fhir_load_import
 from printouts import documents
 from printouts.pdf import LocalOnlyFetcher, html_to_pdf
-from tests.patients.fhir import allergy, encounter, patient, ward_with_beds
+from tests.patients.fhir import (
+    allergy,
+    encounter,
+    medication,
+    patient,
+    ward_with_beds,
+)
 from tests.printouts.conftest import load
 from tests.printouts.pdfs import barcodes, page_texts
 
@@ -22,18 +30,6 @@ pytestmark = pytest.mark.django_db
 
 AS_OF = dt.datetime(2026, 11, 22, 13, 5, tzinfo=dt.UTC)  # 14:05 in Brussels
 GENERATED = dt.datetime(2026, 11, 22, 13, 7, tzinfo=dt.UTC)
-
-
-def medication(mid: str, pid: str, drug: str, **dosage) -> dict:
-    return {
-        "resourceType": "MedicationRequest",
-        "id": mid,
-        "status": "active",
-        "intent": "order",
-        "subject": {"reference": f"Patient/{pid}"},
-        "medicationCodeableConcept": {"text": drug},
-        "dosageInstruction": [dosage],
-    }
 
 
 def lab_order(oid: str, pid: str, number: str, test: str) -> dict:
@@ -120,15 +116,20 @@ def test_each_patient_page_names_the_patient_mrn_birth_date_and_bed(ward):
     assert pack.pages <= 2 + 3 * 2  # cover, census; at most 3 pages a patient
 
 
-def test_allergies_and_empty_lists_are_written_out_never_blank(ward):
-    pack = render(ward)
-    texts = page_texts(pack.pdf)
-    by_patient = {
+def by_patient(texts: list[str], pack: documents.Document) -> dict[str, str]:
+    """Each patient's pages' text, by MRN."""
+    return {
         texts[first - 1].split("MRN ")[1][:8]: "\n".join(texts[first - 1 : last])
         for first, last in pack.sections.values()
     }
 
-    with_chart, empty = by_patient["MRN-4711"], by_patient["MRN-4712"]
+
+def test_allergies_and_empty_lists_are_written_out_never_blank(ward):
+    pack = render(ward)
+    texts = page_texts(pack.pdf)
+
+    patients = by_patient(texts, pack)
+    with_chart, empty = patients["MRN-4711"], patients["MRN-4712"]
     assert "Penicillin - Anaphylaxis (Severe)" in with_chart
     assert "Paracetamol 1 g tablet" in with_chart
     assert "Morphine 10 mg/mL" in with_chart.split("As needed (PRN)")[1]
@@ -138,6 +139,23 @@ def test_allergies_and_empty_lists_are_written_out_never_blank(ward):
     census = texts[1]
     assert "DUBOIS, Noël" in census
     assert "PEETERS, Anaïs" in census
+
+
+def test_an_allergy_that_could_not_be_read_is_flagged_never_missing(ward):
+    """An allergy held in quarantine (here: an impossible date) must not leave
+    the patient looking allergy-free on paper."""
+    unreadable = {**allergy("a9", "p2", "Latex"), "recordedDate": "yesterday"}
+    fhir_load_import(load=from_resources([unreadable], origin="test"), feed="test")
+    assert QuarantinedResource.objects.get().patient_source_id == "p2"
+
+    pack = render(ward)
+    texts = page_texts(pack.pdf)
+
+    held = by_patient(texts, pack)["MRN-4712"]
+    assert "1 allergy record from the electronic record could not be read" in held
+    assert "No known allergies" not in held
+    assert "⚠ 1 unreadable: check" in " ".join(texts[1].split())  # the census
+    assert "could not be read" not in by_patient(texts, pack)["MRN-4711"]
 
 
 def test_barcodes_scan_back_to_the_mrn_and_the_order_number(ward):

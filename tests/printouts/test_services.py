@@ -9,7 +9,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from patients.ingest.references import Ref
+from patients.ingest.sources import from_resources
 from patients.models import FeedState, Patient
+from patients.services import fhir_load_import
+from printouts.documents import ward_digests
 from printouts.models import Pack, PackSchedule
 from printouts.services import (
     pack_path,
@@ -18,8 +22,9 @@ from printouts.services import (
     packs_due,
     packs_prune,
 )
-from tests.patients.fhir import patient
+from tests.patients.fhir import allergy, encounter, location, medication, patient
 from tests.printouts.conftest import load
+from tests.printouts.pdfs import page_texts
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +55,25 @@ def test_a_pack_is_published_under_its_sha256_and_only_then_ready(small_ward):
     assert pack.as_of == FeedState.objects.get(name="test").last_success_at
     leftovers = [p for p in pack_path(pack).parent.iterdir() if p != pack_path(pack)]
     assert leftovers == []
+
+
+def test_every_page_names_the_feeds_older_than_its_data_as_of_time(small_ward):
+    """ "Data as of" is the newest feed's time; a feed that stopped (or never
+    worked) may hold older data, and every page says which."""
+    FeedState.objects.create(
+        name="nightly-pull",
+        last_attempt_at=timezone.now(),
+        last_success_at=dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC),
+    )
+    FeedState.objects.create(name="lab-pull", last_attempt_at=timezone.now())
+
+    texts = page_texts(pack_path(rendered(small_ward)).read_bytes())
+
+    for text in texts:
+        assert (
+            "⚠ older feeds: lab-pull never, nightly-pull 20/11/2026 10:00"
+            in " ".join(text.split())
+        )
 
 
 def test_a_failed_render_leaves_the_previous_pack_ready(small_ward, settings, tmp_path):
@@ -90,6 +114,61 @@ def test_a_ward_is_due_without_a_pack_then_when_its_data_changes(small_ward):
 
     assert len(changed) == 1
     assert Pack.objects.get(pk=changed[0]).reason == Pack.Reason.CHANGED
+
+
+def test_the_digest_changes_with_what_the_pack_shows_and_only_then(small_ward):
+    """The tick compares digests instead of reading every ward: a change it
+    missed would leave an old pack ready, so each kind of change is tried."""
+    now = timezone.now()
+
+    def digest(at: dt.datetime = now) -> str:
+        return ward_digests(now=at, language="en")[small_ward.pk]
+
+    def changes(resources: list[dict], deleted: tuple[str, str] | None = None):
+        before = digest()
+        source = from_resources(resources, origin="test")
+        if deleted:
+            source.deleted.append(Ref(*deleted))
+        fhir_load_import(load=source, feed="test", replace_sets=False)
+        return digest() != before
+
+    assert ward_digests(now=now, language="en") != ward_digests(now=now, language="fr")
+    assert not changes([patient("p9", mrn="MRN-9")])  # not on the ward
+    assert not changes([allergy("a1", "p1", "Latex")])  # the same again
+    assert changes([allergy("a2", "p2", "Peanut")])
+    assert changes([], deleted=("AllergyIntolerance", "a1"))
+    # held in quarantine: the pages then say an allergy could not be read
+    assert changes([{**allergy("a3", "p1", "Latex"), "recordedDate": "yesterday"}])
+    assert changes([{**patient("p1", mrn="MRN-1"), "gender": "male"}])
+    starts = now + dt.timedelta(hours=1)
+    assert changes(
+        [
+            {
+                **medication("m1", "p1", "Paracetamol 1 g tablet"),
+                "authoredOn": starts.isoformat(),
+            }
+        ]
+    )
+    # Printed "from 14:00" until it starts; not after.
+    assert (
+        ward_digests(now=starts + dt.timedelta(minutes=1), language="en")[small_ward.pk]
+        != digest()
+    )
+    assert changes([encounter("e2", "p2", bed="bed-2", status="finished")])
+    assert changes([location("ward-a", "wa") | {"name": "Ward A2"}])
+
+
+def test_rows_committed_by_a_pull_that_then_failed_are_put_on_paper(small_ward):
+    """A pull that commits some chunks and then fails records no success
+    time; the tick compares digests anyway, so the change is seen."""
+    rendered(small_ward)
+    succeeded = FeedState.objects.get(name="test").last_success_at
+    Patient.objects.filter(source_id="p1").update(phone="1", source_hash="chunk 2")
+
+    due = packs_due(now=timezone.now() + dt.timedelta(minutes=2))
+
+    assert FeedState.objects.get(name="test").last_success_at == succeeded
+    assert [Pack.objects.get(pk=pk).reason for pk in due] == [Pack.Reason.CHANGED]
 
 
 def test_renders_are_debounced_and_refreshed_on_the_ward_schedule(small_ward, settings):

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from patients.management.report import progress_bar
 from patients.models import Location
 from printouts.models import Pack
+from printouts.pdf import html_to_pdf, tune_gc
 from printouts.services import pack_path, pack_render, pack_request, packs_due
 
 
@@ -67,6 +68,7 @@ class Command(BaseCommand):
         no_cache: bool,
         **options,
     ) -> None:
+        started = time.perf_counter()
         wards = [] if due else self._wards(ward, all)
         queued = packs_due() if due else []
         queued += [
@@ -102,6 +104,13 @@ class Command(BaseCommand):
             self.stdout.write(
                 _("Peak memory of a rendering process: %(mb).0f MB") % {"mb": peak}
             )
+        self.stdout.write(
+            _("%(number)d packs in %(seconds).1f s")
+            % {
+                "number": len(queued),
+                "seconds": time.perf_counter() - started,
+            }
+        )
         if failed:
             raise CommandError(
                 _("%(number)d of %(total)d packs failed; see the errors above.")
@@ -178,8 +187,12 @@ def _pool(jobs: int, tasks: int):
         yield map
         return
     connection.close()  # never share a database connection with a child
+    # Parsed once here, inherited by every child: the stylesheet, the fonts.
+    html_to_pdf("<p>.</p>")
     context = multiprocessing.get_context("fork")
     # A fresh process every few packs: WeasyPrint's caches grow with each
     # document, and a long-lived process would pass 300 MB (bench/packs.py).
-    with context.Pool(min(jobs, tasks), maxtasksperchild=4) as pool:
+    with context.Pool(
+        min(jobs, tasks), initializer=tune_gc, maxtasksperchild=4
+    ) as pool:
         yield lambda function, items: pool.imap_unordered(function, items)
