@@ -49,6 +49,11 @@ class AccessLog(models.Model):
     """
 
     class Action(models.TextChoices):
+        CENSUS = "census", _("Ward census")
+        PATIENT = "patient", _("Patient summary")
+        SEARCH = "search", _("Patient search")
+        CLINIC = "clinic", _("Clinic appointments")
+        PENDING_LABS = "pending_labs", _("Pending lab orders")
         DOWNLOAD = "download", _("Pack download")
         DOWNLOAD_ALL = "download_all", _("All packs as one ZIP")
         LABELS = "labels", _("Label sheets")

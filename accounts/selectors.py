@@ -2,15 +2,17 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
 from accounts.models import Role, WardMembership
-from patients.models import Location
+from patients.models import Encounter, Location, Patient
 
 
 def user_roles(*, user: AbstractBaseUser) -> list[Role]:
     """The user's roles, in the order of Role; none for an anonymous user."""
     if not user.is_authenticated:
         return []
-    names = set(user.groups.values_list("name", flat=True))
-    return [role for role in Role if role.value in names]
+    if not hasattr(user, "_roles"):  # asked several times in one request
+        names = set(user.groups.values_list("name", flat=True))
+        user._roles = [role for role in Role if role.value in names]
+    return list(user._roles)
 
 
 def user_locations(*, user: AbstractBaseUser) -> QuerySet[Location]:
@@ -27,3 +29,18 @@ def user_locations(*, user: AbstractBaseUser) -> QuerySet[Location]:
     return places.filter(
         pk__in=WardMembership.objects.filter(user=user).values("location")
     )
+
+
+def user_stays(*, user: AbstractBaseUser) -> QuerySet[Encounter]:
+    """The census encounters (patients in a bed now) of the user's wards."""
+    return Encounter.objects.filter(
+        status__in=Encounter.ON_CENSUS,
+        ward__in=user_locations(user=user).filter(kind=Location.Kind.WARD),
+    )
+
+
+def user_patients(*, user: AbstractBaseUser) -> QuerySet[Patient]:
+    """The patients the user may see: those on the census of the user's
+    wards. Every patient page, search and list goes through this selector;
+    anyone else's answers 404, exactly like a patient that does not exist."""
+    return Patient.objects.filter(pk__in=user_stays(user=user).values("patient"))

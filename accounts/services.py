@@ -48,7 +48,7 @@ def demo_accounts_ensure(*, reset_passwords: bool = False) -> list[Credential]:
             user.set_password(password)
             credentials.append(Credential(username, password, role))
         user.save()
-        user.groups.add(Group.objects.get(name=role.value))
+        user.groups.add(Group.objects.get_or_create(name=role.value)[0])
         if role is not Role.IT:  # IT sees every ward anyway
             _every_ward(user)
     return credentials

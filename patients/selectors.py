@@ -40,6 +40,17 @@ def mirror_as_of() -> dt.datetime | None:
     return FeedState.objects.aggregate(newest=Max("last_success_at"))["newest"]
 
 
+def freshness_level(as_of: dt.datetime | None, now: dt.datetime) -> str:
+    """ "fresh", "amber" or "red": how old data of ``as_of`` is by ``now``
+    (``FRESHNESS_AMBER_MINUTES``, ``FRESHNESS_RED_MINUTES``); never: red."""
+    if as_of is None:
+        return "red"
+    minutes = (now - as_of).total_seconds() / 60
+    if minutes >= settings.FRESHNESS_RED_MINUTES:
+        return "red"
+    return "amber" if minutes >= settings.FRESHNESS_AMBER_MINUTES else "fresh"
+
+
 def lagging_feeds(as_of: dt.datetime) -> list[tuple[str, dt.datetime | None]]:
     """Feeds whose last success is well before ``as_of`` (the newest), or
     that never succeeded: what they bring may be older than "data as of"

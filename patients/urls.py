@@ -5,4 +5,9 @@ from patients import views
 app_name = "patients"
 urlpatterns = [
     path("", views.home, name="home"),
+    path("wards/<int:ward_id>/", views.census, name="census"),
+    path("wards/<int:ward_id>/pending-labs/", views.pending_labs, name="pending-labs"),
+    path("clinics/<int:clinic_id>/", views.clinic, name="clinic"),
+    path("patients/<int:patient_id>/", views.patient, name="patient"),
+    path("search/", views.search, name="search"),
 ]

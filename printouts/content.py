@@ -11,10 +11,12 @@ import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 
 from django.conf import settings
+from django.db import models
 from django.db.models import Prefetch, Q, QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import pgettext
 
 from patients.models import (
@@ -62,6 +64,29 @@ WHEN_HOURS = {
 NO_KNOWN_ALLERGY_CODES = {"716186003", "409137002", "428607008", "429625007"}
 ACTIVE_PROBLEM = ("active", "recurrence", "relapse")
 INACTIVE_ALLERGY = ("inactive", "resolved")
+# What a census row reads (``_summary``): related rows, and their fields.
+CENSUS_ROWS = {
+    "allergies": (
+        "patient",
+        "substance",
+        "substance_code",
+        "reactions",
+        "severity",
+        "criticality",
+        "category",
+        "verification_status",
+    ),
+    "flags": ("patient", "kind", "text"),
+    "lab_orders": (
+        "patient",
+        "order_number",
+        "test",
+        "priority",
+        "status",
+        "ordered_at",
+        "specimen",
+    ),
+}
 
 
 @dataclass
@@ -74,10 +99,30 @@ class WardContent:
 def ward_content(*, ward: Location, now: dt.datetime | None = None) -> WardContent:
     """The ward's census and every current patient's section, by bed."""
     now = now or timezone.now()
+    patients = stay_sections(
+        stays=Encounter.objects.filter(ward=ward, status__in=Encounter.ON_CENSUS),
+        now=now,
+    )
+    return WardContent(
+        ward={"id": ward.pk, "name": ward.name, "phone": ward.phone},
+        census=[census_row(section) for section in patients],
+        patients=patients,
+    )
+
+
+def stay_sections(
+    *, stays: QuerySet[Encounter], now: dt.datetime, census_only: bool = False
+) -> list[dict]:
+    """What paper (and the nurses' pages) show of each patient of these
+    census encounters, by bed: a fixed number of queries however many.
+    ``census_only`` reads only what a census row shows (``census_row``)."""
+    rows = _clinical_rows(now)
+    if census_only:  # and of those rows, only the fields a census reads
+        rows = {name: rows[name].only(*fields) for name, fields in CENSUS_ROWS.items()}
     stays = list(
-        Encounter.objects.filter(ward=ward, status__in=Encounter.ON_CENSUS)
-        .select_related("patient", "bed", "room", "attending")
-        .prefetch_related(*_clinical_prefetches(now))
+        stays.select_related("patient", "bed", "room", "attending").prefetch_related(
+            *(Prefetch(f"patient__{name}", chosen) for name, chosen in rows.items())
+        )
     )
     stays.sort(key=lambda stay: _bed_order(stay.bed.name if stay.bed else ""))
     held = Counter(
@@ -85,16 +130,11 @@ def ward_content(*, ward: Location, now: dt.datetime | None = None) -> WardConte
             "patient_source_id", flat=True
         )
     )
-    patients = [
-        _patient_section(stay, now) | {"allergies_held": held[stay.patient.source_id]}
+    section = _summary if census_only else _patient_section
+    return [
+        section(stay, now) | {"allergies_held": held[stay.patient.source_id]}
         for stay in stays
     ]
-    census = [_census_row(section) for section in patients]
-    return WardContent(
-        ward={"id": ward.pk, "name": ward.name, "phone": ward.phone},
-        census=census,
-        patients=patients,
-    )
 
 
 def _held_allergies(patients: Iterable[str]) -> QuerySet:
@@ -105,12 +145,6 @@ def _held_allergies(patients: Iterable[str]) -> QuerySet:
         resource_type="AllergyIntolerance",
         patient_source_id__in=list(patients),
     )
-
-
-def _clinical_prefetches(now: dt.datetime) -> list[Prefetch]:
-    return [
-        Prefetch(f"patient__{name}", rows) for name, rows in _clinical_rows(now).items()
-    ]
 
 
 def _clinical_rows(now: dt.datetime) -> dict[str, QuerySet]:
@@ -233,6 +267,16 @@ def _hash(lines: list[str]) -> str:
 
 def _patient_section(stay: Encounter, now: dt.datetime) -> dict:
     patient = stay.patient
+    return _summary(stay, now) | {
+        "problems": [p.description for p in patient.problems.all()],
+        **_medications(patient.medication_orders.all(), now),
+        **_observations(patient.observations.all()),
+    }
+
+
+def _summary(stay: Encounter, now: dt.datetime) -> dict:
+    """Who, where, and what the census shows: allergies, flags, pending labs."""
+    patient = stay.patient
     flags = defaultdict(list)
     for flag in patient.flags.all():
         flags[flag.kind].append(flag.text)
@@ -263,9 +307,6 @@ def _patient_section(stay: Encounter, now: dt.datetime) -> dict:
         "isolation": flags[Flag.Kind.ISOLATION],
         "diet": diet + flags[Flag.Kind.DIET],
         "alerts": flags[Flag.Kind.OTHER],
-        "problems": [p.description for p in patient.problems.all()],
-        **_medications(patient.medication_orders.all(), now),
-        **_observations(patient.observations.all()),
         "pending": [_lab_order(order) for order in patient.lab_orders.all()],
     }
 
@@ -274,7 +315,7 @@ def _allergy(allergy: Allergy) -> dict:
     return {
         "substance": allergy.substance,
         "reactions": allergy.reactions,
-        "severity": allergy.get_severity_display(),
+        "severity": _label(Allergy.Severity, allergy.severity),
         "criticality": allergy.criticality,
         "category": allergy.category,
         "unconfirmed": allergy.verification_status == "unconfirmed",
@@ -359,7 +400,7 @@ def _lab_order(order: LabOrder) -> dict:
     return {
         "number": order.order_number,
         "test": order.test,
-        "priority": order.get_priority_display(),
+        "priority": _label(LabOrder.Priority, order.priority),
         "urgent": order.priority not in ("", LabOrder.Priority.ROUTINE),
         "status": order.status,
         "ordered_at": _iso(order.ordered_at),
@@ -367,7 +408,7 @@ def _lab_order(order: LabOrder) -> dict:
     }
 
 
-def _census_row(section: dict) -> dict:
+def census_row(section: dict) -> dict:
     return {
         key: section[key]
         for key in (
@@ -399,6 +440,18 @@ SEX_LETTER = {
     "male": lambda: pgettext("sex, one letter", "M"),
     "other": lambda: pgettext("sex, one letter", "X"),
 }
+
+
+def _label(choices: type[models.TextChoices], value: str) -> str:
+    """``get_FOO_display()``, translated once per language and value rather
+    than every label of the field on every row (a census is 25 rows)."""
+    return _labels(choices, translation.get_language()).get(value, value)
+
+
+@cache
+def _labels(choices: type[models.TextChoices], language: str | None) -> dict:
+    with translation.override(language):
+        return {value: str(label) for value, label in choices.choices}
 
 
 def _age(born: dt.date | None, today: dt.date) -> int | None:
@@ -451,7 +504,7 @@ def clinic_content(*, clinic: Location, day: dt.date) -> ClinicContent:
                 "birth_date": _iso(a.patient.birth_date),
                 "phone": a.patient.phone,
                 "clinician": str(a.clinician) if a.clinician else "",
-                "status": a.get_status_display(),
+                "status": _label(Appointment.Status, a.status),
                 "cancelled": a.status
                 in (Appointment.Status.CANCELLED, Appointment.Status.NO_SHOW),
                 "description": a.description,

@@ -5,21 +5,17 @@ import datetime as dt
 import io
 import logging
 import zipfile
-from collections.abc import Callable
-from functools import wraps
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.decorators import roles_required
 from accounts.models import AccessLog, Role
 from accounts.selectors import user_locations, user_roles
 from accounts.services import access_record
@@ -32,23 +28,6 @@ from printouts.tasks import render_pack
 logger = logging.getLogger(__name__)
 READERS = (Role.NURSE, Role.CLERK, Role.IT)
 PRINTERS = (Role.CLERK, Role.IT)
-
-
-def roles_required(*roles: Role) -> Callable:
-    """Signed in (else to the sign-in page), and one of ``roles`` (else 403)."""
-
-    def decorate(view):
-        @login_required
-        @never_cache
-        @wraps(view)
-        def checked(request: HttpRequest, *args, **kwargs):
-            if not set(user_roles(user=request.user)) & set(roles):
-                raise PermissionDenied
-            return view(request, *args, **kwargs)
-
-        return checked
-
-    return decorate
 
 
 @require_GET

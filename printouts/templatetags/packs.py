@@ -4,11 +4,11 @@ these format it as the hospital reads it."""
 import datetime as dt
 
 from django import template
-from django.conf import settings
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
 
+from patients.selectors import freshness_level
 from printouts.pdf import (
     BAR_HEIGHT_MM,
     HOURS_WIDTH_MM,
@@ -92,7 +92,4 @@ def prn_boxes() -> str:
 @register.filter
 def freshness(pack) -> str:
     """ "fresh", "amber" or "red": how old the pack's data is."""
-    age = (timezone.now() - pack.as_of).total_seconds() / 60
-    if age >= settings.FRESHNESS_RED_MINUTES:
-        return "red"
-    return "amber" if age >= settings.FRESHNESS_AMBER_MINUTES else "fresh"
+    return freshness_level(pack.as_of, timezone.now())

@@ -1,6 +1,7 @@
 import pytest
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import Group, User
+from django.test import RequestFactory
 
 from accounts.models import Role
 from accounts.selectors import user_roles
@@ -18,7 +19,11 @@ def test_demo_accounts_are_one_per_role_and_sign_in_with_the_printed_password():
 
     assert sorted(c.role for c in credentials) == sorted(Role)
     for credential in credentials:
-        user = authenticate(username=credential.username, password=credential.password)
+        user = authenticate(
+            RequestFactory().post("/accounts/login/"),
+            username=credential.username,
+            password=credential.password,
+        )
         assert user is not None
         assert user_roles(user=user) == [credential.role]
         assert user.password.startswith("argon2")
@@ -30,8 +35,29 @@ def test_demo_accounts_keep_their_passwords_unless_reset():
     first = {c.username: c.password for c in demo_accounts_ensure()}
 
     assert demo_accounts_ensure() == []
-    assert authenticate(username="clerk", password=first["clerk"]) is not None
+    assert (
+        authenticate(
+            RequestFactory().post("/accounts/login/"),
+            username="clerk",
+            password=first["clerk"],
+        )
+        is not None
+    )
 
     reset = {c.username: c.password for c in demo_accounts_ensure(reset_passwords=True)}
-    assert authenticate(username="clerk", password=first["clerk"]) is None
-    assert authenticate(username="clerk", password=reset["clerk"]) is not None
+    assert (
+        authenticate(
+            RequestFactory().post("/accounts/login/"),
+            username="clerk",
+            password=first["clerk"],
+        )
+        is None
+    )
+    assert (
+        authenticate(
+            RequestFactory().post("/accounts/login/"),
+            username="clerk",
+            password=reset["clerk"],
+        )
+        is not None
+    )

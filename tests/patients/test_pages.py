@@ -1,0 +1,305 @@
+"""The nurses' pages: who may see what, what is logged, and what is shown."""
+
+import datetime as dt
+import html
+import io
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import AccessLog
+from patients.models import Appointment, Location, Patient
+from tests.patients.fhir import allergy, encounter, medication, patient, ward_with_beds
+from tests.printouts.conftest import load
+from tests.printouts.test_views import person
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def wards(db) -> tuple[Location, Location]:
+    """WARD-A with two patients (one severely allergic, on medication) and
+    WARD-B with one, whom WARD-A's staff must not see."""
+    load(
+        [
+            *ward_with_beds("bed-1", "bed-2"),
+            {**ward_with_beds("bed-9")[0], "id": "ward-b", "name": "WARD-B"},
+            {**ward_with_beds("bed-9")[1], "partOf": {"reference": "Location/ward-b"}},
+            ward_with_beds("bed-9")[2],
+            patient("p1", mrn="MRN-4711"),
+            {
+                **patient("p2", mrn="MRN-4712"),
+                "name": [{"family": "Aalst", "given": ["Zoë"]}],
+            },
+            patient("p9", mrn="MRN-9"),
+            encounter("e1", "p1", bed="bed-1"),
+            encounter("e2", "p2", bed="bed-2"),
+            encounter("e9", "p9", bed="bed-9"),
+            {
+                **allergy("a1", "p1", "Penicillin"),
+                "criticality": "high",
+            },
+            medication("m1", "p1", "Paracetamol 1 g tablet"),
+        ]
+    )
+    return (
+        Location.objects.get(name="WARD-A"),
+        Location.objects.get(name="WARD-B"),
+    )
+
+
+def pages(ward: Location, patient_id: int) -> list[str]:
+    return [
+        reverse("patients:census", args=[ward.pk]),
+        reverse("patients:patient", args=[patient_id]),
+    ]
+
+
+def mrn(value: str) -> int:
+    return Patient.objects.get(mrn=value).pk
+
+
+def test_a_nurse_reads_her_wards_census_by_bed_and_by_name(
+    client, wards, django_assert_max_num_queries
+):
+    ward_a, _ward_b = wards
+    client.force_login(person("anne", "nurse", ward_a))
+
+    with django_assert_max_num_queries(24):
+        page = client.get(reverse("patients:census", args=[ward_a.pk]))
+
+    assert page.status_code == 200
+    assert "no-store" in page["Cache-Control"]
+    text = page.content.decode()
+    assert text.index("MRN-4711") < text.index("MRN-4712")  # bed 1, bed 2
+    assert "⚠ Penicillin" in text
+    assert "MRN-9" not in text
+    by_name = client.get(reverse("patients:census", args=[ward_a.pk]) + "?sort=name")
+    text = by_name.content.decode()
+    assert text.index("MRN-4712") < text.index("MRN-4711")  # Aalst first
+    log = AccessLog.objects.filter(action="census").order_by("pk")
+    assert log.count() == 2
+    entry = log.first()
+    assert (entry.username, entry.roles, entry.outcome) == ("anne", "nurse", "allowed")
+    assert sorted(entry.patients) == sorted([mrn("MRN-4711"), mrn("MRN-4712")])
+    assert entry.locations == [ward_a.pk]
+
+
+def test_the_census_costs_the_same_queries_however_many_patients(client, wards):
+    ward_a, _ward_b = wards
+    client.force_login(person("anne", "nurse", ward_a))
+    url = reverse("patients:census", args=[ward_a.pk])
+    client.get(url)  # the session's first save differs
+    with CaptureQueriesContext(connection) as two:
+        client.get(url)
+    load(
+        [
+            *ward_with_beds(*(f"bed-x{n}" for n in range(12))),
+            *(patient(f"x{n}", mrn=f"MRN-X{n}") for n in range(12)),
+            *(encounter(f"ex{n}", f"x{n}", bed=f"bed-x{n}") for n in range(12)),
+            *(allergy(f"ax{n}", f"x{n}", "Latex") for n in range(12)),
+        ]
+    )
+    with CaptureQueriesContext(connection) as fourteen:
+        page = client.get(url)
+
+    assert page.content.decode().count('href="/patients/') == 14
+    assert len(fourteen) == len(two)
+
+
+def test_a_patient_page_shows_allergies_first_and_what_a_nurse_needs(client, wards):
+    ward_a, _ward_b = wards
+    client.force_login(person("anne", "nurse", ward_a))
+
+    page = client.get(reverse("patients:patient", args=[mrn("MRN-4711")]))
+
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "no-store" in page["Cache-Control"]
+    assert "MRN <strong>MRN-4711</strong>" in text
+    assert text.index("Penicillin") < text.index("Active problems")
+    assert "Paracetamol 1 g tablet" in text
+    assert "Care team and contacts" in text
+    entry = AccessLog.objects.get(action="patient")
+    assert entry.patients == [mrn("MRN-4711")]
+    assert entry.outcome == "allowed"
+
+
+def test_another_wards_patient_is_404_like_a_missing_one_and_logged(client, wards):
+    ward_a, ward_b = wards
+    client.force_login(person("anne", "nurse", ward_a))
+    other = mrn("MRN-9")
+
+    for url in pages(ward_b, other):
+        assert client.get(url).status_code == 404
+    assert client.get(reverse("patients:patient", args=[99999])).status_code == 404
+    denied = AccessLog.objects.filter(outcome="denied")
+    assert denied.count() == 3
+    assert not AccessLog.objects.filter(outcome="allowed").exists()
+
+
+def test_signed_out_visitors_go_to_sign_in_and_other_roles_get_403(client, wards):
+    ward_a, _ward_b = wards
+    for url in pages(ward_a, mrn("MRN-4711")):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("accounts:login"))
+    client.force_login(person("claire", "clerk", ward_a))
+    for url in pages(ward_a, mrn("MRN-4711")):
+        assert client.get(url).status_code == 403
+    assert not AccessLog.objects.filter(outcome="allowed").exists()
+
+
+def test_no_audit_row_no_data(client, wards, monkeypatch):
+    """If the access log cannot be written, the patient data is not shown."""
+    ward_a, _ward_b = wards
+    client.force_login(person("anne", "nurse", ward_a))
+    client.raise_request_exception = False
+
+    def broken(**kwargs):
+        raise RuntimeError("the access log is unavailable")
+
+    monkeypatch.setattr("patients.views.access_record", broken)
+    for url in pages(ward_a, mrn("MRN-4711")):
+        response = client.get(url)
+        assert response.status_code == 500
+        assert b"MRN-4711" not in response.content
+
+
+def test_urls_and_the_log_hold_no_mrn_name_or_birth_date(client, wards):
+    ward_a, _ward_b = wards
+    client.force_login(person("anne", "nurse", ward_a))
+    page = client.get(reverse("patients:census", args=[ward_a.pk]))
+    for href in page.content.decode().split('href="')[1:]:
+        url = href.split('"')[0]
+        assert "MRN" not in url
+        assert "Aalst" not in url
+    client.get(reverse("patients:patient", args=[mrn("MRN-4711")]))
+    for entry in AccessLog.objects.all():
+        assert "MRN" not in entry.target
+
+
+def lab_order(oid: str, pid: str, number: str, priority: str = "routine") -> dict:
+    return {
+        "resourceType": "ServiceRequest",
+        "id": oid,
+        "status": "active",
+        "intent": "order",
+        "priority": priority,
+        "subject": {"reference": f"Patient/{pid}"},
+        "identifier": [{"type": {"coding": [{"code": "PLAC"}]}, "value": number}],
+        "code": {"text": "Potassium"},
+        "category": [
+            {"coding": [{"system": "http://snomed.info/sct", "code": "108252007"}]}
+        ],
+    }
+
+
+def test_pending_labs_list_the_wards_orders_and_not_anothers(client, wards):
+    ward_a, ward_b = wards
+    load(
+        [
+            lab_order("o1", "p1", "LAB-1", "stat"),
+            lab_order("o2", "p2", "LAB-2"),
+            lab_order("o9", "p9", "LAB-9"),
+        ]
+    )
+    client.force_login(person("anne", "nurse", ward_a))
+
+    page = client.get(reverse("patients:pending-labs", args=[ward_a.pk]))
+
+    text = page.content.decode()
+    assert "LAB-1" in text
+    assert "LAB-2" in text
+    assert "LAB-9" not in text
+    entry = AccessLog.objects.get(action="pending_labs")
+    assert sorted(entry.patients) == sorted([mrn("MRN-4711"), mrn("MRN-4712")])
+    other = reverse("patients:pending-labs", args=[ward_b.pk])
+    assert client.get(other).status_code == 404
+
+
+def test_a_clinic_clerk_reads_the_days_call_list_with_phone_numbers(client):
+    call_command("seed_demo", "--wards", "1", "--beds", "2", stdout=io.StringIO())
+    clinics = Location.objects.filter(kind=Location.Kind.CLINIC).order_by("name")
+    mine, theirs = clinics[0], clinics[1]
+    client.force_login(person("claire", "clerk", mine))
+    today = timezone.localdate()
+    booked = Appointment.objects.filter(
+        clinic=mine, starts_at__date=today
+    ).select_related("patient")
+
+    page = client.get(reverse("patients:clinic", args=[mine.pk]))
+
+    text = page.content.decode()
+    assert booked.exists()
+    for appointment in booked:
+        assert html.escape(appointment.patient.phone) in text
+    entry = AccessLog.objects.get(action="clinic")
+    assert sorted(entry.patients) == sorted(booked.values_list("patient", flat=True))
+    assert client.get(reverse("patients:clinic", args=[theirs.pk])).status_code == 404
+    tomorrow = client.get(
+        reverse("patients:clinic", args=[mine.pk]),
+        {"day": (today + dt.timedelta(days=1)).isoformat()},
+    )
+    assert tomorrow.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("term", "kind"),
+    [
+        ("zoe", "name"),  # Zoë, accents ignored
+        ("AAL", "name"),  # part of the family name, any case
+        ("mrn-4712", "MRN"),
+        ("01/03/1950", "birth date"),
+    ],
+)
+def test_search_finds_by_name_mrn_or_birth_date_within_the_users_wards(
+    client, wards, term, kind
+):
+    ward_a, _ward_b = wards
+    client.force_login(person("anne", "nurse", ward_a))
+
+    page = client.post(reverse("patients:search"), {"q": term})
+
+    text = page.content.decode()
+    assert "MRN-4712" in text
+    assert "MRN-9" not in text  # another ward's patient, same birth date
+    entry = AccessLog.objects.get(action="search")
+    assert entry.target == f"by {kind}"
+    assert term not in entry.target
+    assert mrn("MRN-4712") in entry.patients
+
+
+def test_a_search_term_is_never_in_the_url(client, wards):
+    ward_a, _ward_b = wards
+    client.force_login(person("anne", "nurse", ward_a))
+    form = client.get(reverse("patients:search")).content.decode()
+    assert 'method="post"' in form
+    assert client.get(reverse("patients:search"), {"q": "Aalst"}).status_code == 200
+    assert not AccessLog.objects.filter(action="search").exists()
+    empty = client.post(reverse("patients:search"), {"q": "x"})
+    assert "at least 2 characters" in empty.content.decode()
+
+
+def test_list_pages_cost_a_bounded_number_of_queries_and_need_a_role(
+    client, wards, django_assert_max_num_queries
+):
+    ward_a, _ward_b = wards
+    load([lab_order(f"o{n}", "p1", f"LAB-{n}") for n in range(10)])
+    client.force_login(person("anne", "nurse", ward_a))
+    with django_assert_max_num_queries(20):
+        labs = client.get(reverse("patients:pending-labs", args=[ward_a.pk]))
+    assert labs.content.decode().count("LAB-") == 10
+    with django_assert_max_num_queries(20):
+        client.post(reverse("patients:search"), {"q": "MRN-4711"})
+
+    client.force_login(person("nobody", None, ward_a))  # no role yet
+    assert (
+        client.get(reverse("patients:pending-labs", args=[ward_a.pk])).status_code
+        == 403
+    )
+    assert client.post(reverse("patients:search"), {"q": "aalst"}).status_code == 403
