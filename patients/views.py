@@ -51,7 +51,6 @@ def home(request: HttpRequest) -> HttpResponse:
             "wards": wards,
             "clinics": [p for p in places if p.kind == Location.Kind.CLINIC],
             "feeds": feed_states(),
-            "can_browse": bool(set(user_roles(user=request.user)) & set(NURSING)),
         },
     )
 

@@ -303,3 +303,16 @@ def test_list_pages_cost_a_bounded_number_of_queries_and_need_a_role(
         == 403
     )
     assert client.post(reverse("patients:search"), {"q": "aalst"}).status_code == 403
+
+
+def test_a_clerk_is_not_offered_the_patient_pages(client, wards):
+    ward_a, _ward_b = wards
+    client.force_login(person("claire", "clerk", ward_a))
+    home = client.get(reverse("patients:home")).content.decode()
+    assert reverse("patients:search") not in home
+    assert reverse("patients:census", args=[ward_a.pk]) not in home
+    assert reverse("printouts:packs") in home
+    client.force_login(person("anne", "nurse", ward_a))
+    home = client.get(reverse("patients:home")).content.decode()
+    assert reverse("patients:search") in home
+    assert reverse("patients:census", args=[ward_a.pk]) in home
