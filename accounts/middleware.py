@@ -13,6 +13,9 @@ from django.urls import reverse
 
 STARTED = "session_started_at"
 SEEN = "session_seen_at"
+# Activity is stamped at most this often: a session is written once a
+# minute at most, not on every page (the idle limit is in minutes anyway).
+STAMP_SECONDS = 60
 
 
 @receiver(user_logged_in)
