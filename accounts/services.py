@@ -1,8 +1,10 @@
 import dataclasses
 import secrets
+from typing import NoReturn
 
 from django.contrib.auth.models import Group, User
 from django.db import transaction
+from django.http import Http404
 
 from accounts.models import AccessLog, Role, WardMembership
 from accounts.selectors import user_roles
@@ -88,3 +90,13 @@ def access_record(
         address=request.META.get("REMOTE_ADDR") or None,
         outcome=outcome,
     )
+
+
+def access_denied(*, request, action: str, target: str = "") -> NoReturn:
+    """Log a refused look at patient data, then answer 404: another ward's
+    patient or pack looks exactly like one that does not exist. Call it
+    outside the reading transaction, so that the row stays."""
+    access_record(
+        request=request, action=action, outcome=AccessLog.Outcome.DENIED, target=target
+    )
+    raise Http404

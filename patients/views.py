@@ -6,7 +6,7 @@ import datetime as dt
 
 from django.contrib.auth.forms import AuthenticationForm
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.decorators import roles_required
 from accounts.models import AccessLog, Role
 from accounts.selectors import user_locations, user_roles, user_stays
-from accounts.services import access_record
+from accounts.services import access_denied, access_record
 from patients.forms import SearchForm
 from patients.models import Encounter, LabOrder, Location, Observation
 from patients.selectors import feed_states, ward_counts
@@ -94,7 +94,11 @@ def patient(request: HttpRequest, patient_id: int) -> HttpResponse:
         .first()
     )
     if stay is None:
-        _denied(request, AccessLog.Action.PATIENT, target=f"patient {patient_id}")
+        access_denied(
+            request=request,
+            action=AccessLog.Action.PATIENT,
+            target=f"patient {patient_id}",
+        )
     with transaction.atomic():
         sections = stay_sections(stays=Encounter.objects.filter(pk=stay.pk), now=now)
         _allowed(request, AccessLog.Action.PATIENT, sections, stay.ward)
@@ -235,7 +239,7 @@ def _trends(patient_id: int) -> dict[str, list[Observation]]:
 def _place(request: HttpRequest, pk: int, kind: str, action: str) -> Location:
     place = user_locations(user=request.user).filter(pk=pk, kind=kind).first()
     if place is None:
-        _denied(request, action, target=f"{kind} {pk}")
+        access_denied(request=request, action=action, target=f"{kind} {pk}")
     return place
 
 
@@ -248,14 +252,3 @@ def _allowed(request: HttpRequest, action: str, sections: list[dict], place) -> 
         locations=[place.pk] if place else [],
         patients=[section["patient_id"] for section in sections],
     )
-
-
-def _denied(request: HttpRequest, action: str, target: str = "") -> None:
-    """Logged, then 404: another ward's patient looks like no patient."""
-    access_record(
-        request=request,
-        action=action,
-        outcome=AccessLog.Outcome.DENIED,
-        target=target,
-    )
-    raise Http404

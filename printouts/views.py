@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.decorators import roles_required
 from accounts.models import AccessLog, Role
 from accounts.selectors import user_locations, user_roles
-from accounts.services import access_record
+from accounts.services import access_denied, access_record
 from printouts import documents
 from printouts.models import Pack
 from printouts.selectors import newest_ready, pack_rows
@@ -49,12 +49,15 @@ def packs(request: HttpRequest) -> HttpResponse:
 @require_GET
 @roles_required(*READERS)
 def pack_download(request: HttpRequest, pack_id: int) -> HttpResponse:
-    pack = get_object_or_404(
-        Pack,
+    pack = Pack.objects.filter(
         pk=pack_id,
         status=Pack.Status.READY,
         location__in=user_locations(user=request.user),
-    )
+    ).first()
+    if pack is None:
+        access_denied(
+            request=request, action=AccessLog.Action.DOWNLOAD, target=f"pack {pack_id}"
+        )
     now = timezone.now()
     record = {
         "request": request,
@@ -139,9 +142,13 @@ def pack_render_now(request: HttpRequest, location_id: int) -> HttpResponse:
 @require_GET
 @roles_required(*READERS)
 def labels_download(request: HttpRequest, location_id: int) -> HttpResponse:
-    ward = get_object_or_404(
-        user_locations(user=request.user).filter(kind="ward"), pk=location_id
-    )
+    ward = user_locations(user=request.user).filter(kind="ward", pk=location_id).first()
+    if ward is None:
+        access_denied(
+            request=request,
+            action=AccessLog.Action.LABELS,
+            target=f"labels {location_id}",
+        )
     with transaction.atomic():
         sheets = documents.label_sheets(ward=ward, language=request.LANGUAGE_CODE)
         access_record(

@@ -94,7 +94,14 @@ def test_another_wards_pack_is_not_found_like_a_pack_that_does_not_exist(
     assert client.get(reverse("printouts:download", args=[99999])).status_code == 404
     labels = reverse("printouts:labels", args=[other_ward.pk])
     assert client.get(labels).status_code == 404
-    assert not AccessLog.objects.exists()
+    # Each attempt is logged as denied, with nothing of the other ward in it.
+    denied = AccessLog.objects.order_by("pk")
+    assert [(e.action, e.outcome) for e in denied] == [
+        ("download", "denied"),
+        ("download", "denied"),
+        ("labels", "denied"),
+    ]
+    assert all(not entry.patients for entry in denied)
 
 
 def test_it_sees_every_ward_and_a_user_without_a_role_sees_nothing(
