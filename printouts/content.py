@@ -163,9 +163,7 @@ def stay_sections(
     )
     section = _summary if census_only else _patient_section
     return [
-        section(
-            stay, now, {name: rows[stay.patient_id] for name, rows in related.items()}
-        )
+        section(stay, now, {name: of[stay.patient_id] for name, of in related.items()})
         | {"allergies_held": held[stay.patient.source_id]}
         for stay in stays
     ]
