@@ -13,8 +13,8 @@ from django.urls import reverse
 
 STARTED = "session_started_at"
 SEEN = "session_seen_at"
-# Activity is stamped at most this often: a session is written once a
-# minute at most, not on every page (the idle limit is in minutes anyway).
+# Activity is stamped at most once a minute, so a session row is written
+# that often, not on every page (the idle limit counts in minutes anyway).
 STAMP_SECONDS = 60
 
 
@@ -44,13 +44,15 @@ class SessionLimitsMiddleware:
 
 def _expired(session, now: float) -> str:
     """ "idle", "lifetime", or "" while the session may go on; a session that
-    goes on is marked as seen now."""
+    goes on is marked as seen now, to the minute (``STAMP_SECONDS``)."""
     started = session.get(STARTED, now)
     seen = session.get(SEEN, now)
     if now - seen > settings.SESSION_IDLE_MINUTES * 60:
         return "idle"
     if now - started > settings.SESSION_MAX_HOURS * 3600:
         return "lifetime"
-    session[STARTED] = started
-    session[SEEN] = now
+    if STARTED not in session:
+        session[STARTED] = started
+    if SEEN not in session or now - seen >= STAMP_SECONDS:
+        session[SEEN] = now
     return ""

@@ -102,3 +102,16 @@ def test_pages_carry_a_strict_content_security_policy(client):
     assert "default-src 'none'" in policy
     assert "frame-ancestors 'none'" in policy
     assert "script-src 'self'" in policy
+
+
+def test_activity_is_stamped_once_a_minute_not_on_every_page(client):
+    """A session row is written at most once a minute, yet every minute of
+    activity counts against the idle limit."""
+    person("anne", "nurse")
+    sign_in(client)
+    first = client.session[SEEN]
+    client.get(reverse("patients:home"))
+    assert client.session[SEEN] == first  # seconds later: not written again
+    age(client, **{SEEN: 2})
+    client.get(reverse("patients:home"))
+    assert client.session[SEEN] > first - 60  # a minute on: stamped anew
