@@ -11,6 +11,10 @@ class Role(models.TextChoices):
     IT = "it", _("IT administrator")
 
 
+# Who may browse patient pages: nurses and IT. Clerks print packs.
+NURSING = (Role.NURSE, Role.IT)
+
+
 class WardMembership(models.Model):
     """A user may see this ward's (or clinic's) patients and packs."""
 

@@ -2,7 +2,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
 from accounts.models import Role, WardMembership
-from patients.models import Encounter, Location, Patient
+from patients.models import Encounter, Location
 
 
 def user_roles(*, user: AbstractBaseUser) -> list[Role]:
@@ -32,15 +32,11 @@ def user_locations(*, user: AbstractBaseUser) -> QuerySet[Location]:
 
 
 def user_stays(*, user: AbstractBaseUser) -> QuerySet[Encounter]:
-    """The census encounters (patients in a bed now) of the user's wards."""
+    """The census encounters (patients in a bed now) of the user's wards: the
+    patients the user may see. Every patient page, search and list starts
+    from this selector; anyone else's patient answers 404, exactly like one
+    that does not exist."""
     return Encounter.objects.filter(
         status__in=Encounter.ON_CENSUS,
         ward__in=user_locations(user=user).filter(kind=Location.Kind.WARD),
     )
-
-
-def user_patients(*, user: AbstractBaseUser) -> QuerySet[Patient]:
-    """The patients the user may see: those on the census of the user's
-    wards. Every patient page, search and list goes through this selector;
-    anyone else's answers 404, exactly like a patient that does not exist."""
-    return Patient.objects.filter(pk__in=user_stays(user=user).values("patient"))

@@ -1,9 +1,9 @@
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts.models import NURSING
 from accounts.selectors import user_roles
 from patients.selectors import freshness_level, mirror_as_of
-from patients.views import NURSING
 
 
 def freshness(request: HttpRequest) -> dict:

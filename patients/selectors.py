@@ -5,8 +5,9 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db.models import Count, F, Max, Q, QuerySet
+from django.utils import timezone
 
-from patients.models import Encounter, FeedState, Location
+from patients.models import Encounter, FeedState, Location, Observation
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,24 @@ def lagging_feeds(as_of: dt.datetime) -> list[tuple[str, dt.datetime | None]]:
         | Q(last_success_at__isnull=True, last_attempt_at__isnull=False)
     ).order_by(F("last_success_at").asc(nulls_first=True), "name")
     return list(lagging.values_list("name", "last_success_at"))
+
+
+def vital_trends(
+    *, patient_id: int, values: int, days: int = 7
+) -> dict[str, list[Observation]]:
+    """The last ``values`` values of each vital sign of the last ``days``
+    days, newest first, by sign."""
+    trends: dict[str, list[Observation]] = {}
+    recent = Observation.objects.filter(
+        patient_id=patient_id,
+        category=Observation.Category.VITAL_SIGNS,
+        effective_at__gte=timezone.now() - dt.timedelta(days=days),
+    ).order_by("-effective_at")
+    for observation in recent[:200]:
+        signs = trends.setdefault(observation.name, [])
+        if len(signs) < values:
+            signs.append(observation)
+    return trends
 
 
 def feed_states() -> QuerySet[FeedState]:

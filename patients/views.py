@@ -13,16 +13,15 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.decorators import roles_required
-from accounts.models import AccessLog, Role
+from accounts.models import NURSING, AccessLog, Role
 from accounts.selectors import user_locations, user_roles, user_stays
 from accounts.services import access_denied, access_record
 from patients.forms import SearchForm
-from patients.models import Encounter, LabOrder, Location, Observation
-from patients.selectors import feed_states, ward_counts
+from patients.models import Encounter, LabOrder, Location
+from patients.selectors import feed_states, vital_trends, ward_counts
 from printouts.content import census_row, clinic_content, stay_sections
 from printouts.selectors import newest_ready
 
-NURSING = (Role.NURSE, Role.IT)
 APPOINTMENTS = (Role.NURSE, Role.CLERK, Role.IT)
 SEARCH_RESULTS = 50
 TREND = 4  # vital sign values shown per sign, newest first
@@ -37,11 +36,10 @@ def home(request: HttpRequest) -> HttpResponse:
         return render(request, "accounts/login.html", {"form": form})
     locations = user_locations(user=request.user)
     places = list(locations.order_by("name"))
+    mine = {place.pk for place in places}
     packs = {pack.location_id: pack for pack in newest_ready(locations=locations)}
     wards = [
-        (row, packs.get(row.ward.pk))
-        for row in ward_counts()
-        if row.ward.pk in {place.pk for place in places}
+        (row, packs.get(row.ward.pk)) for row in ward_counts() if row.ward.pk in mine
     ]
     return render(
         request,
@@ -69,7 +67,7 @@ def census(request: HttpRequest, ward_id: int) -> HttpResponse:
         )
         if by_name:
             sections.sort(key=_name_order)
-        _allowed(request, AccessLog.Action.CENSUS, sections, ward)
+        _allowed(request, AccessLog.Action.CENSUS, ward, _patient_ids(sections))
         return render(
             request,
             "patients/census.html",
@@ -101,11 +99,15 @@ def patient(request: HttpRequest, patient_id: int) -> HttpResponse:
         )
     with transaction.atomic():
         sections = stay_sections(stays=Encounter.objects.filter(pk=stay.pk), now=now)
-        _allowed(request, AccessLog.Action.PATIENT, sections, stay.ward)
+        _allowed(request, AccessLog.Action.PATIENT, stay.ward, [patient_id])
         return render(
             request,
             "patients/patient.html",
-            {"p": sections[0], "ward": stay.ward, "trends": _trends(patient_id)},
+            {
+                "p": sections[0],
+                "ward": stay.ward,
+                "trends": vital_trends(patient_id=patient_id, values=TREND),
+            },
         )
 
 
@@ -115,27 +117,21 @@ def pending_labs(request: HttpRequest, ward_id: int) -> HttpResponse:
     """Every pending lab order of a ward's patients, oldest first: what to
     chase, and what to send on paper when the lab system is down."""
     ward = _place(request, ward_id, Location.Kind.WARD, AccessLog.Action.PENDING_LABS)
+    stays = user_stays(user=request.user).filter(ward=ward)
     with transaction.atomic():
         orders = list(
             LabOrder.objects.filter(
-                status__in=LabOrder.PENDING,
-                patient__in=user_stays(user=request.user)
-                .filter(ward=ward)
-                .values("patient"),
+                status__in=LabOrder.PENDING, patient__in=stays.values("patient")
             )
             .select_related("patient")
             .order_by("ordered_at", "order_number")
         )
-        beds = dict(
-            user_stays(user=request.user)
-            .filter(ward=ward)
-            .values_list("patient_id", "bed__name")
-        )
+        beds = dict(stays.values_list("patient_id", "bed__name"))
         _allowed(
             request,
             AccessLog.Action.PENDING_LABS,
-            [{"patient_id": pk} for pk in sorted({o.patient_id for o in orders})],
             ward,
+            sorted({order.patient_id for order in orders}),
         )
         return render(
             request,
@@ -160,7 +156,9 @@ def clinic(request: HttpRequest, clinic_id: int) -> HttpResponse:
         day = today
     with transaction.atomic():
         content = clinic_content(clinic=place, day=day)
-        _allowed(request, AccessLog.Action.CLINIC, content.appointments, place)
+        _allowed(
+            request, AccessLog.Action.CLINIC, place, _patient_ids(content.appointments)
+        )
         return render(
             request,
             "patients/clinic.html",
@@ -198,7 +196,7 @@ def search(request: HttpRequest) -> HttpResponse:
             action=AccessLog.Action.SEARCH,
             outcome=AccessLog.Outcome.ALLOWED,
             target=f"by {kind}",
-            patients=[section["patient_id"] for section in sections],
+            patients=_patient_ids(sections),
         )
         return render(
             request,
@@ -221,19 +219,8 @@ def _rows(sections: list[dict]) -> list[tuple[int, dict]]:
     return [(section["patient_id"], census_row(section)) for section in sections]
 
 
-def _trends(patient_id: int) -> dict[str, list[Observation]]:
-    """The last few values of each vital sign, newest first."""
-    trends: dict[str, list[Observation]] = {}
-    recent = Observation.objects.filter(
-        patient_id=patient_id,
-        category=Observation.Category.VITAL_SIGNS,
-        effective_at__gte=timezone.now() - dt.timedelta(days=7),
-    ).order_by("-effective_at")
-    for observation in recent[:200]:
-        values = trends.setdefault(observation.name, [])
-        if len(values) < TREND:
-            values.append(observation)
-    return trends
+def _patient_ids(rows: list[dict]) -> list[int]:
+    return [row["patient_id"] for row in rows]
 
 
 def _place(request: HttpRequest, pk: int, kind: str, action: str) -> Location:
@@ -243,12 +230,14 @@ def _place(request: HttpRequest, pk: int, kind: str, action: str) -> Location:
     return place
 
 
-def _allowed(request: HttpRequest, action: str, sections: list[dict], place) -> None:
+def _allowed(
+    request: HttpRequest, action: str, place: Location, patients: list[int]
+) -> None:
     access_record(
         request=request,
         action=action,
         outcome=AccessLog.Outcome.ALLOWED,
-        target=f"{place.kind} {place.pk}" if place else "",
-        locations=[place.pk] if place else [],
-        patients=[section["patient_id"] for section in sections],
+        target=f"{place.kind} {place.pk}",
+        locations=[place.pk],
+        patients=patients,
     )

@@ -12,7 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AccessLog
-from patients.models import Appointment, Location, Patient
+from patients.models import Appointment, FeedState, Location, Patient
+from patients.templatetags.mirror import next_doses
 from tests.patients.fhir import allergy, encounter, medication, patient, ward_with_beds
 from tests.printouts.conftest import load
 from tests.printouts.test_views import person
@@ -316,3 +317,35 @@ def test_a_clerk_is_not_offered_the_patient_pages(client, wards):
     home = client.get(reverse("patients:home")).content.decode()
     assert reverse("patients:search") in home
     assert reverse("patients:census", args=[ward_a.pk]) in home
+
+
+@pytest.mark.parametrize(
+    ("minutes", "level"), [(5, "fresh"), (20, "amber"), (90, "red")]
+)
+def test_every_page_says_how_old_the_data_is_amber_then_red(
+    client, wards, minutes, level
+):
+    ward_a, _ward_b = wards
+    FeedState.objects.update(
+        last_success_at=timezone.now() - dt.timedelta(minutes=minutes)
+    )
+    client.force_login(person("anne", "nurse", ward_a))
+
+    for url in (
+        reverse("patients:home"),
+        *pages(ward_a, mrn("MRN-4711")),
+        reverse("printouts:packs"),
+    ):
+        text = client.get(url).content.decode()
+        assert f'class="freshness {level}"' in text
+        assert f"({minutes} min ago)" in text
+
+
+def test_next_doses_count_from_now_and_say_tomorrow():
+    hour = timezone.localtime().hour
+    later, earlier = (hour + 1) % 24, hour
+
+    doses = next_doses([earlier, later])
+
+    expected_later = f"{later:02d}:00" + (" tomorrow" if later == 0 else "")
+    assert doses == [expected_later, f"{earlier:02d}:00 tomorrow"]
