@@ -1,5 +1,7 @@
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Heartbeat(models.Model):
@@ -21,3 +23,97 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.beat_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Downtime(models.Model):
+    """One downtime of the EHR (or a drill of one), from declaration to close.
+
+    The hospital is in "normal" state when no downtime is active; at most one
+    is in downtime or recovery at a time, which the database enforces.
+    """
+
+    class State(models.TextChoices):
+        DOWNTIME = "downtime", _("Downtime")
+        RECOVERY = "recovery", _("Recovery")
+        CLOSED = "closed", _("Closed")
+
+    class Kind(models.TextChoices):
+        PLANNED = "planned", pgettext_lazy("downtime", "Planned")
+        UNPLANNED = "unplanned", pgettext_lazy("downtime", "Unplanned")
+
+    ACTIVE = (State.DOWNTIME, State.RECOVERY)
+
+    state = models.CharField(
+        _("state"), max_length=16, choices=State.choices, default=State.DOWNTIME
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    drill = models.BooleanField(
+        _("drill"),
+        default=False,
+        help_text=_("An exercise: labelled as a drill everywhere."),
+    )
+    reason = models.TextField(_("reason"))
+    systems = models.JSONField(
+        _("affected systems"),
+        default=list,
+        blank=True,
+        help_text=_("Empty: the whole hospital."),
+    )
+    expected_end = models.DateTimeField(_("expected end"), null=True, blank=True)
+    declared_at = models.DateTimeField(_("declared at"))
+    frozen_at = models.DateTimeField(
+        _("data frozen at"),
+        null=True,
+        blank=True,
+        help_text=_("How recent the mirror's data was when downtime was declared."),
+    )
+    feeds_isolated = models.BooleanField(_("inbound feeds isolated"), default=False)
+
+    class Meta:
+        verbose_name = _("downtime")
+        verbose_name_plural = _("downtimes")
+        ordering = ["-declared_at"]
+        constraints = [
+            models.UniqueConstraint(
+                models.Value(True),
+                condition=models.Q(state__in=["downtime", "recovery"]),
+                name="downtime_one_active",
+                violation_error_message=_("Another downtime is already active."),
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(drill=True, feeds_isolated=True),
+                name="downtime_drill_never_isolates",
+                violation_error_message=_("A drill does not isolate the feeds."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.declared_at:%Y-%m-%d %H:%M}"
+
+
+class Transition(models.Model):
+    """A change of a downtime's state: who, when (UTC) and why. Append-only."""
+
+    downtime = models.ForeignKey(
+        Downtime,
+        verbose_name=_("downtime"),
+        on_delete=models.PROTECT,
+        related_name="transitions",
+    )
+    state = models.CharField(_("to state"), max_length=16, choices=Downtime.State)
+    at = models.DateTimeField(_("at (UTC)"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    why = models.TextField(_("why"))
+
+    class Meta:
+        verbose_name = _("downtime transition")
+        verbose_name_plural = _("downtime transitions")
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.state}"

@@ -2,7 +2,7 @@ import datetime
 
 from django.utils import timezone
 
-from downtime.models import Heartbeat
+from downtime.models import Downtime, Heartbeat
 
 
 def heartbeat_age() -> datetime.timedelta | None:
@@ -13,3 +13,8 @@ def heartbeat_age() -> datetime.timedelta | None:
         .first()
     )
     return None if beat_at is None else timezone.now() - beat_at
+
+
+def downtime_active() -> Downtime | None:
+    """The downtime in progress (in downtime or in recovery), if any."""
+    return Downtime.objects.filter(state__in=Downtime.ACTIVE).first()

@@ -80,3 +80,32 @@ def test_an_idle_session_ends_and_says_so(page, live_server, nurse, settings):
     assert "/accounts/login/" in page.url
     assert "signed out after 15 minutes without activity" in page.content()
     assert "Penicillin" not in page.content()
+
+
+def test_a_declared_downtime_shows_on_the_page_the_nurse_has_open(
+    page, live_server, nurse
+):
+    from downtime.services import downtime_declare
+
+    sign_in(page, live_server, nurse)
+    page.get_by_role("link", name="WARD-A").click()
+    assert page.locator(".downtime-banner").count() == 0
+
+    downtime_declare(user=demo_it(), kind="unplanned", reason="Ransomware")
+    page.reload()  # her next click
+
+    banner = page.locator(".downtime-banner")
+    assert banner.is_visible()
+    assert "DOWNTIME" in banner.inner_text()
+    assert "work on paper" in banner.inner_text()
+    assert "Penicillin" in page.locator("table.census").inner_text()
+    box = banner.bounding_box()
+    assert box["y"] == 0  # the first thing on the screen
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "downtime.png", full_page=True)
+
+
+def demo_it():
+    from django.contrib.auth.models import User
+
+    return User.objects.get(username="it")

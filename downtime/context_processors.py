@@ -1,0 +1,9 @@
+from django.http import HttpRequest
+
+from downtime.selectors import downtime_active
+
+
+def downtime(request: HttpRequest) -> dict:
+    """The active downtime, if any, for the banner on every page and for
+    every visitor, signed in or not."""
+    return {"downtime": downtime_active()}
