@@ -292,6 +292,25 @@ FHIR_BEARER_TOKEN = env_str("FHIR_BEARER_TOKEN")
 FHIR_PAGE_SIZE = env_int("FHIR_PAGE_SIZE", 500, min_value=1)
 FHIR_TIMEOUT = env_int("FHIR_TIMEOUT", 60, min_value=1)
 
+# HL7 v2 feed ---------------------------------------------------------------
+# `manage.py run_mllp` listens for the interface engine's messages.
+
+HL7_DEFAULT_CHARSET = env_choice(
+    "HL7_DEFAULT_CHARSET", "utf-8", ["utf-8", "latin-1", "cp1252", "ascii"]
+)
+# A frame larger than this is answered AR and only its first bytes are kept.
+HL7_MAX_MESSAGE_BYTES = env_int(
+    "HL7_MAX_MESSAGE_BYTES", 4 * 1024 * 1024, min_value=1024
+)
+# MSH-3 of our acknowledgements.
+HL7_APPLICATION = env_str("HL7_APPLICATION", "DOWNTIME")
+# PID-3 identifier type codes (CX-5) that make an MRN, most wanted first.
+HL7_MRN_TYPES = env_list("HL7_MRN_TYPES", ["MR", "PI", "PT"])
+# The MRN system of patients the HL7 feed names, when the mirror also takes
+# FHIR (the FHIR identifier system of the hospital's MRN, so that both feeds
+# find the same patient); empty: PID-3's assigning authority.
+HL7_MRN_SYSTEM = env_str("HL7_MRN_SYSTEM")
+
 # Downtime packs ------------------------------------------------------------
 # Files live under DATA_DIR/packs: published packs by content hash, and the
 # cache of rendered patient sections.

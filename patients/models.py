@@ -650,3 +650,56 @@ class QuarantinedResource(models.Model):
 
     def __str__(self) -> str:
         return f"{self.resource_type}/{self.resource_id}"
+
+
+class InboundMessage(models.Model):
+    """An HL7 v2 message as received over MLLP, kept whatever became of it.
+
+    Written (and committed) before the message is applied; its status then
+    says what came of it. Nothing received is ever dropped: a failed message
+    stays here with its error until it is replayed.
+    """
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", _("Received, not yet applied")
+        APPLIED = "applied", _("Applied")
+        IGNORED = "ignored", _("Ignored (a type the mirror does not keep)")
+        DUPLICATE = "duplicate", _("Duplicate of an applied message")
+        FAILED = "failed", _("Failed (AE)")
+        REJECTED = "rejected", _("Rejected (AR)")
+
+    received_at = models.DateTimeField(_("received at"))
+    peer = models.CharField(_("from address"), max_length=64, blank=True)
+    raw = models.BinaryField(_("raw bytes"))
+    sender = models.CharField(_("sender (MSH-3^MSH-4)"), max_length=255, blank=True)
+    control_id = models.CharField(_("control id (MSH-10)"), max_length=199, blank=True)
+    # SHA-256 of the raw bytes: a resend is the same control id with the
+    # same bytes; a sender that reuses control ids for new messages is not
+    # mistaken for one resending.
+    digest = models.CharField(_("SHA-256"), max_length=64, blank=True)
+    message_type = models.CharField(_("message type"), max_length=16, blank=True)
+    event_at = models.DateTimeField(_("event at"), null=True, blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.RECEIVED
+    )
+    ack_code = models.CharField(_("acknowledgement"), max_length=2, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    outcome = models.CharField(_("what changed"), max_length=255, blank=True)
+    applied_at = models.DateTimeField(_("applied at"), null=True, blank=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+
+    class Meta:
+        verbose_name = _("inbound HL7 message")
+        verbose_name_plural = _("inbound HL7 messages")
+        constraints = [
+            # A message is applied once, however often the sender sends it.
+            models.UniqueConstraint(
+                fields=["sender", "control_id", "digest"],
+                condition=Q(status="applied") & ~Q(control_id=""),
+                name="patients_inboundmessage_applied_once",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "id"])]
+
+    def __str__(self) -> str:
+        return f"{self.message_type or '?'} {self.control_id} ({self.status})"

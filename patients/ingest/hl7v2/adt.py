@@ -1,0 +1,280 @@
+"""ADT events: who is admitted where, moved, discharged, merged; allergies.
+
+PV1-3 (point of care^room^bed) places the patient; PV1-19 (visit number)
+names the stay, and without one the patient's current stay from this feed
+is the one meant.
+"""
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db.models import Q
+
+from patients.ingest.hl7v2.message import Code, Message, Problem
+from patients.ingest.hl7v2.mirror import (
+    FEED,
+    clinician,
+    content_hash,
+    find_patient,
+    mrn,
+    patient,
+    place,
+    write,
+)
+from patients.models import (
+    Allergy,
+    Appointment,
+    Encounter,
+    Flag,
+    LabOrder,
+    MedicationOrder,
+    Observation,
+    Patient,
+)
+from patients.models import (
+    Problem as Condition,
+)
+
+S = Encounter.Status
+# Trigger: (status the stay gets, whether PV1-3 must name a place).
+STAYS = {
+    "A01": (S.IN_PROGRESS, False),
+    "A02": (S.IN_PROGRESS, True),
+    "A03": (S.FINISHED, False),
+    "A04": (S.ARRIVED, False),
+    "A05": (S.PLANNED, False),
+    "A06": (S.IN_PROGRESS, False),
+    "A07": (S.FINISHED, False),
+    "A08": (None, False),  # keeps the stay's status
+    "A11": (S.CANCELLED, False),
+    "A12": (S.IN_PROGRESS, True),
+    "A13": (S.IN_PROGRESS, False),
+    "A21": (S.ON_LEAVE, False),
+    "A22": (S.IN_PROGRESS, False),
+    "A31": (None, False),
+}
+# PV1-2 patient class to FHIR's v3 ActCode.
+CLASSES = {"I": "IMP", "O": "AMB", "E": "EMER", "P": "PRENC", "R": "AMB", "B": "AMB"}
+# Models whose rows belong to a patient: what a merge moves.
+OWNED = (
+    Encounter,
+    Allergy,
+    Condition,
+    MedicationOrder,
+    Observation,
+    LabOrder,
+    Flag,
+    Appointment,
+)
+
+
+def apply(message: Message) -> str:
+    trigger = message.header.trigger
+    if trigger == "A40":
+        return merge(message)
+    if trigger == "A60":
+        return allergies(message)
+    if trigger not in STAYS:
+        raise Problem(
+            f"ADT^{trigger or '?'} is not an event the mirror applies",
+            segment="MSH",
+            field=9,
+            component=2,
+            code=Code.UNSUPPORTED_EVENT,
+        )
+    event_at = message.event_at()
+    person, person_outcome = patient(message, event_at)
+    if trigger == "A31" or not message.has("PV1"):
+        return f"patient {person_outcome}"
+    status, place_required = STAYS[trigger]
+    _row, outcome = _stay(message, person, status, place_required, event_at)
+    if message.has("AL1") and trigger in ("A01", "A04", "A08"):
+        _replace_allergies(message, person, event_at)
+    return f"patient {person_outcome}, stay {outcome}"
+
+
+def _stay(
+    message: Message,
+    person: Patient,
+    status: str | None,
+    place_required: bool,
+    event_at: datetime,
+) -> tuple[Encounter, str]:
+    visit = message.value("PV1", 19)
+    current = None
+    if visit:
+        authority = message.value("PV1", 19, 4)
+        key = f"hl7:visit:{authority}:{visit}"
+        current = (
+            Encounter.objects.select_for_update()
+            .filter(source_type="Encounter", source_id=key[:128])
+            .first()
+        )
+    else:
+        current = (
+            Encounter.objects.select_for_update()
+            .filter(patient=person, source_feed=FEED)
+            .exclude(status__in=(S.CANCELLED, S.ENTERED_IN_ERROR))
+            .order_by("-admitted_at", "-pk")
+            .first()
+        )
+        key = f"hl7:stay:{person.pk}:{event_at:%Y%m%d%H%M%S}"
+        if (
+            current is not None
+            and current.status == S.FINISHED
+            and status
+            in (
+                S.IN_PROGRESS,
+                S.ARRIVED,
+                S.PLANNED,
+            )
+            and message.header.trigger in ("A01", "A04", "A05")
+        ):
+            current = None  # a new admission after a discharge: a new stay
+    ward, room, bed = place(message, "PV1", 3, required=place_required)
+    if ward is None and current is not None:
+        ward, room, bed = current.ward, current.room, current.bed
+    if status is None:
+        status = current.status if current is not None else _status_of(message)
+    admitted = message.timestamp("PV1", 44)
+    discharged = message.timestamp("PV1", 45)
+    if status == S.FINISHED:
+        discharged = discharged or event_at
+    elif status in Encounter.ON_CENSUS:
+        discharged = None
+    attending = clinician(message, "PV1", 7, event_at)
+    fields = {
+        "patient": person,
+        "status": status,
+        "encounter_class": CLASSES.get(message.value("PV1", 2).upper(), "")[:16],
+        "encounter_type": message.value("PV1", 4, 2) or message.value("PV1", 4, 1),
+        "ward": ward,
+        "room": room,
+        "bed": bed,
+        "admitted_at": admitted
+        or (current.admitted_at if current else None)
+        or (event_at if status in Encounter.ON_CENSUS else None),
+        "discharged_at": discharged,
+        "attending": attending or (current.attending if current else None),
+        "reason": (message.value("PV2", 3, 2) or message.value("PV2", 3, 1))[:255]
+        if message.has("PV2")
+        else (current.reason if current else ""),
+        "diet": current.diet if current else "",
+    }
+    fields["encounter_type"] = fields["encounter_type"][:255]
+    if bed is not None and status in Encounter.ON_CENSUS:
+        # The newest arrival in a bed wins; the one before stays on the
+        # ward's census without a bed until the EHR says where they went.
+        Encounter.objects.filter(bed=bed, status__in=Encounter.ON_CENSUS).exclude(
+            pk=current.pk if current else None
+        ).update(bed=None)
+    return write(Encounter, current, ("Encounter", key), fields, event_at)
+
+
+def _status_of(message: Message) -> str:
+    if message.timestamp("PV1", 45):
+        return S.FINISHED
+    return S.IN_PROGRESS if message.value("PV1", 2).upper() == "I" else S.ARRIVED
+
+
+def merge(message: Message) -> str:
+    """A40: the patient of MRG-1 is the patient of PID-3; the first's
+    records move to the second, and the first is removed."""
+    event_at = message.event_at()
+    survivor, outcome = patient(message, event_at)
+    number = message.required("MRG", 1)
+    authority = message.value("MRG", 1, 4)
+    system, _ = mrn(message)
+    old_system = settings.HL7_MRN_SYSTEM or authority or system
+    merged = find_patient(old_system, number)
+    if merged is None or merged.pk == survivor.pk:
+        return f"patient {outcome}, nothing to merge"
+    for model in OWNED:
+        moved = list(model.objects.filter(patient=merged))
+        for row in moved:
+            row.patient = survivor
+            row.source_hash = content_hash(
+                {"merged": row.source_hash, "into": survivor.pk}
+            )
+            row.save(update_fields=["patient", "source_hash"])
+    merged.delete()
+    return f"patient {outcome}, merged one record into it"
+
+
+def allergies(message: Message) -> str:
+    """A60: the AL1 (or IAM) segments are the patient's whole allergy list."""
+    event_at = message.event_at()
+    person, outcome = patient(message, event_at)
+    count = _replace_allergies(message, person, event_at)
+    return f"patient {outcome}, {count} allergies"
+
+
+SEVERITY = {"SV": "severe", "MO": "moderate", "MI": "mild"}
+CATEGORY = {
+    "DA": "medication",
+    "FA": "food",
+    "EA": "environment",
+    "MA": "environment",
+    "AA": "environment",
+    "PA": "environment",
+    "LA": "environment",
+}
+
+
+def _replace_allergies(message: Message, person: Patient, event_at: datetime) -> int:
+    name = "AL1" if message.has("AL1") else "IAM"
+    if not message.has(name):
+        # Replacing the list with nothing from a message that lost its
+        # segments would print "no known allergies": refuse instead.
+        raise Problem(
+            "has no AL1 or IAM segment: the allergy list was left as it was",
+            segment="AL1",
+            code=Code.REQUIRED_MISSING,
+        )
+    kept = []
+    for seq in message.segments(name):
+        substance = message.value(name, 3, 2, seq=seq) or message.value(
+            name, 3, 1, seq=seq
+        )
+        if not substance:
+            raise Problem(
+                "names no allergen",
+                segment=name,
+                field=3,
+                code=Code.REQUIRED_MISSING,
+                sequence=seq,
+            )
+        code = message.value(name, 3, 1, seq=seq)
+        severity = message.value(name, 4, 1, seq=seq).upper()
+        reactions = [
+            message.value(name, 5, 1, seq=seq, rep=rep)
+            for rep in range(1, message.repetitions(name, 5, seq=seq) + 1)
+        ]
+        if name == "IAM" and message.value("IAM", 6, seq=seq).upper() == "D":
+            continue  # IAM-6 action code D: deleted
+        key = f"hl7:allergy:{person.pk}:{code or substance}"
+        fields = {
+            "patient": person,
+            "substance": substance[:255],
+            "substance_code": code[:64],
+            "category": CATEGORY.get(message.value(name, 2, 1, seq=seq).upper(), ""),
+            "reactions": ", ".join(r for r in reactions if r)[:512],
+            "severity": SEVERITY.get(severity, ""),
+            "criticality": "high" if severity == "SV" else "",
+            "clinical_status": "active",
+            "verification_status": "confirmed",
+            "recorded_at": message.timestamp(name, 6, seq=seq)
+            if name == "AL1"
+            else None,
+        }
+        current = Allergy.objects.filter(
+            source_type="AllergyIntolerance", source_id=key[:128]
+        ).first()
+        row, _ = write(Allergy, current, ("AllergyIntolerance", key), fields, event_at)
+        kept.append(row.pk)
+    stale = Allergy.objects.filter(patient=person).exclude(pk__in=kept)
+    stale = stale.filter(
+        Q(source_updated_at__isnull=True) | Q(source_updated_at__lte=event_at)
+    )
+    stale.delete()
+    return len(kept)

@@ -1,0 +1,208 @@
+"""Store first, apply, acknowledge: what happens to each message received.
+
+1. The raw bytes are written to the inbox and committed: from here nothing
+   received can be lost, whatever happens next.
+2. The message is read (AR if it cannot be), checked against the messages
+   already applied from the same sender (a duplicate is acknowledged, not
+   applied again), and applied in one transaction that also marks it applied.
+3. Only then is it acknowledged: AA after the commit, AE with an ERR segment
+   naming the problem when it could not be applied (nothing of it is kept).
+"""
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterable
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from patients.ingest.hl7v2 import adt
+from patients.ingest.hl7v2.ack import ack
+from patients.ingest.hl7v2.message import (
+    Code,
+    Header,
+    Message,
+    Problem,
+    Unreadable,
+    read_header,
+)
+from patients.ingest.hl7v2.mirror import FEED
+from patients.models import FeedState, InboundMessage
+
+logger = logging.getLogger(__name__)
+Status = InboundMessage.Status
+
+# Message type (MSH-9.1) to what applies it; every other type is ignored.
+APPLIERS: dict[str, Callable[[Message], str]] = {
+    "ADT": adt.apply,
+}
+
+
+def hl7_receive(*, raw: bytes, peer: str = "", truncated_from: int = 0) -> bytes:
+    """Store, apply and acknowledge one message; the ACK's bytes.
+
+    ``truncated_from``: the frame was that many bytes, more than the limit,
+    and ``raw`` is only its beginning: it is kept and rejected.
+    """
+    inbox = InboundMessage.objects.create(
+        received_at=timezone.now(),
+        peer=peer[:64],
+        raw=raw,
+        digest=hashlib.sha256(raw).hexdigest(),
+    )
+    if truncated_from:
+        return _reject(
+            inbox,
+            _header_or_none(raw),
+            Unreadable(
+                f"the message is {truncated_from} bytes, more than the "
+                f"{len(raw)} this listener accepts (HL7_MAX_MESSAGE_BYTES)"
+            ),
+        )
+    return hl7_process(inbox=inbox)
+
+
+def hl7_process(*, inbox: InboundMessage) -> bytes:
+    """Read and apply a stored message (again, for a replay); its ACK."""
+    InboundMessage.objects.filter(pk=inbox.pk).update(attempts=F("attempts") + 1)
+    raw = bytes(inbox.raw)
+    try:
+        message = Message(raw)
+    except Unreadable as problem:
+        return _reject(inbox, _header_or_none(raw), problem)
+    header = message.header
+    facts = {
+        "sender": header.sender[:255],
+        "control_id": header.control_id,
+        "message_type": header.kind[:16],
+    }
+    try:
+        facts["event_at"] = message.event_at()
+    except Problem as problem:
+        return _fail(inbox, header, facts, problem)
+    if header.control_id and _applied_before(inbox, facts):
+        return _finish(inbox, header, facts, Status.DUPLICATE, "already applied")
+    applier = APPLIERS.get(header.message_type)
+    if applier is None:
+        return _finish(
+            inbox, header, facts, Status.IGNORED, f"{header.kind or '?'} is not kept"
+        )
+    try:
+        with transaction.atomic():
+            outcome = applier(message)
+            _mark(inbox, facts, Status.APPLIED, "AA", outcome=outcome)
+            _fresh()
+    except Problem as problem:
+        return _fail(inbox, header, facts, problem)
+    except IntegrityError:
+        if _applied_before(inbox, facts):  # meanwhile, on another connection
+            return _finish(inbox, header, facts, Status.DUPLICATE, "already applied")
+        return _fail(
+            inbox,
+            header,
+            facts,
+            Problem("conflicts with the mirror's data", code=Code.INTERNAL),
+        )
+    except Exception as error:
+        logger.exception("HL7 message %s could not be applied", inbox.pk)
+        return _fail(
+            inbox,
+            header,
+            facts,
+            Problem(
+                f"could not be applied ({type(error).__name__}); it is kept for replay",
+                code=Code.INTERNAL,
+            ),
+        )
+    logger.info("HL7 message %s %s applied", inbox.pk, header.kind)
+    return ack(header, "AA", outcome)
+
+
+def hl7_replay(
+    *, messages: Iterable[InboundMessage], progress: Callable | None = None
+) -> dict[str, int]:
+    """Apply stored messages again, in the order received: {status: count}."""
+    counts: dict[str, int] = {}
+    for inbox in messages:
+        hl7_process(inbox=inbox)
+        status = InboundMessage.objects.values_list("status", flat=True).get(
+            pk=inbox.pk
+        )
+        counts[status] = counts.get(status, 0) + 1
+        if progress:
+            progress(1)
+    return counts
+
+
+def _applied_before(inbox: InboundMessage, facts: dict) -> bool:
+    """The same message (sender, control id and bytes) was applied already."""
+    return (
+        InboundMessage.objects.filter(
+            sender=facts["sender"],
+            control_id=facts["control_id"],
+            digest=inbox.digest,
+            status=Status.APPLIED,
+        )
+        .exclude(pk=inbox.pk)
+        .exists()
+    )
+
+
+def _header_or_none(raw: bytes) -> Header | None:
+    try:
+        return read_header(raw)
+    except Unreadable:
+        return None
+
+
+def _reject(inbox: InboundMessage, header: Header | None, problem: Problem) -> bytes:
+    facts = {}
+    if header is not None:
+        facts = {
+            "sender": header.sender[:255],
+            "control_id": header.control_id,
+            "message_type": header.kind[:16],
+        }
+    _mark(inbox, facts, Status.REJECTED, "AR", error=str(problem))
+    logger.warning("HL7 message %s rejected (AR)", inbox.pk)
+    return ack(header, "AR", str(problem), problem)
+
+
+def _fail(inbox, header: Header, facts: dict, problem: Problem) -> bytes:
+    _mark(inbox, facts, Status.FAILED, "AE", error=str(problem))
+    logger.warning("HL7 message %s %s failed (AE)", inbox.pk, header.kind)
+    return ack(header, "AE", str(problem), problem)
+
+
+def _finish(inbox, header: Header, facts: dict, status: str, text: str) -> bytes:
+    _mark(inbox, facts, status, "AA", outcome=text)
+    return ack(header, "AA", text)
+
+
+def _mark(
+    inbox: InboundMessage,
+    facts: dict,
+    status: str,
+    code: str,
+    *,
+    error: str = "",
+    outcome: str = "",
+) -> None:
+    InboundMessage.objects.filter(pk=inbox.pk).update(
+        status=status,
+        ack_code=code,
+        error=error,
+        outcome=outcome[:255],
+        applied_at=timezone.now() if status == Status.APPLIED else None,
+        **facts,
+    )
+
+
+def _fresh() -> None:
+    """The feed's last success is now (the freshness strip, "data as of")."""
+    now = timezone.now()
+    if not FeedState.objects.filter(name=FEED).update(
+        last_attempt_at=now, last_success_at=now
+    ):
+        FeedState.objects.create(name=FEED, last_attempt_at=now, last_success_at=now)

@@ -1,0 +1,352 @@
+"""Reading an HL7 v2 message as received: bytes to text, text to fields.
+
+Bytes are decoded with the charset MSH-18 names (or ``HL7_DEFAULT_CHARSET``),
+a leading byte-order mark is dropped, and LF or CRLF between segments become
+CR: python-hl7 reads LF-separated text as a single segment without a word.
+Every value a mapper reads goes through ``Message.value`` and its typed
+readers, which raise ``Problem`` naming the segment, field and what is wrong,
+in the terms the sender's interface analyst uses (``PID-7``), never with the
+value itself (it may be a name or a birth date).
+"""
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+import hl7
+from django.conf import settings
+from django.utils import timezone
+
+# HL7 table 0211 (alternate character sets) to Python codecs.
+CHARSETS = {
+    "ASCII": "ascii",
+    "8859/1": "latin-1",
+    "8859/2": "iso8859-2",
+    "8859/3": "iso8859-3",
+    "8859/4": "iso8859-4",
+    "8859/5": "iso8859-5",
+    "8859/6": "iso8859-6",
+    "8859/7": "iso8859-7",
+    "8859/8": "iso8859-8",
+    "8859/9": "iso8859-9",
+    "8859/15": "iso8859-15",
+    "UNICODE UTF-8": "utf-8",
+    "UTF-8": "utf-8",
+    # Not in the table, but what Windows-based senders write.
+    "WINDOWS-1252": "cp1252",
+    "CP1252": "cp1252",
+}
+BOM = b"\xef\xbb\xbf"
+_SEGMENT = re.compile(r"^[A-Z][A-Z0-9]{2}$")
+_TS = re.compile(
+    r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\.\d{1,4})?([+-]\d{4})?$"
+)
+
+
+# HL7 table 0357 (message error condition codes) used in ERR-3.
+class Code:
+    SEGMENT_SEQUENCE = ("100", "Segment sequence error")
+    REQUIRED_MISSING = ("101", "Required field missing")
+    DATA_TYPE = ("102", "Data type error")
+    TABLE_VALUE = ("103", "Table value not found")
+    UNSUPPORTED_TYPE = ("200", "Unsupported message type")
+    UNSUPPORTED_EVENT = ("201", "Unsupported event code")
+    UNSUPPORTED_VERSION = ("203", "Unsupported version id")
+    UNKNOWN_KEY = ("204", "Unknown key identifier")
+    DUPLICATE_KEY = ("205", "Duplicate key identifier")
+    INTERNAL = ("207", "Application internal error")
+
+
+@dataclass
+class Problem(Exception):
+    """Why a message cannot be applied (AE) or read at all (AR)."""
+
+    text: str
+    segment: str = ""
+    field: int | None = None
+    component: int | None = None
+    code: tuple[str, str] = Code.DATA_TYPE
+    sequence: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.text}" if self.where else self.text
+
+    @property
+    def where(self) -> str:
+        place = self.segment
+        if self.field is not None:
+            place += f"-{self.field}"
+            if self.component:
+                place += f".{self.component}"
+        return place
+
+
+class Unreadable(Problem):
+    """Not an HL7 message we can even read: answered AR."""
+
+
+@dataclass(frozen=True)
+class Header:
+    """MSH, read before anything else: enough to acknowledge."""
+
+    field_separator: str
+    encoding: str  # MSH-2
+    sending_application: str
+    sending_facility: str
+    receiving_application: str
+    receiving_facility: str
+    control_id: str
+    message_type: str  # MSH-9.1
+    trigger: str  # MSH-9.2
+    version: str
+    charset: str
+
+    @property
+    def sender(self) -> str:
+        return f"{self.sending_application}^{self.sending_facility}"
+
+    @property
+    def kind(self) -> str:
+        return f"{self.message_type}^{self.trigger}" if self.trigger else ""
+
+
+def read_header(raw: bytes) -> Header:
+    """MSH of ``raw``: its first segment, read as Latin-1 (every charset we
+    accept writes MSH in ASCII)."""
+    first = re.split(rb"\r\n|\r|\n", raw.removeprefix(BOM), maxsplit=1)[0]
+    line = first.decode("latin-1")
+    if line.startswith(("FHS", "BHS")):
+        raise Unreadable(
+            "a batch (FHS/BHS) is not accepted over MLLP: send each message in "
+            "its own frame",
+            segment=line[:3],
+            code=Code.SEGMENT_SEQUENCE,
+        )
+    if not line.startswith("MSH") or len(line) < 8:
+        raise Unreadable(
+            "the message does not start with an MSH segment",
+            segment="MSH",
+            code=Code.SEGMENT_SEQUENCE,
+        )
+    separator = line[3]
+    fields = line.split(separator)
+    encoding = fields[1] if len(fields) > 1 else ""
+    if (
+        separator.isalnum()
+        or len(encoding) not in (4, 5)
+        or len(set(encoding + separator)) != len(encoding) + 1
+        or any(c.isalnum() or c.isspace() for c in encoding)
+    ):
+        raise Unreadable(
+            "MSH-1 and MSH-2 do not give usable delimiters",
+            segment="MSH",
+            field=2,
+            code=Code.DATA_TYPE,
+        )
+    component = encoding[0]
+
+    def field(number: int, part: int = 0) -> str:
+        # MSH-1 is the separator itself: MSH-n is fields[n - 1].
+        value = fields[number - 1] if number - 1 < len(fields) else ""
+        parts = value.split(component)
+        return parts[part].strip() if part < len(parts) else ""
+
+    return Header(
+        field_separator=separator,
+        encoding=encoding[:4],
+        sending_application=field(3),
+        sending_facility=field(4),
+        receiving_application=field(5),
+        receiving_facility=field(6),
+        control_id=field(10)[:199],
+        message_type=field(9, 0).upper(),
+        trigger=field(9, 1).upper(),
+        version=field(12, 0),
+        charset=field(18).split(encoding[1])[0].strip().upper(),
+    )
+
+
+def decode(raw: bytes, header: Header) -> str:
+    """The message as text with CR between segments."""
+    name = header.charset or settings.HL7_DEFAULT_CHARSET
+    codec = CHARSETS.get(name.upper()) if header.charset else name
+    if codec is None:
+        raise Unreadable(
+            "MSH-18 names a character set this listener does not read",
+            segment="MSH",
+            field=18,
+            code=Code.TABLE_VALUE,
+        )
+    body = raw.removeprefix(BOM)
+    try:
+        text = body.decode(codec)
+    except UnicodeDecodeError as error:
+        raise Unreadable(
+            f"the bytes are not valid {name} (first bad byte at offset {error.start})",
+            code=Code.DATA_TYPE,
+        ) from None
+    if "\x00" in text:
+        raise Unreadable("the message contains NUL bytes", code=Code.DATA_TYPE)
+    text = text.replace("\r\n", "\r").replace("\n", "\r")
+    return "\r".join(s for s in text.split("\r") if s.strip())
+
+
+class Message:
+    """A parsed message with readers that say what is wrong, and where."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.header = read_header(raw)
+        text = decode(raw, self.header)
+        lines = text.split("\r")
+        separator = self.header.field_separator
+        for number, line in enumerate(lines, start=1):
+            if not _SEGMENT.match(line[:3]) or line[3:4] not in ("", separator):
+                raise Unreadable(
+                    f"segment {number} does not start with a segment name "
+                    "and the field separator",
+                    code=Code.SEGMENT_SEQUENCE,
+                )
+        names = [line[:3] for line in lines]
+        for number, what, value in (
+            (9, "message type", self.header.message_type),
+            (10, "message control id", self.header.control_id),
+            (12, "version id", self.header.version),
+        ):
+            if not value:
+                raise Unreadable(
+                    f"gives no {what}",
+                    segment="MSH",
+                    field=number,
+                    code=Code.REQUIRED_MISSING,
+                )
+        if names[0] != "MSH" or "MSH" in names[1:]:
+            raise Unreadable(
+                "one message per frame, starting with MSH (batches are not "
+                "accepted: send each message in its own frame)",
+                segment="MSH",
+                code=Code.SEGMENT_SEQUENCE,
+            )
+        try:
+            self.parsed = hl7.parse(text)
+        except (ValueError, IndexError, KeyError) as error:
+            raise Unreadable(
+                f"python-hl7 cannot parse it ({type(error).__name__})"
+            ) from None
+        self.names = names
+
+    @property
+    def kind(self) -> str:
+        return self.header.kind
+
+    def segments(self, name: str) -> list[int]:
+        """1-based numbers (among segments of that name) of each ``name``."""
+        return list(range(1, self.names.count(name) + 1))
+
+    def has(self, name: str) -> bool:
+        return name in self.names
+
+    def groups(self, start: str, members: set[str]) -> list[dict[str, list[int]]]:
+        """Segments grouped under each ``start`` segment (an ORC and its OBR,
+        OBX...): per group, {name: [sequence numbers]}, in message order."""
+        groups: list[dict[str, list[int]]] = []
+        seen: dict[str, int] = {}
+        for name in self.names:
+            seen[name] = seen.get(name, 0) + 1
+            if name == start:
+                groups.append({start: [seen[name]]})
+            elif groups and name in members:
+                groups[-1].setdefault(name, []).append(seen[name])
+        return groups
+
+    def value(
+        self,
+        segment: str,
+        field: int,
+        component: int = 1,
+        sub: int = 1,
+        *,
+        seq: int = 1,
+        rep: int = 1,
+    ) -> str:
+        """The unescaped text, "" when absent; HL7's "" (explicit null) too."""
+        try:
+            value = self.parsed.extract_field(segment, seq, field, rep, component, sub)
+        except (IndexError, KeyError):
+            return ""
+        value = (value or "").strip()
+        return "" if value == '""' else value
+
+    def repetitions(self, segment: str, field: int, *, seq: int = 1) -> int:
+        try:
+            return len(self.parsed.segments(segment)[seq - 1][field])
+        except (IndexError, KeyError, TypeError):
+            return 0
+
+    def required(self, segment: str, field: int, component: int = 1, **kw) -> str:
+        value = self.value(segment, field, component, **kw)
+        if not value:
+            raise Problem(
+                "is required and empty",
+                segment=segment,
+                field=field,
+                component=component if component > 1 else None,
+                code=Code.REQUIRED_MISSING,
+                sequence=kw.get("seq", 1),
+            )
+        return value
+
+    def timestamp(
+        self, segment: str, field: int, component: int = 1, **kw
+    ) -> dt.datetime | None:
+        """An HL7 DTM; without an offset it is the hospital's local time."""
+        value = self.value(segment, field, component, **kw)
+        if not value:
+            return None
+        try:
+            return parse_timestamp(value)
+        except ValueError:
+            raise Problem(
+                "is not a valid HL7 date/time (YYYYMMDD[HHMM[SS]][+ZZZZ])",
+                segment=segment,
+                field=field,
+                component=component if component > 1 else None,
+                code=Code.DATA_TYPE,
+                sequence=kw.get("seq", 1),
+            ) from None
+
+    def date(self, segment: str, field: int, **kw) -> dt.date | None:
+        """A calendar day (a birth date): as written, no zone conversion."""
+        moment = self.timestamp(segment, field, **kw)
+        return None if moment is None else moment.date()
+
+    def event_at(self) -> dt.datetime:
+        """When the event happened: EVN-2, else MSH-7, else now."""
+        return (
+            (self.timestamp("EVN", 2) if self.has("EVN") else None)
+            or self.timestamp("MSH", 7)
+            or timezone.now()
+        )
+
+
+def parse_timestamp(value: str) -> dt.datetime:
+    match = _TS.match(value)
+    if not match:
+        raise ValueError(value)
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    zone = timezone.get_current_timezone()  # no offset: the hospital's time
+    if offset:
+        sign = 1 if offset[0] == "+" else -1
+        hours, minutes = int(offset[1:3]), int(offset[3:5])
+        if hours > 14 or minutes > 59:
+            raise ValueError(value)
+        zone = dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
+    return dt.datetime(
+        int(year),
+        int(month or 1),
+        int(day or 1),
+        int(hour or 0),
+        int(minute or 0),
+        int(second or 0),
+        int(float(fraction) * 1_000_000) if fraction else 0,
+        tzinfo=zone,
+    )

@@ -1,0 +1,290 @@
+"""The mirror's rows as HL7 v2 segments describe them: patients (PID),
+clinicians (XCN), locations (PL). Every write keeps ``source_hash`` and
+``source_updated_at`` (the event's time) as the FHIR importer does, so pack
+digests see the change and an older event never overwrites a newer one."""
+
+import hashlib
+import json
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from patients.ingest import values
+from patients.ingest.hl7v2.message import Code, Message, Problem
+from patients.models import Clinician, Location, Patient, Sex
+
+FEED = "hl7"
+_SEX = {"F": Sex.FEMALE, "M": Sex.MALE, "O": Sex.OTHER, "A": Sex.OTHER}
+
+
+def write(
+    model: type[models.Model],
+    current: models.Model | None,
+    key: tuple[str, str],
+    fields: dict,
+    event_at: datetime,
+) -> tuple[models.Model, str]:
+    """Create or update one mirrored row; (row, "new" | "updated" |
+    "unchanged" | "older"). ``key``: (source type, source id) of a new row."""
+    digest = content_hash(fields)
+    if current is not None:
+        if current.source_hash == digest:
+            return current, "unchanged"
+        if current.source_updated_at and event_at < current.source_updated_at:
+            return current, "older"
+        for name, value in fields.items():
+            setattr(current, name, value)
+        current.source_hash = digest
+        current.source_updated_at = event_at
+        current.received_at = timezone.now()
+        current.save()
+        return current, "updated"
+    row = model.objects.create(
+        source_feed=FEED,
+        source_type=key[0],
+        source_id=key[1][:128],
+        source_updated_at=event_at,
+        source_hash=digest,
+        received_at=timezone.now(),
+        **fields,
+    )
+    return row, "new"
+
+
+def content_hash(fields: dict) -> str:
+    text = json.dumps(
+        fields, sort_keys=True, default=lambda o: getattr(o, "pk", str(o))
+    )
+    return hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
+
+
+def mrn(message: Message, seq: int = 1) -> tuple[str, str]:
+    """(system, MRN) from PID-3: the repetition whose type (CX-5) comes first
+    in ``HL7_MRN_TYPES``, else the first; PID-2 for old senders."""
+    choices = []
+    for rep in range(1, message.repetitions("PID", 3, seq=seq) + 1):
+        value = message.value("PID", 3, 1, seq=seq, rep=rep)
+        if value:
+            kind = message.value("PID", 3, 5, seq=seq, rep=rep).upper()
+            authority = message.value("PID", 3, 4, seq=seq, rep=rep) or (
+                message.value("PID", 3, 4, 2, seq=seq, rep=rep)
+            )
+            choices.append((kind, authority, value))
+    ranked = sorted(
+        choices,
+        key=lambda c: (
+            settings.HL7_MRN_TYPES.index(c[0])
+            if c[0] in settings.HL7_MRN_TYPES
+            else len(settings.HL7_MRN_TYPES)
+        ),
+    )
+    if ranked:
+        _kind, authority, value = ranked[0]
+    else:
+        value = message.value("PID", 2, seq=seq)
+        authority = message.value("PID", 2, 4, seq=seq)
+    if not value:
+        raise Problem(
+            "has no patient identifier (MRN)",
+            segment="PID",
+            field=3,
+            code=Code.REQUIRED_MISSING,
+            sequence=seq,
+        )
+    if len(value) > 64:
+        raise Problem("is longer than 64 characters", segment="PID", field=3)
+    return settings.HL7_MRN_SYSTEM or authority or "HL7", value
+
+
+def find_patient(system: str, number: str) -> Patient | None:
+    return (
+        Patient.objects.select_for_update()
+        .filter(mrn_system=system, mrn=number)
+        .first()
+    )
+
+
+def patient(message: Message, event_at: datetime) -> tuple[Patient, str]:
+    """The PID's patient, created or brought up to date."""
+    system, number = mrn(message)
+    family = message.value("PID", 5, 1)
+    given = " ".join(
+        part
+        for part in (message.value("PID", 5, 2), message.value("PID", 5, 3))
+        if part
+    )
+    if not family and not given:
+        raise Problem(
+            "has neither a family nor a given name",
+            segment="PID",
+            field=5,
+            code=Code.REQUIRED_MISSING,
+        )
+    contact = _contact(message)
+    fields = {
+        "mrn_system": system[:255],
+        "mrn": number,
+        "identifiers": _identifiers(message),
+        "family": family[:128],
+        "given": given[:128],
+        "prefix": message.value("PID", 5, 5)[:32],
+        "name_search": values.search_key(given, family),
+        "birth_date": message.date("PID", 7),
+        "sex": _SEX.get(message.value("PID", 8).upper()[:1], Sex.UNKNOWN),
+        "phone": phone(message, "PID", 13),
+        "address": _address(message),
+        **contact,
+        "deceased_at": message.timestamp("PID", 29)
+        if message.value("PID", 30).upper() != "N"
+        else None,
+    }
+    return write(
+        Patient,
+        find_patient(system, number),
+        ("Patient", f"hl7:{system}:{number}"),
+        fields,
+        event_at,
+    )
+
+
+def _identifiers(message: Message) -> list[dict]:
+    found = []
+    for rep in range(1, message.repetitions("PID", 3) + 1):
+        value = message.value("PID", 3, 1, rep=rep)
+        if value:
+            found.append(
+                {
+                    "type": message.value("PID", 3, 5, rep=rep)[:16],
+                    "system": message.value("PID", 3, 4, rep=rep)[:255],
+                    "value": value[:64],
+                }
+            )
+    return found
+
+
+def phone(message: Message, segment: str, field: int, seq: int = 1) -> str:
+    """XTN: the number as written, else its parts."""
+    written = message.value(segment, field, 1, seq=seq)
+    if written:
+        return written[:64]
+    parts = [message.value(segment, field, n, seq=seq) for n in (5, 6, 7)]
+    number = " ".join(p for p in parts if p)
+    extension = message.value(segment, field, 8, seq=seq)
+    return (f"{number} ext. {extension}" if extension else number)[:64]
+
+
+def _address(message: Message) -> str:
+    parts = [message.value("PID", 11, n) for n in (1, 2, 3, 4, 5, 6)]
+    return ", ".join(p for p in parts if p)[:512]
+
+
+def _contact(message: Message) -> dict:
+    if not message.has("NK1"):
+        return {"contact_name": "", "contact_relationship": "", "contact_phone": ""}
+    name = " ".join(
+        p for p in (message.value("NK1", 2, 2), message.value("NK1", 2, 1)) if p
+    )
+    return {
+        "contact_name": name[:255],
+        "contact_relationship": (
+            message.value("NK1", 3, 2) or message.value("NK1", 3, 1)
+        )[:64],
+        "contact_phone": phone(message, "NK1", 5),
+    }
+
+
+def clinician(
+    message: Message, segment: str, field: int, event_at: datetime, seq: int = 1
+) -> Clinician | None:
+    """The XCN's clinician, by id (XCN-1), created or brought up to date."""
+    number = message.value(segment, field, 1, seq=seq)
+    if not number:
+        return None
+    authority = message.value(segment, field, 9, seq=seq)
+    fields = {
+        "family": message.value(segment, field, 2, seq=seq)[:128],
+        "given": message.value(segment, field, 3, seq=seq)[:128],
+        "prefix": message.value(segment, field, 6, seq=seq)[:32],
+        "identifier_system": authority[:255],
+        "identifier_value": number[:128],
+    }
+    current = (
+        Clinician.objects.filter(identifier_value=number)
+        .filter(identifier_system__in=[authority, ""])
+        .first()
+    )
+    if current is not None:  # a name the message leaves out is kept
+        fields = {k: v or getattr(current, k) for k, v in fields.items()}
+    row, _ = write(
+        Clinician,
+        current,
+        ("Practitioner", f"hl7:{authority}:{number}"),
+        fields,
+        event_at,
+    )
+    return row
+
+
+def place(
+    message: Message, segment: str, field: int, *, required: bool, seq: int = 1
+) -> tuple[Location | None, Location | None, Location | None]:
+    """(ward, room, bed) of a PL (point of care^room^bed). The ward must be
+    known to the mirror; a room or bed it does not know yet is added."""
+    point = message.value(segment, field, 1, seq=seq)
+    if not point:
+        if required:
+            raise Problem(
+                "gives no location (point of care)",
+                segment=segment,
+                field=field,
+                code=Code.REQUIRED_MISSING,
+                sequence=seq,
+            )
+        return None, None, None
+    ward = (
+        Location.objects.filter(kind__in=(Location.Kind.WARD, Location.Kind.CLINIC))
+        .filter(models.Q(code=point) | models.Q(name=point))
+        .order_by("kind", "pk")
+        .first()
+    )
+    if ward is None:
+        raise Problem(
+            "names a ward the mirror does not know (point of care)",
+            segment=segment,
+            field=field,
+            component=1,
+            code=Code.TABLE_VALUE,
+            sequence=seq,
+        )
+    room_name = message.value(segment, field, 2, seq=seq)
+    bed_name = message.value(segment, field, 3, seq=seq)
+    room = _part(ward, ward, Location.Kind.ROOM, room_name) if room_name else None
+    bed = _part(room or ward, ward, Location.Kind.BED, bed_name) if bed_name else None
+    return ward, room, bed
+
+
+def _part(parent: Location, ward: Location, kind: str, name: str) -> Location:
+    found = (
+        Location.objects.filter(ward=ward, kind=kind, part_of=parent)
+        .filter(models.Q(code=name) | models.Q(name=name))
+        .first()
+    )
+    if found is not None:
+        return found
+    row, _ = write(
+        Location,
+        None,
+        ("Location", f"hl7:{parent.pk}:{kind}:{name}"),
+        {
+            "kind": kind,
+            "name": name[:255],
+            "code": name[:64],
+            "part_of": parent,
+            "ward": ward,
+            "status": "active",
+        },
+        timezone.now(),
+    )
+    return row

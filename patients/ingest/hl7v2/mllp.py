@@ -1,0 +1,165 @@
+"""The MLLP listener: frames in, acknowledgements out, over asyncio.
+
+A connection stays open for as many messages as the sender sends; several
+connections are served at once. Each message is handed to ``hl7_receive``
+in a worker thread (the database work is synchronous) and answered before
+the connection's next message is read, so one sender's messages are applied
+in the order sent.
+"""
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+
+from django.conf import settings
+from django.db import close_old_connections, connections
+
+from patients.ingest.hl7v2.inbox import hl7_receive, hl7_replay
+from patients.models import InboundMessage
+
+logger = logging.getLogger(__name__)
+
+START, END, CR = b"\x0b", b"\x1c", b"\r"
+
+
+@dataclass
+class Frame:
+    raw: bytes
+    size: int  # bytes received, more than len(raw) when cut at the limit
+    framed: bool = True  # False: bytes outside any frame
+
+
+class Framer:
+    """Splits a byte stream into MLLP frames: <VT> message <FS><CR>."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.buffer = bytearray()
+        self.inside = False
+        self.size = 0  # of the current frame, kept or not
+        self.swallow_cr = False
+
+    def feed(self, data: bytes) -> list[Frame]:
+        frames = []
+        if self.swallow_cr and data[:1] == CR:
+            data = data[1:]
+        self.swallow_cr = False
+        view = memoryview(data)
+        while view:
+            if not self.inside:
+                start = bytes(view).find(START)
+                junk = view if start < 0 else view[:start]
+                self._keep(junk)
+                if start < 0:
+                    break
+                if self.buffer.strip():
+                    frames.append(Frame(bytes(self.buffer), self.size, framed=False))
+                self.buffer.clear()
+                self.size = 0
+                self.inside = True
+                view = view[start + 1 :]
+                continue
+            end = bytes(view).find(END)
+            self._keep(view if end < 0 else view[:end])
+            if end < 0:
+                break
+            frames.append(Frame(bytes(self.buffer), self.size))
+            self.buffer.clear()
+            self.size = 0
+            self.inside = False
+            view = view[end + 1 :]
+            if view[:1] == CR:
+                view = view[1:]
+            elif not view:
+                self.swallow_cr = True
+        return frames
+
+    def rest(self) -> Frame | None:
+        """What is left when the connection closes: half a frame, or junk."""
+        if self.buffer.strip():
+            return Frame(bytes(self.buffer), self.size, framed=False)
+        return None
+
+    def _keep(self, chunk) -> None:
+        self.size += len(chunk)
+        room = self.limit - len(self.buffer)
+        if room > 0:
+            self.buffer += chunk[:room]
+
+
+class Listener:
+    def __init__(self, host: str, port: int, workers: int = 4) -> None:
+        self.host, self.port = host, port
+        self.executor = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="hl7", initializer=None
+        )
+        self.connections = 0
+
+    async def serve(self, ready: Callable[[str], None] | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        # Messages stored but never applied (the process stopped between the
+        # two): applied now, before anything new. A sender that had no ACK
+        # sends them again, and the duplicate is recognised.
+        leftovers = InboundMessage.objects.filter(
+            status=InboundMessage.Status.RECEIVED
+        ).order_by("pk")
+        counts = await loop.run_in_executor(
+            self.executor, lambda: hl7_replay(messages=list(leftovers))
+        )
+        if counts:
+            logger.info("Applied messages left from before the restart: %s", counts)
+        server = await asyncio.start_server(self._connection, self.host, self.port)
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        address = server.sockets[0].getsockname()
+        if ready:
+            ready(f"{address[0]}:{address[1]}")
+        async with server:
+            await stop.wait()
+            server.close()
+            await server.wait_closed()
+        self.executor.shutdown(wait=True)
+
+    async def _connection(self, reader, writer) -> None:
+        loop = asyncio.get_running_loop()
+        host, port = writer.get_extra_info("peername")[:2]
+        peer = f"{host}:{port}"
+        framer = Framer(settings.HL7_MAX_MESSAGE_BYTES)
+        self.connections += 1
+        try:
+            while data := await reader.read(65536):
+                for frame in framer.feed(data):
+                    reply = await loop.run_in_executor(
+                        self.executor, partial(_receive, frame, peer)
+                    )
+                    if frame.framed:
+                        writer.write(START + reply + END + CR)
+                        await writer.drain()
+            rest = framer.rest()
+            if rest is not None:  # kept, though no one is there to answer
+                await loop.run_in_executor(self.executor, partial(_receive, rest, peer))
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self.connections -= 1
+            writer.close()
+
+
+def _receive(frame: Frame, peer: str) -> bytes:
+    close_old_connections()  # a connection broken since the last message
+    try:
+        return hl7_receive(
+            raw=frame.raw,
+            peer=peer,
+            truncated_from=frame.size if frame.size > len(frame.raw) else 0,
+        )
+    finally:
+        # The thread keeps its connection for the next message; a broken
+        # one is replaced.
+        for connection in connections.all(initialized_only=True):
+            connection.close_if_unusable_or_obsolete()

@@ -1,0 +1,58 @@
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
+
+from patients.ingest.hl7v2.inbox import hl7_replay
+from patients.management.report import progress_bar
+from patients.models import InboundMessage
+
+Status = InboundMessage.Status
+
+
+class Command(BaseCommand):
+    help = (
+        "Apply stored HL7 v2 messages again, in the order received, after the "
+        "cause of their failure was fixed (a ward added to the mirror, say). By "
+        "default every failed one and any left unapplied by a stop."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "ids", nargs="*", type=int, help="Only these inbox ids (any status)."
+        )
+        parser.add_argument(
+            "--rejected",
+            action="store_true",
+            help="Also those rejected as unreadable (AR).",
+        )
+
+    def handle(self, *args, ids: list[int], rejected: bool, **options) -> None:
+        if ids:
+            chosen = InboundMessage.objects.filter(pk__in=ids)
+            missing = set(ids) - set(chosen.values_list("pk", flat=True))
+            if missing:
+                raise CommandError(
+                    _("No inbox message with id %(ids)s.")
+                    % {"ids": ", ".join(map(str, sorted(missing)))}
+                )
+        else:
+            statuses = [Status.FAILED, Status.RECEIVED]
+            if rejected:
+                statuses.append(Status.REJECTED)
+            chosen = InboundMessage.objects.filter(status__in=statuses)
+        chosen = chosen.order_by("pk")
+        with progress_bar(
+            self, total=chosen.count(), what=_("Replaying"), unit=_("messages")
+        ) as bar:
+            counts = hl7_replay(messages=chosen.iterator(), progress=bar.update)
+        labels = dict(Status.choices)
+        for status, number in sorted(counts.items()):
+            self.stdout.write(f"{labels[status]}: {number}")
+        if not counts:
+            self.stdout.write(_("Nothing to replay."))
+        if counts.get(Status.FAILED) or counts.get(Status.REJECTED):
+            for inbox in InboundMessage.objects.filter(
+                pk__in=[m.pk for m in chosen],
+                status__in=[Status.FAILED, Status.REJECTED],
+            ):
+                self.stdout.write(f"#{inbox.pk} {inbox.message_type}: {inbox.error}")
+            raise CommandError(_("Some messages still fail."))

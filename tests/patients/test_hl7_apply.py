@@ -1,0 +1,172 @@
+"""What each HL7 v2 event does to the mirror, and what it answers."""
+
+import pytest
+
+from patients.ingest.hl7v2.inbox import hl7_receive
+from patients.models import Allergy, Encounter, FeedState, InboundMessage, Patient
+from tests.patients.hl7 import acknowledgement, adt, message, pid, wards
+
+pytestmark = pytest.mark.django_db
+
+
+def receive(raw: bytes) -> dict:
+    return acknowledgement(hl7_receive(raw=raw, peer="127.0.0.1:5000"))
+
+
+def stay(mrn: str = "MRN-1") -> Encounter:
+    return Encounter.objects.select_related("ward", "room", "bed").get(patient__mrn=mrn)
+
+
+def test_admit_places_the_patient_in_a_bed_and_acknowledges_after_commit():
+    wards("WARD-A")
+    answer = receive(adt("A01", "C1", place="WARD-A^R12^B1"))
+    assert answer["code"] == "AA", answer
+    assert answer["control"] == "C1"
+
+    person = Patient.objects.get(mrn="MRN-1")
+    assert (person.family, person.given, person.sex) == ("PEETERS", "Anaïs", "female")
+    assert str(person.birth_date) == "1950-03-12"
+    here = stay()
+    assert here.status == Encounter.Status.IN_PROGRESS
+    assert (here.ward.name, here.room.name, here.bed.name) == ("WARD-A", "R12", "B1")
+    assert here.bed.ward == here.ward
+    assert here.attending.family == "HOUSE"
+    assert here.source_hash
+    assert here.source_updated_at
+    inbox = InboundMessage.objects.get()
+    assert inbox.status == InboundMessage.Status.APPLIED
+    assert (inbox.control_id, inbox.message_type) == ("C1", "ADT^A01")
+    assert FeedState.objects.get(name="hl7").last_success_at
+
+
+def test_transfer_discharge_and_their_cancels_move_the_patient_as_a_nurse_expects():
+    wards("WARD-A", "WARD-B")
+    receive(adt("A01", "C1", place="WARD-A^R1^B1", at="20261130080000"))
+    assert (
+        receive(adt("A02", "C2", place="WARD-B^R7^B2", at="20261130090000"))["code"]
+        == "AA"
+    )
+    assert (stay().ward.name, stay().bed.name) == ("WARD-B", "B2")
+
+    receive(adt("A12", "C3", place="WARD-A^R1^B1", at="20261130091000"))
+    assert stay().ward.name == "WARD-A"
+
+    receive(adt("A03", "C4", place="WARD-A^R1^B1", at="20261130100000"))
+    assert stay().status == Encounter.Status.FINISHED
+    assert stay().discharged_at is not None
+    assert not Encounter.objects.filter(status__in=Encounter.ON_CENSUS).exists()
+
+    receive(adt("A13", "C5", place="WARD-A^R1^B1", at="20261130101000"))
+    assert stay().status == Encounter.Status.IN_PROGRESS
+    assert stay().discharged_at is None
+
+    receive(adt("A11", "C6", place="WARD-A^R1^B1", at="20261130102000"))
+    assert stay().status == Encounter.Status.CANCELLED
+
+
+def test_an_older_event_never_overwrites_newer_state():
+    wards("WARD-A", "WARD-B")
+    receive(adt("A02", "C2", place="WARD-B^R7^B2", at="20261130090000"))
+    late = receive(adt("A01", "C1", place="WARD-A^R1^B1", at="20261130080000"))
+    assert late["code"] == "AA"
+    assert "older" in late["text"]
+    assert stay().ward.name == "WARD-B"
+
+
+def test_a_duplicate_control_id_is_acknowledged_and_not_applied_twice():
+    wards("WARD-A", "WARD-B")
+    receive(adt("A01", "C1", place="WARD-A^R1^B1", at="20261130080000"))
+    receive(adt("A02", "C2", place="WARD-B^R1^B1", at="20261130090000"))
+    again = receive(adt("A01", "C1", place="WARD-A^R1^B1", at="20261130080000"))
+    assert again["code"] == "AA"
+    assert again["text"] == "already applied"
+    assert stay().ward.name == "WARD-B"
+    statuses = list(
+        InboundMessage.objects.order_by("pk").values_list("status", flat=True)
+    )
+    assert statuses == ["applied", "applied", "duplicate"]
+
+
+def test_a_new_patient_in_an_occupied_bed_takes_it_and_the_other_keeps_the_ward():
+    wards("WARD-A")
+    receive(adt("A01", "C1", place="WARD-A^R1^B1", visit="V1"))
+    receive(
+        adt(
+            "A01",
+            "C2",
+            place="WARD-A^R1^B1",
+            visit="V2",
+            mrn="MRN-2",
+            at="20261130081000",
+        )
+    )
+    assert stay("MRN-2").bed.name == "B1"
+    assert stay("MRN-1").bed is None
+    assert stay("MRN-1").ward.name == "WARD-A"
+
+
+def test_an_unknown_ward_is_an_error_that_names_the_field_and_changes_nothing():
+    wards("WARD-A")
+    answer = receive(adt("A01", "C1", place="WARD-Z^R1^B1"))
+    assert answer["code"] == "AE"
+    assert answer["where"] == "PV1^1^3^1^1"
+    assert answer["condition"] == "103"
+    assert "PV1-3.1" in answer["error"]
+    assert "ward the mirror does not know" in answer["error"]
+    assert not Patient.objects.exists()  # the patient of the message neither
+    inbox = InboundMessage.objects.get()
+    assert inbox.status == InboundMessage.Status.FAILED
+    assert "PV1-3.1" in inbox.error
+    assert bytes(inbox.raw).startswith(b"MSH|")
+
+
+def test_a60_replaces_the_allergy_list_as_a_whole():
+    wards("WARD-A")
+    receive(adt("A01", "C1"))
+    person = Patient.objects.get()
+    receive(
+        message(
+            "ADT^A60^ADT_A60",
+            "C2",
+            "EVN|A60|20261130090000",
+            pid(),
+            "AL1|1|DA|PEN^Penicillin|SV|Anaphylaxis",
+            "AL1|2|FA|NUT^Peanut|MO|Hives",
+            at="20261130090000",
+        )
+    )
+    assert sorted(person.allergies.values_list("substance", "criticality")) == [
+        ("Peanut", ""),
+        ("Penicillin", "high"),
+    ]
+    receive(
+        message(
+            "ADT^A60^ADT_A60",
+            "C3",
+            "EVN|A60|20261130100000",
+            pid(),
+            "AL1|1|DA|PEN^Penicillin|SV|Anaphylaxis",
+            at="20261130100000",
+        )
+    )
+    assert list(person.allergies.values_list("substance", flat=True)) == ["Penicillin"]
+    empty = receive(message("ADT^A60^ADT_A60", "C4", "EVN|A60|20261130110000", pid()))
+    assert empty["code"] == "AE"
+    assert Allergy.objects.count() == 1
+
+
+def test_a40_merges_the_old_record_into_the_surviving_one():
+    wards("WARD-A")
+    receive(adt("A01", "C1", mrn="OLD-9", visit="V9"))
+    receive(
+        message(
+            "ADT^A40^ADT_A39",
+            "C2",
+            "EVN|A40|20261130090000",
+            pid(mrn="MRN-1"),
+            "MRG|OLD-9^^^GENERAL^MR",
+            at="20261130090000",
+        )
+    )
+    assert list(Patient.objects.values_list("mrn", flat=True)) == ["MRN-1"]
+    assert stay("MRN-1").ward.name == "WARD-A"

@@ -1,0 +1,384 @@
+"""The real listener (``manage.py run_mllp``) over TCP, fed by python-hl7's
+MLLP client: the shared fixtures, broken input, and a kill mid-flight."""
+
+import re
+
+import pytest
+from hl7 import parse_batch, parse_file
+
+from patients.models import Allergy, Encounter, InboundMessage, Patient
+from tests.patients.hl7 import FIXTURES, Sender, adt, listener, wards
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
+S = Encounter.Status
+
+
+def fixture(name: str) -> bytes:
+    found = list(FIXTURES.rglob(name))
+    assert len(found) == 1, name
+    return found[0].read_bytes()
+
+
+def stay_of(mrn: str) -> Encounter:
+    return Encounter.objects.select_related("ward", "room", "bed").get(patient__mrn=mrn)
+
+
+@pytest.fixture
+def hospital(db):
+    """The wards the fixtures' PV1-3 name."""
+    wards("HUH AE OMU", "6402DH", "MBN1", "RADUnit01", "LABUnit01", "PREOP", "Ward")
+
+
+def test_every_shared_fixture_gets_the_right_answer_and_changes_the_mirror(
+    hospital, test_database_url, tmp_path
+):
+    with listener(test_database_url, tmp_path / "mllp.log") as (port, _process):
+        sender = Sender(port)
+        answers = {}
+
+        def send(name: str) -> dict:
+            answers[name] = answer = sender.send(fixture(name))
+            return answer
+
+        # The v2.8 samples tell one patient's stay, in this order.
+        assert send("ADT-A01-01.hl7")["code"] == "AA"
+        here = stay_of("PATID1234")
+        assert (here.ward.name, here.room.name, here.bed.name) == (
+            "HUH AE OMU",
+            "OMU B",
+            "Bed 03",
+        )
+        assert here.status == S.IN_PROGRESS
+        everyman = Patient.objects.get(mrn="PATID1234")
+        assert (everyman.family, everyman.given) == ("EVERYMAN", "ADAM A")
+        assert everyman.allergies.exists()  # its AL1 segments
+        assert send("ADT-A08-01.hl7")["code"] == "AA"
+        assert send("ADT-A02-01.hl7")["code"] == "AA"
+        assert stay_of("PATID1234").status == S.IN_PROGRESS
+        assert send("ADT-A03-01.hl7")["code"] == "AA"
+        assert stay_of("PATID1234").status == S.FINISHED
+        assert send("ADT-A13-01.hl7")["code"] == "AA"
+        assert stay_of("PATID1234").status == S.IN_PROGRESS
+        assert send("ADT-A11-01.hl7")["code"] == "AA"
+        assert stay_of("PATID1234").status == S.CANCELLED
+        for name in ("ADT-A01-02.hl7", "ADT-A02-02.hl7", "ADT-A03-02.hl7"):
+            assert send(name)["code"] == "AA", answers[name]
+        assert stay_of("PATID1234").status == S.FINISHED
+        assert send("ADT-A08-02.hl7")["code"] == "AA"
+        assert stay_of("PATID1234").status == S.FINISHED  # an update keeps it
+        assert send("ADT-A04-02.hl7")["code"] == "AA"
+        assert stay_of("PATID1234").status == S.ARRIVED
+
+        # Other senders' real messages.
+        assert send("sample_msh_adt_a01_v23.hl7")["code"] == "AA"
+        mbn = stay_of("2148790")
+        assert (mbn.ward.name, mbn.room.name, mbn.bed.name) == ("MBN1", "MBN1", "06")
+        assert send("adt_a03.txt")["code"] == "AA"
+        assert stay_of("5520255").status == S.FINISHED
+        assert stay_of("5520255").ward.name == "6402DH"
+        assert send("adt_a04_mesa.hl7")["code"] == "AA"
+        assert Allergy.objects.filter(patient__mrn="583295").count() == 2
+        assert send("ADT04-251.hl7")["code"] == "AA"
+        assert Patient.objects.filter(mrn="MRN12345").exists()
+        assert send("ADT-A40-01.hl7")["code"] == "AA"
+        assert Patient.objects.filter(mrn="12345").exists()
+
+        # Misnamed upstream: an A60 without a single allergy segment. It
+        # must not empty the patient's list.
+        before = Allergy.objects.filter(patient__mrn="PATID1234").count()
+        a60 = send("SIU_12.hl7")
+        assert a60["code"] == "AE"
+        assert "AL1" in a60["error"]
+        assert Allergy.objects.filter(patient__mrn="PATID1234").count() == before
+
+        # Batches are refused whole, with the reason; their messages one by
+        # one go through.
+        for name, parse in (
+            ("sample_batch_adt_a04.hl7", parse_batch),
+            ("sample_file_fhs_adt_a04.hl7", parse_file),
+        ):
+            answer = send(name)
+            assert answer["code"] == "AR"
+            assert "batch" in answer["error"]
+            text = fixture(name).decode().replace("\n", "\r")
+            for inner in _messages(parse(text)):
+                assert sender.send(str(inner).encode())["code"] == "AA"
+        # Both files hold the same message: the second time, a duplicate.
+        assert InboundMessage.objects.filter(status="duplicate").count() == 1
+        assert Patient.objects.filter(mrn="0000112234").exists()
+
+        # Types the mirror does not keep yet are acknowledged and counted.
+        others = sorted(
+            p.name
+            for p in FIXTURES.rglob("*")
+            if p.suffix in (".hl7", ".txt") and p.name not in answers
+        )
+        for name in others:
+            raw = fixture(name)
+            parts = [p for p in re.split(rb"\r?\n\s*\r?\n", raw) if p.strip()]
+            for part in parts:
+                answer = sender.send(part)
+                if b"|||OML^O21||" in part:  # two of nHapi's lack MSH-10
+                    assert answer["code"] == "AR", (name, answer)
+                    assert "MSH-10" in answer["error"]
+                else:
+                    assert answer["code"] == "AA", (name, answer)
+        sender.close()
+
+    statuses = set(InboundMessage.objects.values_list("status", flat=True))
+    assert statuses <= {"applied", "ignored", "failed", "rejected", "duplicate"}
+    assert InboundMessage.objects.filter(status="rejected").count() == 4
+    assert InboundMessage.objects.filter(status="failed").count() == 1  # the A60
+    assert not InboundMessage.objects.filter(status="received").exists()
+
+
+def _messages(container) -> list:
+    """The messages of a parsed batch or file, however deep."""
+    found = []
+    for item in container:
+        if type(item).__name__ == "Message":
+            found.append(item)
+        elif type(item).__name__ in ("Batch", "File"):
+            found.extend(_messages(item))
+    return found
+
+
+def test_one_connection_carries_a_story_and_the_census_follows(
+    test_database_url, tmp_path
+):
+    wards("WARD-A", "WARD-B")
+    with listener(test_database_url, tmp_path / "mllp.log") as (port, _process):
+        sender = Sender(port)
+        steps = [
+            adt("A01", "S1", place="WARD-A^R1^B1", at="20261130080000"),
+            adt("A02", "S2", place="WARD-B^R4^B7", at="20261130090000"),
+            adt("A03", "S3", place="WARD-B^R4^B7", at="20261130100000"),
+        ]
+        census = []
+        for raw in steps:
+            assert sender.send(raw)["code"] == "AA"
+            census.append(
+                list(
+                    Encounter.objects.filter(
+                        status__in=Encounter.ON_CENSUS
+                    ).values_list("ward__name", "bed__name")
+                )
+            )
+        sender.close()
+    assert census == [[("WARD-A", "B1")], [("WARD-B", "B7")], []]
+
+
+GOOD = adt("A01", "OK-1", place="WARD-A^R1^B1")
+_PID = "PID|1||MRN-7^^^GENERAL^MR||JANSSENS^Piet||19600101|M"
+
+
+def _with(control: str, *segments: str, kind: str = "ADT^A01^ADT_A01") -> bytes:
+    from tests.patients.hl7 import message
+
+    return message(kind, control, *segments)
+
+
+# (what is wrong, bytes, expected code, what the answer must name)
+BROKEN = [
+    ("truncated in MSH", GOOD[:40], "AR", "MSH-9"),
+    ("truncated in PID", GOOD[: GOOD.index(b"PID") + 20], "AE", "PID-5"),
+    ("empty frame", b"", "AR", "MSH"),
+    ("no MSH", b"PID|1||MRN-7||X^Y\rPV1|1|I|WARD-A", "AR", "MSH"),
+    ("EVN first", b"EVN|A01|20261130\r" + GOOD, "AR", "MSH"),
+    ("wrong field separator", GOOD.replace(b"|", b"#", 1), "AR", "MSH-2"),
+    ("separators swapped", GOOD.replace(b"\rPID|", b"\rPID^", 1), "AR", "segment 3"),
+    ("alphanumeric delimiters", b"MSHA^~\\&AEHR" + GOOD[12:], "AR", "MSH-2"),
+    ("MSH-2 too short", GOOD.replace(b"^~\\&", b"^~", 1), "AR", "MSH-2"),
+    ("no message type", GOOD.replace(b"ADT^A01^ADT_A01", b"", 1), "AR", "MSH-9"),
+    ("no control id", GOOD.replace(b"|OK-1|", b"||", 1), "AR", "MSH-10"),
+    ("no version", GOOD.replace(b"|P|2.5|", b"|P||", 1), "AR", "MSH-12"),
+    ("a batch", b"BHS|^~\\&|EHR\r" + GOOD + b"BTS|1\r", "AR", "batch"),
+    ("two messages in a frame", GOOD + GOOD.replace(b"OK-1", b"OK-2"), "AR", "batch"),
+    ("lower-case segment", GOOD.replace(b"\rPID|", b"\rpid|", 1), "AR", "segment 3"),
+    # (without MLLP's own start and end bytes, which would frame it anew)
+    (
+        "binary garbage",
+        bytes(b for b in range(256) if b not in (11, 28)) * 4,
+        "AR",
+        "MSH",
+    ),
+    ("NUL bytes", GOOD.replace(b"PEETERS", b"PEE\x00TERS"), "AR", "NUL"),
+    (
+        "Latin-1 bytes declared UTF-8",
+        GOOD.replace("Anaïs".encode(), "Anaïs".encode("latin-1")),
+        "AR",
+        "UNICODE UTF-8",
+    ),
+    (
+        "unknown charset",
+        GOOD.replace(b"UNICODE UTF-8", b"EBCDIC-37"),
+        "AR",
+        "MSH-18",
+    ),
+    (
+        "missing PID-3",
+        _with("B1", "EVN|A01|20261130", "PID|1||||X^Y", "PV1|1|I|WARD-A"),
+        "AE",
+        "PID-3",
+    ),
+    ("missing PID", _with("B2", "EVN|A01|20261130", "PV1|1|I|WARD-A"), "AE", "PID-3"),
+    (
+        "no name",
+        _with("B3", "EVN|A01|20261130", "PID|1||MRN-7^^^G^MR", "PV1|1|I|WARD-A"),
+        "AE",
+        "PID-5",
+    ),
+    (
+        "MRN of 80 characters",
+        _with(
+            "B4", "EVN|A01|20261130", f"PID|1||{'9' * 80}^^^G^MR||X^Y", "PV1|1|I|WARD-A"
+        ),
+        "AE",
+        "PID-3",
+    ),
+    (
+        "invalid birth date",
+        _with(
+            "B5",
+            "EVN|A01|20261130",
+            _PID.replace("19600101", "19601301"),
+            "PV1|1|I|WARD-A",
+        ),
+        "AE",
+        "PID-7",
+    ),
+    (
+        "birth date in words",
+        _with(
+            "B6",
+            "EVN|A01|20261130",
+            _PID.replace("19600101", "1 Jan 1960"),
+            "PV1|1|I|WARD-A",
+        ),
+        "AE",
+        "PID-7",
+    ),
+    (
+        "invalid event time",
+        _with("B7", "EVN|A01|20261332", _PID, "PV1|1|I|WARD-A"),
+        "AE",
+        "EVN-2",
+    ),
+    (
+        "invalid time zone",
+        _with("B8", "EVN|A01|20261130080000+9900", _PID, "PV1|1|I|WARD-A"),
+        "AE",
+        "EVN-2",
+    ),
+    (
+        "invalid admit time",
+        _with(
+            "B9", "EVN|A01|20261130", _PID, "PV1|1|I|WARD-A" + "|" * 41 + "2026-11-30"
+        ),
+        "AE",
+        "PV1-44",
+    ),
+    (
+        "invalid death date",
+        _with(
+            "B10", "EVN|A01|20261130", _PID + "|" * 21 + "yesterday|Y", "PV1|1|I|WARD-A"
+        ),
+        "AE",
+        "PID-29",
+    ),
+    (
+        "unknown ward",
+        _with("B11", "EVN|A01|20261130", _PID, "PV1|1|I|WARD-Z^1^2"),
+        "AE",
+        "PV1-3",
+    ),
+    (
+        "transfer to nowhere",
+        _with("B12", "EVN|A02|20261130", _PID, "PV1|1|I|", kind="ADT^A02^ADT_A02"),
+        "AE",
+        "PV1-3",
+    ),
+    (
+        "unsupported event",
+        _with("B13", "EVN|A99|20261130", _PID, "PV1|1|I|WARD-A", kind="ADT^A99"),
+        "AE",
+        "MSH-9",
+    ),
+    (
+        "merge without MRG",
+        _with("B14", "EVN|A40|20261130", _PID, kind="ADT^A40^ADT_A39"),
+        "AE",
+        "MRG-1",
+    ),
+    (
+        "A60 without allergies",
+        _with("B15", "EVN|A60|20261130", _PID, kind="ADT^A60^ADT_A60"),
+        "AE",
+        "AL1",
+    ),
+    (
+        "allergy without allergen",
+        _with("B16", "EVN|A60|20261130", _PID, "AL1|1|DA||SV", kind="ADT^A60^ADT_A60"),
+        "AE",
+        "AL1-3",
+    ),
+    (
+        "invalid allergy date",
+        _with(
+            "B17",
+            "EVN|A60|20261130",
+            _PID,
+            "AL1|1|DA|PEN^Penicillin|SV||31/12/2020",
+            kind="ADT^A60^ADT_A60",
+        ),
+        "AE",
+        "AL1-6",
+    ),
+    (
+        "oversized",
+        b"MSH|^~\\&|EHR|G|D|G|20261130||ADT^A08|BIG|P|2.5\rNTE|1||" + b"x" * 70_000,
+        "AR",
+        "65536",
+    ),
+]
+
+
+def _mirror() -> list:
+    """What a nurse could see: every patient, stay and allergy, hashed."""
+    return [
+        sorted(Patient.objects.values_list("mrn", "source_hash")),
+        sorted(
+            Encounter.objects.values_list("source_id", "status", "ward_id", "bed_id")
+        ),
+        sorted(Allergy.objects.values_list("source_id", "source_hash")),
+    ]
+
+
+def test_broken_messages_get_ae_or_ar_with_the_reason_and_change_nothing(
+    test_database_url, tmp_path
+):
+    assert len(BROKEN) >= 30
+    wards("WARD-A")
+    env = {"HL7_MAX_MESSAGE_BYTES": "65536"}
+    with listener(test_database_url, tmp_path / "mllp.log", **env) as (port, _p):
+        sender = Sender(port)
+        assert sender.send(GOOD)["code"] == "AA"
+        before = _mirror()
+        for what, raw, code, named in BROKEN:
+            answer = sender.send(raw)
+            assert answer["code"] == code, (what, answer)
+            assert named in answer["error"], (what, answer)
+            assert answer["text"], (what, answer)  # MSA-3, for older engines
+        # Bytes outside any frame are kept, not answered; the next message is.
+        sender.client.socket.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        assert sender.send(adt("A08", "OK-2", place="WARD-A^R1^B1"))["code"] == "AA"
+        sender.close()
+    assert _mirror()[1:] == before[1:]
+    assert _mirror()[0] == before[0]  # the A08 changed nothing that was shown
+    assert InboundMessage.objects.filter(status="applied").count() == 2
+    kept = InboundMessage.objects.exclude(status="applied")
+    assert kept.count() == len(BROKEN) + 1  # and the stray bytes
+    assert set(kept.values_list("status", flat=True)) == {"failed", "rejected"}
+    assert all(m.error for m in kept)
+    big = kept.get(control_id="BIG")
+    assert len(bytes(big.raw)) == 65536
