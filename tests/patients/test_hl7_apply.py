@@ -112,7 +112,7 @@ def test_an_unknown_ward_is_an_error_that_names_the_field_and_changes_nothing():
     assert answer["where"] == "PV1^1^3^1^1"
     assert answer["condition"] == "103"
     assert "PV1-3.1" in answer["error"]
-    assert "ward the mirror does not know" in answer["error"]
+    assert "ward or clinic the mirror does not know" in answer["error"]
     assert not Patient.objects.exists()  # the patient of the message neither
     inbox = InboundMessage.objects.get()
     assert inbox.status == InboundMessage.Status.FAILED

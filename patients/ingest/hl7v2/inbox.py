@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from patients.ingest.hl7v2 import adt
+from patients.ingest.hl7v2 import adt, orders, pharmacy, scheduling
 from patients.ingest.hl7v2.ack import ack
 from patients.ingest.hl7v2.message import (
     Code,
@@ -36,6 +36,11 @@ Status = InboundMessage.Status
 # Message type (MSH-9.1) to what applies it; every other type is ignored.
 APPLIERS: dict[str, Callable[[Message], str]] = {
     "ADT": adt.apply,
+    "ORM": orders.lab_orders,
+    "OML": orders.lab_orders,
+    "ORU": orders.results,
+    "RDE": pharmacy.medication_orders,
+    "SIU": scheduling.appointments,
 }
 
 

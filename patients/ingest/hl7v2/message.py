@@ -265,10 +265,13 @@ class Message:
         component: int = 1,
         sub: int = 1,
         *,
-        seq: int = 1,
+        seq: int | None = 1,
         rep: int = 1,
     ) -> str:
-        """The unescaped text, "" when absent; HL7's "" (explicit null) too."""
+        """The unescaped text, "" when absent; HL7's "" (explicit null) too.
+        ``seq`` None: a segment the message does not have."""
+        if seq is None:
+            return ""
         try:
             value = self.parsed.extract_field(segment, seq, field, rep, component, sub)
         except (IndexError, KeyError):

@@ -251,7 +251,7 @@ def place(
     )
     if ward is None:
         raise Problem(
-            "names a ward the mirror does not know (point of care)",
+            "names a ward or clinic the mirror does not know (point of care)",
             segment=segment,
             field=field,
             component=1,

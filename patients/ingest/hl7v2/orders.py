@@ -1,0 +1,365 @@
+"""Orders and results: ORM^O01 and OML^O21 lab orders (new, cancel, status),
+ORU^R01 results (observations, and the order they answer closed), RDE^O11
+pharmacy orders.
+
+An order is found again by its placer number (ORC-2, else OBR-2), else its
+filler number (ORC-3, else OBR-3): the numbers the EHR and the lab share.
+"""
+
+from datetime import datetime
+
+from patients.ingest import values
+from patients.ingest.hl7v2.message import Code, Message, Problem
+from patients.ingest.hl7v2.mirror import clinician, patient, write
+from patients.models import Encounter, LabOrder, Observation, Patient
+
+L = LabOrder.Status
+# ORC-1 order control codes (table 0119) to the order's status; None: as
+# ORC-5 says, else active.
+CONTROL = {
+    "NW": L.ACTIVE,
+    "OK": L.ACTIVE,
+    "RL": L.ACTIVE,
+    "XO": None,
+    "XX": None,
+    "SC": None,
+    "SN": L.ACTIVE,
+    "CA": L.REVOKED,
+    "OC": L.REVOKED,
+    "CR": L.REVOKED,
+    "DC": L.REVOKED,
+    "OD": L.REVOKED,
+    "DR": L.REVOKED,
+    "HD": L.ON_HOLD,
+    "OH": L.ON_HOLD,
+    "RE": L.COMPLETED,
+}
+# ORC-5 order status (table 0038).
+ORDER_STATUS = {
+    "A": L.ACTIVE,
+    "IP": L.ACTIVE,
+    "SC": L.ACTIVE,
+    "CM": L.COMPLETED,
+    "CA": L.REVOKED,
+    "DC": L.REVOKED,
+    "HD": L.ON_HOLD,
+    "ER": L.ENTERED_IN_ERROR,
+}
+PRIORITY = {"S": "stat", "A": "asap", "R": "routine", "T": "urgent", "P": "routine"}
+# OBR-24 diagnostic service sections that are imaging, not the laboratory.
+IMAGING = {"RAD", "CT", "MR", "US", "NMR", "NMS", "XRC", "RX", "CUS", "OUS", "VUS"}
+
+
+def lab_orders(message: Message) -> str:
+    """ORM^O01 / OML^O21: each ORC with its OBR is one order."""
+    event_at = message.event_at()
+    person, _ = patient(message, event_at)
+    stay = stay_of(message, person)
+    kept, skipped = 0, 0
+    # ORC opens each order; some senders leave it out, and OBR does.
+    start = "ORC" if message.has("ORC") else "OBR"
+    for group in message.groups(start, {"OBR", "TQ1", "SPM"}):
+        orc = group["ORC"][0] if start == "ORC" else None
+        obr = group.get("OBR", [None])[0]
+        if obr is None and orc is not None:
+            if message.value("ORC", 1, seq=orc).upper() in ("CA", "OC", "DC", "CR"):
+                _cancel_only(message, orc, person, event_at)
+                kept += 1
+                continue
+            raise Problem(
+                "has no OBR: the order does not say what is ordered",
+                segment="ORC",
+                field=1,
+                code=Code.SEGMENT_SEQUENCE,
+                sequence=orc,
+            )
+        if message.value("OBR", 24, seq=obr).upper() in IMAGING:
+            skipped += 1
+            continue
+        number = _number(message, orc, obr)
+        current = LabOrder.objects.filter(patient=person, order_number=number).first()
+        status = _status(message, orc, current.status if current else None)
+        test = message.value("OBR", 4, 2, seq=obr) or message.value(
+            "OBR", 4, 1, seq=obr
+        )
+        if not test:
+            raise Problem(
+                "does not say which test is ordered",
+                segment="OBR",
+                field=4,
+                code=Code.REQUIRED_MISSING,
+                sequence=obr,
+            )
+        fields = {
+            "patient": person,
+            "encounter": stay or (current.encounter if current else None),
+            "order_number": number[:64],
+            "test": test[:255],
+            "test_code": message.value("OBR", 4, 1, seq=obr)[:64],
+            "priority": _priority(message, orc, obr, group),
+            "status": status,
+            "ordered_at": message.timestamp("ORC", 9, seq=orc)
+            or message.timestamp("OBR", 6, seq=obr)
+            or message.timestamp("OBR", 7, seq=obr)
+            or (current.ordered_at if current else event_at),
+            "specimen": _specimen(message, obr, group),
+            "requester": clinician(message, "ORC", 12, event_at, seq=orc)
+            or clinician(message, "OBR", 16, event_at, seq=obr)
+            or (current.requester if current else None),
+        }
+        write(
+            LabOrder,
+            current,
+            ("ServiceRequest", f"hl7:order:{person.pk}:{number}"),
+            fields,
+            event_at,
+        )
+        kept += 1
+    if not kept and not skipped:
+        raise Problem(
+            "has no ORC: no order to apply",
+            segment="ORC",
+            code=Code.SEGMENT_SEQUENCE,
+        )
+    return f"{kept} lab orders" + (
+        f", {skipped} imaging orders not kept" if skipped else ""
+    )
+
+
+def _cancel_only(
+    message: Message, orc: int, person: Patient, event_at: datetime
+) -> None:
+    number = message.value("ORC", 2, seq=orc) or message.value("ORC", 3, seq=orc)
+    if not number:
+        raise Problem(
+            "names no order to cancel",
+            segment="ORC",
+            field=2,
+            code=Code.REQUIRED_MISSING,
+            sequence=orc,
+        )
+    current = LabOrder.objects.filter(patient=person, order_number=number).first()
+    if current is None:
+        raise Problem(
+            "names an order the mirror does not know",
+            segment="ORC",
+            field=2,
+            code=Code.UNKNOWN_KEY,
+            sequence=orc,
+        )
+    write(LabOrder, current, ("", ""), {"status": L.REVOKED}, event_at)
+
+
+def _number(message: Message, orc: int | None, obr: int) -> str:
+    number = (
+        (message.value("ORC", 2, seq=orc) if orc else "")
+        or message.value("OBR", 2, seq=obr)
+        or (message.value("ORC", 3, seq=orc) if orc else "")
+        or message.value("OBR", 3, seq=obr)
+    )
+    group = message.value("ORC", 4, seq=orc) if orc else ""
+    if not number and group:  # only a placer group number: it and the test
+        number = f"{group}/{message.value('OBR', 4, seq=obr)}"
+    if not number:
+        raise Problem(
+            "has neither a placer nor a filler order number",
+            segment="OBR",
+            field=2,
+            code=Code.REQUIRED_MISSING,
+            sequence=obr,
+        )
+    return number
+
+
+def _status(message: Message, orc: int | None, current: str | None) -> str:
+    if orc is None:
+        return current or L.ACTIVE
+    return order_status(message, orc, CONTROL, ORDER_STATUS) or current or L.ACTIVE
+
+
+def order_status(
+    message: Message, orc: int, control: dict, statuses: dict
+) -> str | None:
+    """The status ORC-1 (order control) gives, else ORC-5 (order status);
+    None: neither says. An unknown ORC-1 is an error."""
+    code = message.value("ORC", 1, seq=orc).upper()
+    if code not in control:
+        raise Problem(
+            "is not an order control code the mirror knows (HL7 table 0119)",
+            segment="ORC",
+            field=1,
+            code=Code.TABLE_VALUE,
+            sequence=orc,
+        )
+    return control[code] or statuses.get(message.value("ORC", 5, seq=orc).upper())
+
+
+def _priority(message: Message, orc: int, obr: int, group: dict) -> str:
+    code = ""
+    if "TQ1" in group:
+        code = message.value("TQ1", 9, seq=group["TQ1"][0])
+    code = (
+        code
+        or (message.value("ORC", 7, 6, seq=orc) if orc else "")
+        or message.value("OBR", 27, 6, seq=obr)
+    )
+    return PRIORITY.get(code.upper()[:1], "routine")
+
+
+def _specimen(message: Message, obr: int, group: dict) -> str:
+    if "SPM" in group:
+        spm = group["SPM"][0]
+        return (
+            message.value("SPM", 4, 2, seq=spm) or message.value("SPM", 4, 1, seq=spm)
+        )[:128]
+    return (message.value("OBR", 15, 1, seq=obr))[:128]
+
+
+def stay_of(message: Message, person: Patient) -> Encounter | None:
+    visit = message.value("PV1", 19) if message.has("PV1") else ""
+    if visit:
+        found = Encounter.objects.filter(
+            patient=person, source_id__endswith=f":{visit}"
+        ).first()
+        if found:
+            return found
+    return (
+        Encounter.objects.filter(patient=person, status__in=Encounter.ON_CENSUS)
+        .order_by("-admitted_at", "-pk")
+        .first()
+    )
+
+
+def results(message: Message) -> str:
+    """ORU^R01: each OBR's OBX are observations; the order they answer is
+    closed once its results are final."""
+    event_at = message.event_at()
+    person, _ = patient(message, event_at)
+    stay = stay_of(message, person)
+    stored, closed = 0, 0
+    for group in message.groups("OBR", {"OBX"}):
+        obr = group["OBR"][0]
+        number = _number(message, None, obr)
+        when = message.timestamp("OBR", 7, seq=obr) or event_at
+        section = message.value("OBR", 24, seq=obr).upper()
+        statuses = set()
+        for obx in group.get("OBX", []):
+            statuses.add(message.value("OBX", 11, seq=obx).upper())
+            stored += _observation(
+                message, obx, person, stay, number, when, section, event_at
+            )
+        result_status = message.value("OBR", 25, seq=obr).upper()
+        if result_status in ("F", "C") or (
+            not result_status and statuses and statuses <= {"F", "C"}
+        ):
+            closed += LabOrder.objects.filter(
+                patient=person, order_number=number, status__in=LabOrder.PENDING
+            ).update(
+                status=L.COMPLETED,
+                source_updated_at=event_at,
+                source_hash=f"result:{event_at:%Y%m%d%H%M%S}",
+            )
+    if not message.has("OBR"):
+        raise Problem(
+            "has no OBR: no results to apply", segment="OBR", code=Code.SEGMENT_SEQUENCE
+        )
+    return f"{stored} results, {closed} orders closed"
+
+
+VITAL_CODES = {
+    "8867-4",
+    "8480-6",
+    "8462-4",
+    "8310-5",
+    "9279-1",
+    "2708-6",
+    "59408-5",
+    "29463-7",
+    "8302-2",
+    "85354-9",
+}
+OBX_STATUS = {
+    "F": "final",
+    "C": "corrected",
+    "P": "preliminary",
+    "X": "cancelled",
+    "D": "entered-in-error",
+    "R": "registered",
+    "I": "registered",
+    "W": "entered-in-error",
+}
+
+
+def _observation(message, obx, person, stay, number, when, section, event_at) -> int:
+    code = message.value("OBX", 3, 1, seq=obx)
+    name = message.value("OBX", 3, 2, seq=obx) or code
+    if not name:
+        raise Problem(
+            "does not say what was observed",
+            segment="OBX",
+            field=3,
+            code=Code.REQUIRED_MISSING,
+            sequence=obx,
+        )
+    kind = message.value("OBX", 2, seq=obx).upper()
+    text, number_value = _obx_value(message, obx, kind)
+    if not text:  # a result still to come: nothing to show yet
+        return 0
+    category = (
+        Observation.Category.VITAL_SIGNS
+        if code in VITAL_CODES or section == "VS"
+        else Observation.Category.LABORATORY
+    )
+    sub_id = message.value("OBX", 4, seq=obx)
+    fields = {
+        "patient": person,
+        "encounter": stay,
+        "category": category,
+        "code": code[:64],
+        "name": name[:255],
+        "value": text[:255],
+        "value_number": number_value,
+        "unit": (
+            message.value("OBX", 6, 1, seq=obx) or message.value("OBX", 6, 2, seq=obx)
+        )[:32],
+        "reference_range": message.value("OBX", 7, seq=obx)[:64],
+        "abnormal_flag": message.value("OBX", 8, seq=obx)[:8],
+        "status": OBX_STATUS.get(message.value("OBX", 11, seq=obx).upper(), "final"),
+        "effective_at": message.timestamp("OBX", 14, seq=obx) or when,
+    }
+    key = f"hl7:result:{person.pk}:{number}:{code or name}:{sub_id}"
+    current = Observation.objects.filter(
+        source_type="Observation", source_id=key[:128]
+    ).first()
+    write(Observation, current, ("Observation", key), fields, event_at)
+    return 1
+
+
+def _obx_value(message: Message, obx: int, kind: str) -> tuple[str, float | None]:
+    if kind == "SN":  # structured numeric: comparator^number^separator^number
+        parts = [message.value("OBX", 5, n, seq=obx) for n in (1, 2, 3, 4)]
+        text = "".join(p for p in parts if p)
+        try:
+            return text, float(parts[1]) if parts[1] and not parts[2] else None
+        except ValueError:
+            raise Problem(
+                "is not a structured number", segment="OBX", field=5, sequence=obx
+            ) from None
+    if kind in ("CE", "CWE", "CNE"):
+        return message.value("OBX", 5, 2, seq=obx) or message.value(
+            "OBX", 5, 1, seq=obx
+        ), None
+    text = message.value("OBX", 5, seq=obx)
+    if kind == "NM" and text:
+        try:
+            number = float(text)
+        except ValueError:
+            raise Problem(
+                "is not a number though OBX-2 says NM",
+                segment="OBX",
+                field=5,
+                code=Code.DATA_TYPE,
+                sequence=obx,
+            ) from None
+        return values.format_number(number), number
+    return text, None

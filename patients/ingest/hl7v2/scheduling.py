@@ -1,0 +1,126 @@
+"""SIU appointments: S12 book, S13 reschedule, S14 modify, S15 cancel, S26
+no-show. The appointment is found again by its filler id (SCH-2), else its
+placer id (SCH-1); the clinic is AIL-3 (or PV1-3), the clinician AIP-3."""
+
+from datetime import timedelta
+
+from patients.ingest.hl7v2.message import Code, Message, Problem
+from patients.ingest.hl7v2.mirror import clinician, patient, place, write
+from patients.models import Appointment
+
+A = Appointment.Status
+TRIGGERS = {
+    "S12": A.BOOKED,
+    "S13": A.BOOKED,
+    "S14": None,  # keeps the status
+    "S15": A.CANCELLED,
+    "S17": A.ENTERED_IN_ERROR,
+    "S26": A.NO_SHOW,
+}
+# SCH-25 filler status codes (table 0278).
+FILLER_STATUS = {
+    "BOOKED": A.BOOKED,
+    "CANCELLED": A.CANCELLED,
+    "DELETED": A.ENTERED_IN_ERROR,
+    "NOSHOW": A.NO_SHOW,
+    "COMPLETE": A.FULFILLED,
+    "STARTED": A.ARRIVED,
+    "PENDING": A.PENDING,
+    "WAITLIST": A.WAITLIST,
+}
+MINUTES = {"MIN": 1, "S": 1 / 60, "H": 60, "HR": 60, "D": 1440}
+
+
+def appointments(message: Message) -> str:
+    trigger = message.header.trigger
+    if trigger not in TRIGGERS:
+        raise Problem(
+            f"SIU^{trigger or '?'} is not an event the mirror applies",
+            segment="MSH",
+            field=9,
+            component=2,
+            code=Code.UNSUPPORTED_EVENT,
+        )
+    if not message.has("SCH"):
+        raise Problem("is missing", segment="SCH", code=Code.SEGMENT_SEQUENCE)
+    event_at = message.event_at()
+    person, _ = patient(message, event_at)
+    number = message.value("SCH", 2) or message.value("SCH", 1)
+    if not number:
+        raise Problem(
+            "gives neither a filler (SCH-2) nor a placer (SCH-1) appointment id",
+            segment="SCH",
+            field=2,
+            code=Code.REQUIRED_MISSING,
+        )
+    key = f"hl7:appointment:{number}"
+    current = Appointment.objects.filter(
+        source_type="Appointment", source_id=key[:128]
+    ).first()
+    starts = _start(message)
+    if starts is None and current is None:
+        raise Problem(
+            "gives no start time (SCH-11, AIS-4, AIL-6 or AIP-6)",
+            segment="SCH",
+            field=11,
+            code=Code.REQUIRED_MISSING,
+        )
+    clinic = _clinic(message)
+    status = TRIGGERS[trigger] or FILLER_STATUS.get(
+        message.value("SCH", 25, 1).upper().replace("-", ""),
+        current.status if current else A.BOOKED,
+    )
+    fields = {
+        "patient": person,
+        "clinic": clinic or (current.clinic if current else None),
+        "clinician": clinician(message, "AIP", 3, event_at)
+        if message.has("AIP")
+        else (current.clinician if current else None),
+        "starts_at": starts or current.starts_at,
+        "minutes": _minutes(message) or (current.minutes if current else None),
+        "status": status,
+        "description": (
+            message.value("AIS", 3, 2)
+            or message.value("SCH", 7, 2)
+            or message.value("SCH", 7, 1)
+            or (current.description if current else "")
+        )[:255],
+    }
+    _row, outcome = write(Appointment, current, ("Appointment", key), fields, event_at)
+    return f"appointment {outcome}"
+
+
+def _start(message: Message):
+    for segment, field, component in (
+        ("SCH", 11, 4),
+        ("AIS", 4, 1),
+        ("AIL", 6, 1),
+        ("AIP", 6, 1),
+    ):
+        if message.has(segment):
+            moment = message.timestamp(segment, field, component)
+            if moment:
+                return moment
+    return None
+
+
+def _minutes(message: Message) -> int | None:
+    for segment, amount, unit in (("AIS", 7, 8), ("AIL", 9, 10), ("AIP", 9, 10)):
+        if message.has(segment) and message.value(segment, amount):
+            try:
+                value = float(message.value(segment, amount))
+            except ValueError:
+                raise Problem(
+                    "is not a number", segment=segment, field=amount
+                ) from None
+            factor = MINUTES.get(message.value(segment, unit, 1).upper(), 1)
+            return int(timedelta(minutes=value * factor).total_seconds() // 60)
+    return None
+
+
+def _clinic(message: Message):
+    if message.has("AIL") and message.value("AIL", 3):
+        return place(message, "AIL", 3, required=False)[0]
+    if message.has("PV1") and message.value("PV1", 3):
+        return place(message, "PV1", 3, required=False)[0]
+    return None
