@@ -1,5 +1,5 @@
-"""What IT sees of the mirror in the admin: the feeds, the quarantine and the
-ward structure, all read-only.
+"""What IT sees of the mirror in the admin: the feeds, the quarantine, the
+HL7 inbox and the ward structure, all read-only.
 
 Patient records are not browsed here: they are read through the nurses'
 pages, which check the reader's wards and write the access log.
@@ -13,7 +13,8 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from patients.models import FeedState, Location, QuarantinedResource
+from patients.ingest.hl7v2.inbox import hl7_replay
+from patients.models import FeedState, InboundMessage, Location, QuarantinedResource
 from patients.services import quarantine_replay
 
 
@@ -138,3 +139,73 @@ class LocationAdmin(ReadOnlyAdmin):
 
 def _preformatted(text: str) -> str:
     return format_html('<pre style="white-space: pre-wrap">{}</pre>', text)
+
+
+@admin.register(InboundMessage)
+class InboundMessageAdmin(ReadOnlyAdmin):
+    """The HL7 listener's inbox: every message received, and what came of it."""
+
+    list_display = (
+        "received_at",
+        "message_type",
+        "control_id",
+        "sender",
+        "status",
+        "ack_code",
+        "short_error",
+        "attempts",
+    )
+    list_filter = ("status", "ack_code", "message_type")
+    search_fields = ("control_id", "sender", "error")
+    date_hierarchy = "received_at"
+    ordering = ("-received_at", "-pk")
+    fields = (
+        "status",
+        "ack_code",
+        "error",
+        "outcome",
+        "message_type",
+        "control_id",
+        "sender",
+        "event_at",
+        "received_at",
+        "applied_at",
+        "attempts",
+        "peer",
+        "digest",
+        "content",
+    )
+    readonly_fields = fields
+    actions = ("replay",)
+
+    @admin.display(description=_("error"))
+    def short_error(self, row: InboundMessage) -> str:
+        return Truncator(row.error).chars(100)
+
+    @admin.display(description=_("raw bytes"))
+    def content(self, row: InboundMessage) -> str:
+        raw = bytes(row.raw)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")  # shown as received, byte for byte
+        return _preformatted(text.replace("\r\n", "\n").replace("\r", "\n"))
+
+    @admin.action(description=_("Apply the selected messages again"))
+    def replay(self, request, queryset) -> None:
+        chosen = queryset.exclude(
+            status__in=[InboundMessage.Status.APPLIED, InboundMessage.Status.DUPLICATE]
+        ).order_by("pk")
+        counts = hl7_replay(messages=list(chosen))
+        failing = counts.get("failed", 0) + counts.get("rejected", 0)
+        applied = sum(counts.values()) - failing
+        self.message_user(
+            request,
+            ngettext(
+                "%(applied)d message went through, %(failing)d still failing.",
+                "%(applied)d messages went through, %(failing)d still failing.",
+                applied,
+            )
+            % {"applied": applied, "failing": failing},
+            messages.WARNING if failing else messages.SUCCESS,
+        )

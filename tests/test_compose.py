@@ -45,7 +45,9 @@ def test_compose_file_is_valid_once_the_example_env_is_filled_in(tmp_path):
         "web",
         "worker",
         "beat",
+        "mllp",
     }
+    assert "run_mllp" in config.stdout
     assert "postgres:16" in config.stdout
     assert "noeviction" in config.stdout
     assert "appendonly" in config.stdout

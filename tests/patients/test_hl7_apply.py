@@ -170,3 +170,58 @@ def test_a40_merges_the_old_record_into_the_surviving_one():
     )
     assert list(Patient.objects.values_list("mrn", flat=True)) == ["MRN-1"]
     assert stay("MRN-1").ward.name == "WARD-A"
+
+
+def test_a_failed_message_is_replayed_once_its_cause_is_fixed(client):
+    from django.contrib.auth.models import User
+    from django.core.management import CommandError, call_command
+    from django.urls import reverse
+
+    from accounts.services import demo_accounts_ensure
+
+    wards("WARD-A")
+    assert receive(adt("A01", "C1", place="WARD-Q^R1^B1"))["code"] == "AE"
+    failed = InboundMessage.objects.get()
+
+    demo_accounts_ensure()
+    client.force_login(User.objects.get(username="it"))
+    listing = client.get(
+        reverse("admin:patients_inboundmessage_changelist"), {"status": "failed"}
+    )
+    assert listing.context["cl"].result_count == 1
+    assert "PV1-3.1" in listing.text
+    page = client.get(reverse("admin:patients_inboundmessage_change", args=[failed.pk]))
+    assert "WARD-Q^R1^B1" in page.text  # the message as received
+
+    with pytest.raises(CommandError, match="still fail"):
+        call_command("replay_hl7")
+    wards("WARD-Q")  # the interface analyst adds the ward
+    call_command("replay_hl7")
+    failed.refresh_from_db()
+    assert (failed.status, failed.attempts) == ("applied", 3)
+    assert stay().ward.name == "WARD-Q"
+    call_command("replay_hl7")  # nothing left: a no-op
+    assert Encounter.objects.count() == 1
+
+
+def test_a_reused_control_id_with_new_content_is_applied_not_dropped():
+    wards("WARD-A", "WARD-B")
+    receive(adt("A01", "SAME", place="WARD-A^R1^B1", at="20261130080000"))
+    answer = receive(adt("A02", "SAME", place="WARD-B^R1^B1", at="20261130090000"))
+    assert answer["code"] == "AA"
+    assert answer["text"] != "already applied"
+    assert stay().ward.name == "WARD-B"
+
+
+def test_events_and_types_the_mirror_does_not_keep_are_acknowledged_and_counted():
+    wards("WARD-A")
+    for raw in (
+        adt("A47", "I1"),  # change of an identifier: not applied here
+        message("MDM^T02^MDM_T02", "I2", pid()),
+        message("SIU^S23^SIU_S12", "I3", pid()),
+    ):
+        answer = receive(raw)
+        assert answer["code"] == "AA", answer
+        assert "not kept" in answer["text"]
+    assert set(InboundMessage.objects.values_list("status", flat=True)) == {"ignored"}
+    assert not Patient.objects.exists()

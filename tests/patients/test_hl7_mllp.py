@@ -482,10 +482,16 @@ BROKEN = [
         "PV1-3",
     ),
     (
-        "unsupported event",
-        _with("B13", "EVN|A99|20261130", _PID, "PV1|1|I|WARD-A", kind="ADT^A99"),
+        "unknown order control code",
+        _with(
+            "B13",
+            _PID,
+            "ORC|ZZ|LAB-1",
+            "OBR|1|LAB-1||2345-7^Glucose^LN",
+            kind="ORM^O01^ORM_O01",
+        ),
         "AE",
-        "MSH-9",
+        "ORC-1",
     ),
     (
         "merge without MRG",

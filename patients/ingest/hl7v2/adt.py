@@ -10,7 +10,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db.models import Q
 
-from patients.ingest.hl7v2.message import Code, Message, Problem
+from patients.ingest.hl7v2.message import Code, Ignored, Message, Problem
 from patients.ingest.hl7v2.mirror import (
     FEED,
     clinician,
@@ -75,13 +75,7 @@ def apply(message: Message) -> str:
     if trigger == "A60":
         return allergies(message)
     if trigger not in STAYS:
-        raise Problem(
-            f"ADT^{trigger or '?'} is not an event the mirror applies",
-            segment="MSH",
-            field=9,
-            component=2,
-            code=Code.UNSUPPORTED_EVENT,
-        )
+        raise Ignored(f"ADT^{trigger or '?'} is not kept")
     event_at = message.event_at()
     person, person_outcome = patient(message, event_at)
     if trigger == "A31" or not message.has("PV1"):

@@ -22,6 +22,7 @@ from patients.ingest.hl7v2.ack import ack
 from patients.ingest.hl7v2.message import (
     Code,
     Header,
+    Ignored,
     Message,
     Problem,
     Unreadable,
@@ -100,6 +101,8 @@ def hl7_process(*, inbox: InboundMessage) -> bytes:
             _fresh()
     except Problem as problem:
         return _fail(inbox, header, facts, problem)
+    except Ignored as ignored:
+        return _finish(inbox, header, facts, Status.IGNORED, str(ignored))
     except IntegrityError:
         if _applied_before(inbox, facts):  # meanwhile, on another connection
             return _finish(inbox, header, facts, Status.DUPLICATE, "already applied")

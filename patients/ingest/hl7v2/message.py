@@ -85,6 +85,11 @@ class Unreadable(Problem):
     """Not an HL7 message we can even read: answered AR."""
 
 
+class Ignored(Exception):
+    """A message the mirror does not keep (an event it does not apply):
+    acknowledged AA and counted as ignored."""
+
+
 @dataclass(frozen=True)
 class Header:
     """MSH, read before anything else: enough to acknowledge."""

@@ -4,7 +4,7 @@ placer id (SCH-1); the clinic is AIL-3 (or PV1-3), the clinician AIP-3."""
 
 from datetime import timedelta
 
-from patients.ingest.hl7v2.message import Code, Message, Problem
+from patients.ingest.hl7v2.message import Code, Ignored, Message, Problem
 from patients.ingest.hl7v2.mirror import clinician, patient, place, write
 from patients.models import Appointment
 
@@ -34,13 +34,7 @@ MINUTES = {"MIN": 1, "S": 1 / 60, "H": 60, "HR": 60, "D": 1440}
 def appointments(message: Message) -> str:
     trigger = message.header.trigger
     if trigger not in TRIGGERS:
-        raise Problem(
-            f"SIU^{trigger or '?'} is not an event the mirror applies",
-            segment="MSH",
-            field=9,
-            component=2,
-            code=Code.UNSUPPORTED_EVENT,
-        )
+        raise Ignored(f"SIU^{trigger or '?'} is not kept")
     if not message.has("SCH"):
         raise Problem("is missing", segment="SCH", code=Code.SEGMENT_SEQUENCE)
     event_at = message.event_at()
