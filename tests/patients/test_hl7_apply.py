@@ -225,3 +225,19 @@ def test_events_and_types_the_mirror_does_not_keep_are_acknowledged_and_counted(
         assert "not kept" in answer["text"]
     assert set(InboundMessage.objects.values_list("status", flat=True)) == {"ignored"}
     assert not Patient.objects.exists()
+
+
+def test_an_unexpected_failure_answers_ae_and_logs_no_patient_data(monkeypatch, caplog):
+    from patients.ingest.hl7v2 import inbox
+
+    def broken(message):
+        raise RuntimeError("duplicate key (mrn)=(MRN-1) for PEETERS")
+
+    monkeypatch.setitem(inbox.APPLIERS, "ADT", broken)
+    answer = receive(adt("A01", "C1"))
+    assert (answer["code"], answer["condition"]) == ("AE", "207")
+    assert "kept for replay" in answer["error"]
+    assert "RuntimeError" in caplog.text
+    assert "PEETERS" not in caplog.text
+    assert "MRN-1" not in caplog.text
+    assert InboundMessage.objects.get().status == "failed"

@@ -11,6 +11,7 @@
 
 import hashlib
 import logging
+import traceback
 from collections.abc import Callable, Iterable
 
 from django.db import IntegrityError, transaction
@@ -112,8 +113,17 @@ def hl7_process(*, inbox: InboundMessage) -> bytes:
             facts,
             Problem("conflicts with the mirror's data", code=Code.INTERNAL),
         )
-    except Exception as error:
-        logger.exception("HL7 message %s could not be applied", inbox.pk)
+    except Exception as error:  # any failure: AE, and kept for replay
+        # Where it failed, not the exception's text: a database error quotes
+        # the values it refused, and those may be a name or an MRN.
+        frame = traceback.extract_tb(error.__traceback__)[-1]
+        logger.error(
+            "HL7 message %s could not be applied: %s at %s:%s",
+            inbox.pk,
+            type(error).__name__,
+            frame.filename,
+            frame.lineno,
+        )
         return _fail(
             inbox,
             header,
