@@ -13,6 +13,7 @@ import hashlib
 import logging
 import traceback
 from collections.abc import Callable, Iterable
+from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -72,7 +73,6 @@ def hl7_receive(*, raw: bytes, peer: str = "", truncated_from: int = 0) -> bytes
 
 def hl7_process(*, inbox: InboundMessage) -> bytes:
     """Read and apply a stored message (again, for a replay); its ACK."""
-    InboundMessage.objects.filter(pk=inbox.pk).update(attempts=F("attempts") + 1)
     raw = bytes(inbox.raw)
     try:
         message = Message(raw)
@@ -208,6 +208,7 @@ def _mark(
     outcome: str = "",
 ) -> None:
     InboundMessage.objects.filter(pk=inbox.pk).update(
+        attempts=F("attempts") + 1,
         status=status,
         ack_code=code,
         error=error,
@@ -218,9 +219,17 @@ def _mark(
 
 
 def _fresh() -> None:
-    """The feed's last success is now (the freshness strip, "data as of")."""
+    """The feed's last success is now (the freshness strip, "data as of"),
+    written at most once a second: minutes are what the pages show."""
     now = timezone.now()
+    written = _FRESH.get("at")
+    if written is not None and (now - written).total_seconds() < 1:
+        return
     if not FeedState.objects.filter(name=FEED).update(
         last_attempt_at=now, last_success_at=now
     ):
         FeedState.objects.create(name=FEED, last_attempt_at=now, last_success_at=now)
+    transaction.on_commit(partial(_FRESH.__setitem__, "at", now))
+
+
+_FRESH: dict = {}  # when this process last wrote it, once committed

@@ -260,19 +260,43 @@ def place(
         )
     room_name = message.value(segment, field, 2, seq=seq)
     bed_name = message.value(segment, field, 3, seq=seq)
-    room = _part(ward, ward, Location.Kind.ROOM, room_name) if room_name else None
-    bed = _part(room or ward, ward, Location.Kind.BED, bed_name) if bed_name else None
+    names = [name for name in (room_name, bed_name) if name]
+    known = (
+        list(
+            Location.objects.filter(
+                ward=ward, kind__in=(Location.Kind.ROOM, Location.Kind.BED)
+            ).filter(models.Q(code__in=names) | models.Q(name__in=names))
+        )
+        if names
+        else []
+    )
+    room = (
+        _part(known, ward, ward, Location.Kind.ROOM, room_name) if room_name else None
+    )
+    bed = (
+        _part(known, room or ward, ward, Location.Kind.BED, bed_name)
+        if bed_name
+        else None
+    )
     return ward, room, bed
 
 
-def _part(parent: Location, ward: Location, kind: str, name: str) -> Location:
-    found = (
-        Location.objects.filter(ward=ward, kind=kind, part_of=parent)
-        .filter(models.Q(code=name) | models.Q(name=name))
-        .first()
-    )
-    if found is not None:
-        return found
+def _part(
+    known: list[Location], parent: Location, ward: Location, kind: str, name: str
+) -> Location:
+    """The room or bed ``name`` under ``parent``, among ``known``; added if
+    the mirror does not have it yet."""
+    for found in known:
+        if (
+            found.kind == kind
+            and found.part_of_id == parent.pk
+            and name
+            in (
+                found.code,
+                found.name,
+            )
+        ):
+            return found
     row, _ = write(
         Location,
         None,
