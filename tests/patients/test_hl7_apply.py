@@ -241,3 +241,44 @@ def test_an_unexpected_failure_answers_ae_and_logs_no_patient_data(monkeypatch, 
     assert "PEETERS" not in caplog.text
     assert "MRN-1" not in caplog.text
     assert InboundMessage.objects.get().status == "failed"
+
+
+def test_the_charset_of_msh_18_is_used_and_lf_between_segments_is_accepted():
+    wards("WARD-A")
+    latin = adt("A01", "C1", given="Anaïs").decode().replace("UNICODE UTF-8", "8859/1")
+    answer = receive(latin.replace("\r", "\n").encode("latin-1"))
+    assert answer["code"] == "AA", answer
+    assert Patient.objects.get().given == "Anaïs"
+    assert stay().ward.name == "WARD-A"  # PV1 was read: LF did not hide it
+
+
+def test_an_appointment_is_booked_moved_and_cancelled():
+    from patients.models import Appointment, Location
+
+    wards("CLIN-1")
+
+    def siu(trigger: str, control: str, start: str, at: str) -> bytes:
+        return message(
+            f"SIU^{trigger}^SIU_S12",
+            control,
+            f"SCH|P-1|F-1|||||^Follow-up||||^^30^{start}",
+            pid(),
+            "AIP|1||D1^HOUSE^GREGORY",
+            f"AIL|1||CLIN-1^Room 2|||{start}",
+            at=at,
+        )
+
+    assert receive(siu("S12", "C1", "20261201093000", "20261130080000"))["code"] == "AA"
+    visit = Appointment.objects.get()
+    assert (visit.status, visit.clinic, visit.clinician.family) == (
+        "booked",
+        Location.objects.get(name="CLIN-1"),
+        "HOUSE",
+    )
+    receive(siu("S13", "C2", "20261202140000", "20261130090000"))
+    visit.refresh_from_db()
+    assert visit.starts_at.day == 2
+    assert visit.status == "booked"
+    receive(siu("S15", "C3", "20261202140000", "20261130100000"))
+    visit.refresh_from_db()
+    assert visit.status == "cancelled"
