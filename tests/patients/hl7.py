@@ -120,7 +120,10 @@ class Sender:
     def send(self, raw: bytes) -> dict:
         reply = self.client.send_message(raw)
         while not reply.rstrip(b"\r").endswith(b"\x1c"):
-            reply += self.client.socket.recv(4096)
+            chunk = self.client.socket.recv(4096)
+            if not chunk:
+                raise ConnectionError("the listener closed the connection")
+            reply += chunk
         return acknowledgement(reply)
 
     def close(self) -> None:

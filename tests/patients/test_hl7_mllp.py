@@ -3,6 +3,7 @@ MLLP client: the shared fixtures, broken input, and a kill mid-flight."""
 
 import re
 
+import psycopg
 import pytest
 from hl7 import parse_batch, parse_file
 
@@ -646,3 +647,64 @@ def test_a_message_stored_but_not_applied_before_a_stop_is_applied_at_restart(
         sender.close()
     assert (again["code"], again["text"]) == ("AA", "already applied")
     assert stay_of("MRN-1").ward.name == "WARD-A"
+
+
+def test_the_listener_carries_on_when_its_database_connection_is_cut(
+    test_database_url, tmp_path
+):
+    from django.db import connection
+
+    wards("WARD-A")
+    with listener(test_database_url, tmp_path / "mllp.log") as (port, _process):
+        sender = Sender(port)
+        assert sender.send(adt("A01", "D1", place="WARD-A^R1^B1"))["code"] == "AA"
+        with connection.cursor() as cursor:  # as a database restart would
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            assert cursor.fetchall()
+        answer = sender.send(adt("A08", "D2", place="WARD-A^R1^B2"))
+        sender.close()
+    assert answer["code"] == "AA", answer
+    assert stay_of("MRN-1").bed.name == "B2"
+
+
+def test_a_message_that_cannot_be_stored_gets_no_ack_and_the_connection_closes(
+    test_database_url, tmp_path
+):
+    """With the database unreachable, nothing is acknowledged: the engine
+    keeps the message and sends it again, and it goes through once the
+    database is back."""
+    from django.db import connection
+
+    wards("WARD-A")
+    raw = adt("A01", "N1", place="WARD-A^R1^B1")
+    name = connection.settings_dict["NAME"]
+    with listener(test_database_url, tmp_path / "mllp.log") as (port, process):
+        sender = Sender(port)
+        assert sender.send(adt("A08", "N0", place="WARD-A^R1^B1"))["code"] == "AA"
+        admin = psycopg.connect(
+            test_database_url.rsplit("/", 1)[0] + "/postgres", autocommit=True
+        )
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        admin.execute(  # the listener's connections, not this test's own
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> %s",
+            (name, connection.connection.info.backend_pid),
+        )
+        try:
+            with pytest.raises(ConnectionError):
+                sender.send(raw)
+        finally:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            admin.close()
+        sender.close()
+        assert process.poll() is None  # still listening
+        sender = Sender(port)  # the engine reconnects and sends it again
+        assert sender.send(raw)["code"] == "AA"
+        sender.close()
+    assert (
+        "could not be stored (OperationalError)" in (tmp_path / "mllp.log").read_text()
+    )
+    assert InboundMessage.objects.filter(control_id="N1").count() == 1

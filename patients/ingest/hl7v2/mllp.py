@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import connections
 
 from patients.ingest.hl7v2.inbox import hl7_receive, hl7_replay
 from patients.models import InboundMessage
@@ -145,21 +145,37 @@ class Listener:
                 await loop.run_in_executor(self.executor, partial(_receive, rest, peer))
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except Exception as error:  # the database is down: nothing was stored
+            # No ACK: the sender keeps the message and sends it again once it
+            # has reconnected. Logged by kind only (no message content).
+            logger.error(
+                "Connection from %s closed: a message could not be stored (%s)",
+                peer,
+                type(error).__name__,
+            )
         finally:
             self.connections -= 1
             writer.close()
 
 
 def _receive(frame: Frame, peer: str) -> bytes:
-    close_old_connections()  # a connection broken since the last message
-    try:
-        return hl7_receive(
-            raw=frame.raw,
-            peer=peer,
-            truncated_from=frame.size if frame.size > len(frame.raw) else 0,
-        )
-    finally:
-        # The thread keeps its connection for the next message; a broken
-        # one is replaced.
-        for connection in connections.all(initialized_only=True):
-            connection.close_if_unusable_or_obsolete()
+    _drop_broken_connections()
+    return hl7_receive(
+        raw=frame.raw,
+        peer=peer,
+        truncated_from=frame.size if frame.size > len(frame.raw) else 0,
+    )
+
+
+def _drop_broken_connections() -> None:
+    """A worker thread keeps its database connection from one message to the
+    next (a new one costs more than the message); one that no longer answers
+    (the database restarted) is dropped first, so that the message does not
+    fail for it, and the message opens another.
+
+    Django's own ``close_old_connections`` would close it after every
+    message, as at the end of a web request when CONN_MAX_AGE is 0.
+    """
+    for connection in connections.all(initialized_only=True):
+        if connection.connection is not None and not connection.is_usable():
+            connection.close()
