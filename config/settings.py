@@ -302,6 +302,9 @@ HL7_DEFAULT_CHARSET = env_choice(
 HL7_MAX_MESSAGE_BYTES = env_int(
     "HL7_MAX_MESSAGE_BYTES", 4 * 1024 * 1024, min_value=1024
 )
+# MSH-11 processing ids applied (P: production); others are answered AR, so
+# that test or training messages never reach the mirror by mistake.
+HL7_PROCESSING_IDS = env_list("HL7_PROCESSING_IDS", ["P"])
 # MSH-3 of our acknowledgements.
 HL7_APPLICATION = env_str("HL7_APPLICATION", "DOWNTIME")
 # PID-3 identifier type codes (CX-5) that make an MRN, most wanted first.

@@ -375,6 +375,9 @@ class Observation(Mirrored):
         LABORATORY = "laboratory", _("Laboratory")
         OTHER = "other", _("Other")
 
+    # Statuses of a result withdrawn at the source: never shown or printed.
+    WITHDRAWN = ("cancelled", "entered-in-error")
+
     patient = models.ForeignKey(
         Patient,
         verbose_name=_("patient"),

@@ -74,7 +74,8 @@ def vital_trends(
         patient_id=patient_id,
         category=Observation.Category.VITAL_SIGNS,
         effective_at__gte=timezone.now() - dt.timedelta(days=days),
-    ).order_by("-effective_at")
+    )
+    recent = recent.exclude(status__in=Observation.WITHDRAWN).order_by("-effective_at")
     for observation in recent[:200]:
         signs = trends.setdefault(observation.name, [])
         if len(signs) < values:

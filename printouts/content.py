@@ -197,7 +197,9 @@ def _clinical_rows(now: dt.datetime) -> dict[str, QuerySet]:
         "observations": Observation.objects.filter(
             Q(category=Observation.Category.VITAL_SIGNS)
             | Q(category=Observation.Category.LABORATORY, effective_at__gte=since)
-        ).order_by("-effective_at", "name"),
+        )
+        .exclude(status__in=Observation.WITHDRAWN)
+        .order_by("-effective_at", "name"),
         "lab_orders": LabOrder.objects.filter(status__in=LabOrder.PENDING).order_by(
             "ordered_at", "order_number"
         ),

@@ -282,3 +282,219 @@ def test_an_appointment_is_booked_moved_and_cancelled():
     receive(siu("S15", "C3", "20261202140000", "20261130100000"))
     visit.refresh_from_db()
     assert visit.status == "cancelled"
+
+
+def test_an_order_or_result_never_rewrites_what_adt_said_of_the_patient():
+    wards("WARD-A")
+    receive(adt("A01", "C1", "NK1|1|PEETERS^Jan|SPO^Spouse||+32 470 00 00 00"))
+    short_pid = "PID|1||MRN-1^^^GENERAL^MR||DOE^JOHN"
+    receive(
+        message(
+            "ORU^R01^ORU_R01",
+            "C2",
+            short_pid,
+            "OBR|1|L1||2345-7^Glucose^LN|||20261130090000||||||||||||||||||F",
+            "OBX|1|NM|2345-7^Glucose^LN||5.1|mmol/L|||||F",
+        )
+    )
+    person = Patient.objects.get()
+    assert (person.family, person.given) == ("PEETERS", "Anaïs")
+    assert str(person.birth_date) == "1950-03-12"
+    assert person.contact_name == "Jan PEETERS"
+    assert person.sex == "female"
+
+
+def test_an_update_keeps_what_it_leaves_empty_and_clears_an_explicit_null():
+    wards("WARD-A")
+    receive(adt("A01", "C1"))
+    sparse = "PID|1||MRN-1^^^GENERAL^MR||PEETERS^Anaïs" + "|" * 8 + '""'
+    receive(
+        message(
+            "ADT^A08^ADT_A01",
+            "C2",
+            "EVN|A08|20261130090000",
+            sparse,
+            "PV1|1|I|WARD-A^R1^B1",
+            at="20261130090000",
+        )
+    )
+    person = Patient.objects.get()
+    assert str(person.birth_date) == "1950-03-12"  # PID-7 left empty: kept
+    assert person.sex == "female"
+    assert person.address  # PID-11 left empty: kept
+    assert person.phone == ""  # PID-13 "": cleared
+
+
+def test_a_late_event_does_not_take_a_bed_from_a_newer_arrival():
+    wards("WARD-A")
+    receive(
+        adt(
+            "A01",
+            "C1",
+            mrn="MRN-1",
+            visit="V1",
+            place="WARD-A^R1^B1",
+            at="20261130080000",
+        )
+    )
+    receive(
+        adt(
+            "A02",
+            "C2",
+            mrn="MRN-2",
+            visit="V2",
+            place="WARD-A^R1^B1",
+            at="20261130100000",
+        )
+    )
+    assert stay("MRN-2").bed.name == "B1"
+    assert stay("MRN-1").bed is None
+    # MRN-1's transfer into B1 at 09:00 arrives late: MRN-2 came at 10:00.
+    receive(
+        adt(
+            "A02",
+            "C3",
+            mrn="MRN-1",
+            visit="V1",
+            place="WARD-A^R1^B1",
+            at="20261130090000",
+        )
+    )
+    assert stay("MRN-2").bed.name == "B1"
+    assert stay("MRN-1").bed is None
+    assert stay("MRN-1").ward.name == "WARD-A"
+
+
+def test_iam_segments_change_one_allergy_each():
+    wards("WARD-A")
+    receive(adt("A01", "C1"))
+    for control, segments in (
+        ("C2", ["AL1|1|DA|PEN^Penicillin|SV", "AL1|2|EA|LAT^Latex|MO"]),
+        ("C3", ["IAM|1|DA|COD^Codeine|MO||A"]),
+        ("C4", ["IAM|1|EA|LAT^Latex|MO||D"]),
+    ):
+        receive(
+            message(
+                "ADT^A60^ADT_A60",
+                control,
+                "EVN|A60|2026113009" + control[1] + "000",
+                pid(),
+                *segments,
+                at="2026113009" + control[1] + "000",
+            )
+        )
+    assert sorted(Allergy.objects.values_list("substance", flat=True)) == [
+        "Codeine",
+        "Penicillin",
+    ]
+
+
+def test_bytes_that_did_not_come_as_a_whole_frame_are_kept_not_applied():
+    from patients.ingest.hl7v2.mllp import UNFINISHED
+
+    wards("WARD-A")
+    answer = acknowledgement(
+        hl7_receive(raw=adt("A01", "C1")[:-20], peer="x", unframed=UNFINISHED)
+    )
+    assert answer["code"] == "AR"
+    assert not Patient.objects.exists()
+    assert InboundMessage.objects.get().status == "rejected"
+
+
+def test_after_a_merge_an_order_is_found_under_the_surviving_patient():
+    from patients.models import MedicationOrder
+
+    wards("WARD-A")
+    receive(adt("A01", "C1", mrn="OLD-9", visit="V9"))
+
+    def rde(control: str, action: str, at: str, mrn: str) -> bytes:
+        return message(
+            "RDE^O11^RDE_O11",
+            control,
+            pid(mrn=mrn),
+            f"ORC|{action}|RX-1",
+            "RXE||MOR^Morphine 10 mg|10||mg",
+            at=at,
+        )
+
+    receive(rde("C2", "NW", "20261130090000", "OLD-9"))
+    receive(
+        message(
+            "ADT^A40^ADT_A39",
+            "C3",
+            "EVN|A40|20261130100000",
+            pid(mrn="MRN-1"),
+            "MRG|OLD-9^^^GENERAL^MR",
+            at="20261130100000",
+        )
+    )
+    receive(rde("C4", "DC", "20261130110000", "MRN-1"))
+    assert list(MedicationOrder.objects.values_list("status", flat=True)) == ["stopped"]
+
+
+def test_a_withdrawn_result_leaves_the_pages():
+    from django.utils import timezone
+
+    from printouts.content import stay_sections
+
+    wards("WARD-A")
+    receive(adt("A01", "C1"))
+    obr = "OBR|1|L1||2823-3^Potassium^LN|||20261130090000||||||||||||||||||F"
+    receive(
+        message(
+            "ORU^R01^ORU_R01",
+            "C2",
+            pid(),
+            obr,
+            "OBX|1|NM|2823-3^Potassium^LN||9.9|mmol/L|||||F",
+        )
+    )
+    receive(
+        message(
+            "ORU^R01^ORU_R01",
+            "C3",
+            pid(),
+            obr,
+            "OBX|1|NM|2823-3^Potassium^LN|||mmol/L|||||D",
+            at="20261130100000",
+        )
+    )
+    section = stay_sections(stays=Encounter.objects.all(), now=timezone.now())[0]
+    assert "9.9" not in str(section)
+
+
+def test_same_second_admissions_without_visit_numbers_each_apply():
+    wards("WARD-A")
+    for control, trigger in (("C1", "A01"), ("C2", "A03"), ("C3", "A01")):
+        answer = receive(adt(trigger, control, visit="", place="WARD-A^R1^B1"))
+        assert answer["code"] == "AA", answer
+    assert Encounter.objects.filter(status="in-progress").count() == 1
+
+
+def test_the_ack_returns_the_control_id_exactly_as_sent():
+    wards("WARD-A")
+    answer = receive(adt("A01", "C\\F\\1"))
+    assert answer["control"] == "C\\F\\1"
+
+
+def test_a_partial_birth_date_is_not_made_into_a_day():
+    wards("WARD-A")
+    receive(
+        message(
+            "ADT^A01^ADT_A01",
+            "C1",
+            "EVN|A01|20261130",
+            pid().replace("19500312", "1950"),
+            "PV1|1|I|WARD-A",
+        )
+    )
+    assert Patient.objects.get().birth_date is None
+
+
+def test_another_patients_visit_number_is_an_error():
+    wards("WARD-A")
+    receive(adt("A01", "C1", mrn="MRN-1", visit="V1"))
+    answer = receive(adt("A08", "C2", mrn="MRN-2", visit="V1", at="20261130090000"))
+    assert answer["code"] == "AE"
+    assert "PV1-19" in answer["error"]
+    assert stay("MRN-1").patient.mrn == "MRN-1"

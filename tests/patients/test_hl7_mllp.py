@@ -53,7 +53,10 @@ def hospital(db):
 def test_every_shared_fixture_gets_the_right_answer_and_changes_the_mirror(
     hospital, test_database_url, tmp_path
 ):
-    with listener(test_database_url, tmp_path / "mllp.log") as (port, _process):
+    # Several samples are marked as training messages (MSH-11 T): this
+    # listener is set, as a test interface would be, to apply them too.
+    env = {"HL7_PROCESSING_IDS": "P,T"}
+    with listener(test_database_url, tmp_path / "mllp.log", **env) as (port, _p):
         sender = Sender(port)
         answers = {}
 
@@ -376,6 +379,15 @@ BROKEN = [
     ("no message type", GOOD.replace(b"ADT^A01^ADT_A01", b"", 1), "AR", "MSH-9"),
     ("no control id", GOOD.replace(b"|OK-1|", b"||", 1), "AR", "MSH-10"),
     ("no version", GOOD.replace(b"|P|2.5|", b"|P||", 1), "AR", "MSH-12"),
+    ("a training message", GOOD.replace(b"|P|2.5|", b"|T|2.5|", 1), "AR", "MSH-11"),
+    (
+        "no time at all",
+        GOOD.replace(b"|20261130080000||", b"|||", 1).replace(
+            b"EVN|A01|20261130080000", b"EVN|A01|"
+        ),
+        "AE",
+        "MSH-7",
+    ),
     ("a batch", b"BHS|^~\\&|EHR\r" + GOOD + b"BTS|1\r", "AR", "batch"),
     ("two messages in a frame", GOOD + GOOD.replace(b"OK-1", b"OK-2"), "AR", "batch"),
     ("lower-case segment", GOOD.replace(b"\rPID|", b"\rpid|", 1), "AR", "segment 3"),
@@ -631,14 +643,14 @@ def test_a_listener_killed_mid_flight_loses_nothing_acknowledged_and_applies_onc
 def test_a_message_stored_but_not_applied_before_a_stop_is_applied_at_restart(
     test_database_url, tmp_path
 ):
-    import hashlib
-
     from django.utils import timezone
+
+    from patients.ingest.hl7v2.message import message_digest
 
     wards("WARD-A")
     raw = adt("A01", "L1", place="WARD-A^R1^B1")
     InboundMessage.objects.create(  # as the process left it when it died
-        received_at=timezone.now(), raw=raw, digest=hashlib.sha256(raw).hexdigest()
+        received_at=timezone.now(), raw=raw, digest=message_digest(raw)
     )
     with listener(test_database_url, tmp_path / "mllp.log") as (port, _process):
         assert InboundMessage.objects.get().status == "applied"

@@ -46,21 +46,23 @@ def ack(
         "MSH",
         header.encoding,
         escape(settings.HL7_APPLICATION),
-        escape(header.receiving_facility),
-        escape(header.sending_application),
-        escape(header.sending_facility),
+        # Values read from the message's MSH are still in its escaped form:
+        # returned as they came, so that the sender recognises them.
+        header.receiving_facility,
+        header.sending_application,
+        header.sending_facility,
         now.strftime("%Y%m%d%H%M%S%z"),
         "",
-        comp.join(["ACK", escape(header.trigger), "ACK"]) if header.trigger else "ACK",
+        comp.join(["ACK", header.trigger, "ACK"]) if header.trigger else "ACK",
         control,
-        "P",
-        escape(header.version or "2.5"),
+        header.processing or "P",
+        header.version or "2.5",
     ]
     if header.charset:
-        msh += ["", "", "", "", "", escape(header.charset)]
+        msh += ["", "", "", "", "", header.charset]
     segments = [
         sep.join(msh),
-        sep.join(["MSA", code, escape(header.control_id), escape(text[:80])]),
+        sep.join(["MSA", code, header.control_id, escape(text[:80])]),
     ]
     if problem is not None:
         condition = problem.code if problem.code else Code.INTERNAL

@@ -5,6 +5,7 @@ names the stay, and without one the patient's current stay from this feed
 is the one meant.
 """
 
+import uuid
 from datetime import datetime
 
 from django.conf import settings
@@ -77,7 +78,7 @@ def apply(message: Message) -> str:
     if trigger not in STAYS:
         raise Ignored(f"ADT^{trigger or '?'} is not kept")
     event_at = message.event_at()
-    person, person_outcome = patient(message, event_at)
+    person, person_outcome = patient(message, event_at, update=True)
     if trigger == "A31" or not message.has("PV1"):
         return f"patient {person_outcome}"
     status, place_required = STAYS[trigger]
@@ -104,6 +105,13 @@ def _stay(
             .filter(source_type="Encounter", source_id=key[:128])
             .first()
         )
+        if current is not None and current.patient_id != person.pk:
+            raise Problem(
+                "is the visit number of another patient's stay",
+                segment="PV1",
+                field=19,
+                code=Code.DUPLICATE_KEY,
+            )
     else:
         current = (
             Encounter.objects.select_for_update()
@@ -112,7 +120,7 @@ def _stay(
             .order_by("-admitted_at", "-pk")
             .first()
         )
-        key = f"hl7:stay:{person.pk}:{event_at:%Y%m%d%H%M%S}"
+        key = f"hl7:stay:{person.pk}:{uuid.uuid4().hex}"  # if it is a new one
         if (
             current is not None
             and current.status == S.FINISHED
@@ -125,6 +133,12 @@ def _stay(
             and message.header.trigger in ("A01", "A04", "A05")
         ):
             current = None  # a new admission after a discharge: a new stay
+    if (
+        current is not None
+        and current.source_updated_at
+        and (event_at < current.source_updated_at)
+    ):
+        return current, "older"
     ward, room, bed = place(message, "PV1", 3, required=place_required)
     if ward is None and current is not None:
         ward, room, bed = current.ward, current.room, current.bed
@@ -157,12 +171,28 @@ def _stay(
     }
     fields["encounter_type"] = fields["encounter_type"][:255]
     if bed is not None and status in Encounter.ON_CENSUS:
-        # The newest arrival in a bed wins; the one before stays on the
-        # ward's census without a bed until the EHR says where they went.
-        Encounter.objects.filter(bed=bed, status__in=Encounter.ON_CENSUS).exclude(
-            pk=current.pk if current else None
-        ).update(bed=None)
+        _claim(bed, current, fields, event_at)
     return write(Encounter, current, ("Encounter", key), fields, event_at)
+
+
+def _claim(bed, current: Encounter | None, fields: dict, event_at: datetime) -> None:
+    """A bed has one occupant: the newest arrival. One before stays on the
+    ward's census without a bed until the EHR says where they went; a
+    newer one keeps it, and this stay gets no bed."""
+    occupants = list(
+        Encounter.objects.select_for_update()
+        .filter(bed=bed, status__in=Encounter.ON_CENSUS)
+        .exclude(pk=current.pk if current else None)
+    )
+    if any(o.source_updated_at and o.source_updated_at > event_at for o in occupants):
+        fields["bed"] = None
+        return
+    for occupant in occupants:
+        Encounter.objects.filter(pk=occupant.pk).update(
+            bed=None,
+            # What packs and pages show changed: so does the row's hash.
+            source_hash=content_hash({"left": bed.pk, "was": occupant.source_hash}),
+        )
 
 
 def _status_of(message: Message) -> str:
@@ -174,8 +204,15 @@ def _status_of(message: Message) -> str:
 def merge(message: Message) -> str:
     """A40: the patient of MRG-1 is the patient of PID-3; the first's
     records move to the second, and the first is removed."""
+    if len(message.segments("MRG")) > 1:
+        raise Problem(
+            "appears more than once: send one merge per message",
+            segment="MRG",
+            code=Code.SEGMENT_SEQUENCE,
+            sequence=2,
+        )
     event_at = message.event_at()
-    survivor, outcome = patient(message, event_at)
+    survivor, outcome = patient(message, event_at, update=True)
     number = message.required("MRG", 1)
     authority = message.value("MRG", 1, 4)
     system, _ = mrn(message)
@@ -184,21 +221,33 @@ def merge(message: Message) -> str:
     if merged is None or merged.pk == survivor.pk:
         return f"patient {outcome}, nothing to merge"
     for model in OWNED:
-        moved = list(model.objects.filter(patient=merged))
-        for row in moved:
+        for row in model.objects.filter(patient=merged):
+            # Our own ids carry the patient's: later messages about these
+            # orders and allergies must find them under the survivor.
+            moved_id = row.source_id
+            if moved_id.startswith("hl7:"):
+                moved_id = moved_id.replace(f":{merged.pk}:", f":{survivor.pk}:", 1)
+            if moved_id != row.source_id:
+                if model.objects.filter(
+                    source_type=row.source_type, source_id=moved_id
+                ).exists():  # the survivor's record has it already
+                    row.delete()
+                    continue
+                row.source_id = moved_id
             row.patient = survivor
             row.source_hash = content_hash(
                 {"merged": row.source_hash, "into": survivor.pk}
             )
-            row.save(update_fields=["patient", "source_hash"])
+            row.save(update_fields=["patient", "source_id", "source_hash"])
     merged.delete()
     return f"patient {outcome}, merged one record into it"
 
 
 def allergies(message: Message) -> str:
-    """A60: the AL1 (or IAM) segments are the patient's whole allergy list."""
+    """A60: AL1 segments are the patient's whole allergy list; IAM segments
+    each say what to do with one allergy (IAM-6: add, update, delete)."""
     event_at = message.event_at()
-    person, outcome = patient(message, event_at)
+    person, outcome = patient(message, event_at, update=True)
     count = _replace_allergies(message, person, event_at)
     return f"patient {outcome}, {count} allergies"
 
@@ -244,9 +293,15 @@ def _replace_allergies(message: Message, person: Patient, event_at: datetime) ->
             message.value(name, 5, 1, seq=seq, rep=rep)
             for rep in range(1, message.repetitions(name, 5, seq=seq) + 1)
         ]
-        if name == "IAM" and message.value("IAM", 6, seq=seq).upper() == "D":
-            continue  # IAM-6 action code D: deleted
         key = f"hl7:allergy:{person.pk}:{code or substance}"
+        action = message.value("IAM", 6, seq=seq).upper() if name == "IAM" else ""
+        if action == "X":  # IAM-6 action code: no change
+            continue
+        if action == "D":  # deleted: this one, the others stay
+            Allergy.objects.filter(
+                patient=person, source_type="AllergyIntolerance", source_id=key[:128]
+            ).delete()
+            continue
         fields = {
             "patient": person,
             "substance": substance[:255],
@@ -266,9 +321,14 @@ def _replace_allergies(message: Message, person: Patient, event_at: datetime) ->
         ).first()
         row, _ = write(Allergy, current, ("AllergyIntolerance", key), fields, event_at)
         kept.append(row.pk)
-    stale = Allergy.objects.filter(patient=person).exclude(pk__in=kept)
-    stale = stale.filter(
-        Q(source_updated_at__isnull=True) | Q(source_updated_at__lte=event_at)
-    )
-    stale.delete()
+    if name == "AL1":
+        # AL1 segments are the whole list: this feed's allergies that are no
+        # longer on it go. (IAM says, allergy by allergy, what changed.)
+        # Another feed's rows are that feed's to remove.
+        stale = Allergy.objects.filter(patient=person, source_feed=FEED).exclude(
+            pk__in=kept
+        )
+        stale.filter(
+            Q(source_updated_at__isnull=True) | Q(source_updated_at__lte=event_at)
+        ).delete()
     return len(kept)

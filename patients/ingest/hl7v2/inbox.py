@@ -9,12 +9,12 @@
    naming the problem when it could not be applied (nothing of it is kept).
 """
 
-import hashlib
 import logging
 import traceback
 from collections.abc import Callable, Iterable
 from functools import partial
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -28,6 +28,7 @@ from patients.ingest.hl7v2.message import (
     Message,
     Problem,
     Unreadable,
+    message_digest,
     read_header,
 )
 from patients.ingest.hl7v2.mirror import FEED
@@ -47,18 +48,27 @@ APPLIERS: dict[str, Callable[[Message], str]] = {
 }
 
 
-def hl7_receive(*, raw: bytes, peer: str = "", truncated_from: int = 0) -> bytes:
+def hl7_receive(
+    *,
+    raw: bytes,
+    peer: str = "",
+    truncated_from: int = 0,
+    unframed: str | None = None,
+) -> bytes:
     """Store, apply and acknowledge one message; the ACK's bytes.
 
     ``truncated_from``: the frame was that many bytes, more than the limit,
-    and ``raw`` is only its beginning: it is kept and rejected.
+    and ``raw`` is only its beginning. ``unframed``: why these bytes did not
+    come as a whole frame. Either way they are kept, and rejected.
     """
     inbox = InboundMessage.objects.create(
         received_at=timezone.now(),
         peer=peer[:64],
         raw=raw,
-        digest=hashlib.sha256(raw).hexdigest(),
+        digest=message_digest(raw),
     )
+    if unframed:
+        return _reject(inbox, _header_or_none(raw), Unreadable(unframed))
     if truncated_from:
         return _reject(
             inbox,
@@ -79,6 +89,19 @@ def hl7_process(*, inbox: InboundMessage) -> bytes:
     except Unreadable as problem:
         return _reject(inbox, _header_or_none(raw), problem)
     header = message.header
+    if header.processing not in settings.HL7_PROCESSING_IDS:
+        return _reject(
+            inbox,
+            header,
+            Unreadable(
+                f"processing id {header.processing or '(none)'}: this listener "
+                f"applies {', '.join(settings.HL7_PROCESSING_IDS)} only "
+                "(HL7_PROCESSING_IDS)",
+                segment="MSH",
+                field=11,
+                code=Code.TABLE_VALUE,
+            ),
+        )
     facts = {
         "sender": header.sender[:255],
         "control_id": header.control_id,
@@ -96,10 +119,7 @@ def hl7_process(*, inbox: InboundMessage) -> bytes:
             inbox, header, facts, Status.IGNORED, f"{header.kind or '?'} is not kept"
         )
     try:
-        with transaction.atomic():
-            outcome = applier(message)
-            _mark(inbox, facts, Status.APPLIED, "AA", outcome=outcome)
-            _fresh()
+        outcome = _apply(applier, message, inbox, facts)
     except Problem as problem:
         return _fail(inbox, header, facts, problem)
     except Ignored as ignored:
@@ -135,6 +155,23 @@ def hl7_process(*, inbox: InboundMessage) -> bytes:
         )
     logger.info("HL7 message %s %s applied", inbox.pk, header.kind)
     return ack(header, "AA", outcome)
+
+
+def _apply(applier, message: Message, inbox: InboundMessage, facts: dict) -> str:
+    """Apply and mark applied in one transaction. A clash with a row another
+    connection created meanwhile (the same new patient, bed or clinician)
+    is tried once more, when that row is there to be found."""
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic():
+                outcome = applier(message)
+                _mark(inbox, facts, Status.APPLIED, "AA", outcome=outcome)
+                _fresh()
+                return outcome
+        except IntegrityError:
+            if attempt == 2 or _applied_before(inbox, facts):
+                raise
+    raise AssertionError("unreachable")
 
 
 def hl7_replay(

@@ -10,6 +10,7 @@ value itself (it may be a name or a birth date).
 """
 
 import datetime as dt
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -105,6 +106,8 @@ class Header:
     trigger: str  # MSH-9.2
     version: str
     charset: str
+    processing: str = ""  # MSH-11: P production, T training, D debugging
+    sent_at: str = ""  # MSH-7 as written
 
     @property
     def sender(self) -> str:
@@ -118,7 +121,8 @@ class Header:
 def read_header(raw: bytes) -> Header:
     """MSH of ``raw``: its first segment, read as Latin-1 (every charset we
     accept writes MSH in ASCII)."""
-    first = re.split(rb"\r\n|\r|\n", raw.removeprefix(BOM), maxsplit=1)[0]
+    body = raw.removeprefix(BOM).lstrip(b"\r\n")
+    first = re.split(rb"\r\n|\r|\n", body, maxsplit=1)[0]
     line = first.decode("latin-1")
     if line.startswith(("FHS", "BHS")):
         raise Unreadable(
@@ -167,6 +171,8 @@ def read_header(raw: bytes) -> Header:
         message_type=field(9, 0).upper(),
         trigger=field(9, 1).upper(),
         version=field(12, 0),
+        processing=field(11, 0).upper(),
+        sent_at=field(7),
         charset=field(18).split(encoding[1])[0].strip().upper(),
     )
 
@@ -323,17 +329,40 @@ class Message:
             ) from None
 
     def date(self, segment: str, field: int, **kw) -> dt.date | None:
-        """A calendar day (a birth date): as written, no zone conversion."""
+        """A calendar day (a birth date): as written, no zone conversion.
+        Only a year, or a year and month, gives None: a made-up day would
+        print as a real birth date."""
         moment = self.timestamp(segment, field, **kw)
-        return None if moment is None else moment.date()
+        if moment is None or len(self.value(segment, field, **kw)) < 8:
+            return None
+        return moment.date()
+
+    def is_null(self, segment: str, field: int, component: int = 1, **kw) -> bool:
+        """The field holds HL7's explicit null ``""``: delete the value (an
+        empty field means "not sent": keep it)."""
+        try:
+            value = self.parsed.extract_field(
+                segment, kw.get("seq", 1), field, kw.get("rep", 1), component, 1
+            )
+        except (IndexError, KeyError, TypeError):
+            return False
+        return (value or "").strip() == '""'
 
     def event_at(self) -> dt.datetime:
-        """When the event happened: EVN-2, else MSH-7, else now."""
-        return (
-            (self.timestamp("EVN", 2) if self.has("EVN") else None)
-            or self.timestamp("MSH", 7)
-            or timezone.now()
+        """When the event happened: EVN-2, else MSH-7. Without either, the
+        message cannot be put in order with others: an error, not "now"
+        (which would let a stale message win over newer state)."""
+        moment = (self.timestamp("EVN", 2) if self.has("EVN") else None) or (
+            self.timestamp("MSH", 7)
         )
+        if moment is None:
+            raise Problem(
+                "gives no date/time, and no EVN-2 says when the event happened",
+                segment="MSH",
+                field=7,
+                code=Code.REQUIRED_MISSING,
+            )
+        return moment
 
 
 def parse_timestamp(value: str) -> dt.datetime:
@@ -358,3 +387,20 @@ def parse_timestamp(value: str) -> dt.datetime:
         int(float(fraction) * 1_000_000) if fraction else 0,
         tzinfo=zone,
     )
+
+
+def message_digest(raw: bytes) -> str:
+    """SHA-256 of the message without MSH-7: a resend is the same message,
+    even from an engine that writes a new date/time into it."""
+    try:
+        header = read_header(raw)
+    except Unreadable:
+        return hashlib.sha256(raw).hexdigest()
+    body = raw.removeprefix(BOM).lstrip(b"\r\n")
+    first, rest = re.match(rb"([^\r\n]*)(.*)", body, re.DOTALL).groups()
+    fields = first.split(header.field_separator.encode("latin-1"))
+    if len(fields) > 6:
+        fields[6] = b""
+    return hashlib.sha256(
+        header.field_separator.encode("latin-1").join(fields) + rest
+    ).hexdigest()

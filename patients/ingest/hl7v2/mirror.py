@@ -106,9 +106,30 @@ def find_patient(system: str, number: str) -> Patient | None:
     )
 
 
-def patient(message: Message, event_at: datetime) -> tuple[Patient, str]:
-    """The PID's patient, created or brought up to date."""
+# Patient fields and where PID gives them: a field the message leaves empty
+# keeps what the mirror has; only HL7's explicit null ("") clears it.
+_KEPT_UNLESS_NULLED = {
+    "given": ("PID", 5, 2),
+    "prefix": ("PID", 5, 5),
+    "birth_date": ("PID", 7, 1),
+    "sex": ("PID", 8, 1),
+    "phone": ("PID", 13, 1),
+    "address": ("PID", 11, 1),
+    "deceased_at": ("PID", 29, 1),
+}
+
+
+def patient(
+    message: Message, event_at: datetime, *, update: bool = False
+) -> tuple[Patient, str]:
+    """The PID's patient. ``update``: ADT, whose PID is the patient's record,
+    brings the mirror's up to date; other messages (orders, results,
+    appointments) name the patient and create one the mirror lacks, but
+    their PID, often a few fields, never overwrites what ADT said."""
     system, number = mrn(message)
+    current = find_patient(system, number)
+    if current is not None and not update:
+        return current, "known"
     family = message.value("PID", 5, 1)
     given = " ".join(
         part
@@ -122,7 +143,7 @@ def patient(message: Message, event_at: datetime) -> tuple[Patient, str]:
             field=5,
             code=Code.REQUIRED_MISSING,
         )
-    contact = _contact(message)
+    sex = message.value("PID", 8).upper()[:1]
     fields = {
         "mrn_system": system[:255],
         "mrn": number,
@@ -130,22 +151,27 @@ def patient(message: Message, event_at: datetime) -> tuple[Patient, str]:
         "family": family[:128],
         "given": given[:128],
         "prefix": message.value("PID", 5, 5)[:32],
-        "name_search": values.search_key(given, family),
         "birth_date": message.date("PID", 7),
-        "sex": _SEX.get(message.value("PID", 8).upper()[:1], Sex.UNKNOWN),
+        "sex": _SEX.get(sex, Sex.UNKNOWN) if sex else "",
         "phone": phone(message, "PID", 13),
         "address": _address(message),
-        **contact,
+        **_contact(message),
         "deceased_at": message.timestamp("PID", 29)
         if message.value("PID", 30).upper() != "N"
         else None,
     }
+    if current is not None:
+        for name, where in _KEPT_UNLESS_NULLED.items():
+            if fields[name] in ("", None) and not message.is_null(*where):
+                fields[name] = getattr(current, name)
+        if not message.has("NK1"):
+            for name in ("contact_name", "contact_relationship", "contact_phone"):
+                fields[name] = getattr(current, name)
+        fields["family"] = fields["family"] or current.family
+    fields["sex"] = fields["sex"] or Sex.UNKNOWN
+    fields["name_search"] = values.search_key(fields["given"], fields["family"])
     return write(
-        Patient,
-        find_patient(system, number),
-        ("Patient", f"hl7:{system}:{number}"),
-        fields,
-        event_at,
+        Patient, current, ("Patient", f"hl7:{system}:{number}"), fields, event_at
     )
 
 

@@ -24,13 +24,19 @@ from patients.models import InboundMessage
 logger = logging.getLogger(__name__)
 
 START, END, CR = b"\x0b", b"\x1c", b"\r"
+OUTSIDE = "bytes outside an MLLP frame: kept, not applied"
+UNFINISHED = (
+    "the connection closed before the end of the message: kept, not applied "
+    "(the sender had no ACK and sends it again)"
+)
 
 
 @dataclass
 class Frame:
     raw: bytes
     size: int  # bytes received, more than len(raw) when cut at the limit
-    framed: bool = True  # False: bytes outside any frame
+    # None: a whole frame; else why these bytes are kept but not applied.
+    unframed: str | None = None
 
 
 class Framer:
@@ -57,7 +63,7 @@ class Framer:
                 if start < 0:
                     break
                 if self.buffer.strip():
-                    frames.append(Frame(bytes(self.buffer), self.size, framed=False))
+                    frames.append(Frame(bytes(self.buffer), self.size, OUTSIDE))
                 self.buffer.clear()
                 self.size = 0
                 self.inside = True
@@ -81,7 +87,8 @@ class Framer:
     def rest(self) -> Frame | None:
         """What is left when the connection closes: half a frame, or junk."""
         if self.buffer.strip():
-            return Frame(bytes(self.buffer), self.size, framed=False)
+            why = UNFINISHED if self.inside else OUTSIDE
+            return Frame(bytes(self.buffer), self.size, why)
         return None
 
     def _keep(self, chunk) -> None:
@@ -137,7 +144,7 @@ class Listener:
                     reply = await loop.run_in_executor(
                         self.executor, partial(_receive, frame, peer)
                     )
-                    if frame.framed:
+                    if frame.unframed is None:
                         writer.write(START + reply + END + CR)
                         await writer.drain()
             rest = framer.rest()
@@ -164,6 +171,7 @@ def _receive(frame: Frame, peer: str) -> bytes:
         raw=frame.raw,
         peer=peer,
         truncated_from=frame.size if frame.size > len(frame.raw) else 0,
+        unframed=frame.unframed,
     )
 
 

@@ -8,6 +8,9 @@ filler number (ORC-3, else OBR-3): the numbers the EHR and the lab share.
 
 from datetime import datetime
 
+from django.db.models import Value
+from django.db.models.functions import Coalesce, Greatest
+
 from patients.ingest import values
 from patients.ingest.hl7v2.message import Code, Message, Problem
 from patients.ingest.hl7v2.mirror import clinician, patient, write
@@ -252,11 +255,16 @@ def results(message: Message) -> str:
         if result_status in ("F", "C") or (
             not result_status and statuses and statuses <= {"F", "C"}
         ):
+            # A final result closes its order whatever the clocks say (the
+            # shared samples' result is timed before its order); the row's
+            # time only moves forward.
             closed += LabOrder.objects.filter(
                 patient=person, order_number=number, status__in=LabOrder.PENDING
             ).update(
                 status=L.COMPLETED,
-                source_updated_at=event_at,
+                source_updated_at=Coalesce(
+                    Greatest("source_updated_at", Value(event_at)), Value(event_at)
+                ),
                 source_hash=f"result:{event_at:%Y%m%d%H%M%S}",
             )
     if not message.has("OBR"):
@@ -303,14 +311,24 @@ def _observation(message, obx, person, stay, number, when, section, event_at) ->
         )
     kind = message.value("OBX", 2, seq=obx).upper()
     text, number_value = _obx_value(message, obx, kind)
-    if not text:  # a result still to come: nothing to show yet
+    status = OBX_STATUS.get(message.value("OBX", 11, seq=obx).upper(), "final")
+    sub_id = message.value("OBX", 4, seq=obx)
+    key = f"hl7:result:{person.pk}:{number}:{code or name}:{sub_id}"
+    current = Observation.objects.filter(
+        source_type="Observation", source_id=key[:128]
+    ).first()
+    if not text:
+        # A result still to come shows nothing yet; one withdrawn (deleted,
+        # cancelled, wrong) comes without a value and takes the shown one
+        # off the pages.
+        if current is not None and status in ("entered-in-error", "cancelled"):
+            write(Observation, current, ("", ""), {"status": status}, event_at)
         return 0
     category = (
         Observation.Category.VITAL_SIGNS
         if code in VITAL_CODES or section == "VS"
         else Observation.Category.LABORATORY
     )
-    sub_id = message.value("OBX", 4, seq=obx)
     fields = {
         "patient": person,
         "encounter": stay,
@@ -324,13 +342,9 @@ def _observation(message, obx, person, stay, number, when, section, event_at) ->
         )[:32],
         "reference_range": message.value("OBX", 7, seq=obx)[:64],
         "abnormal_flag": message.value("OBX", 8, seq=obx)[:8],
-        "status": OBX_STATUS.get(message.value("OBX", 11, seq=obx).upper(), "final"),
+        "status": status,
         "effective_at": message.timestamp("OBX", 14, seq=obx) or when,
     }
-    key = f"hl7:result:{person.pk}:{number}:{code or name}:{sub_id}"
-    current = Observation.objects.filter(
-        source_type="Observation", source_id=key[:128]
-    ).first()
     write(Observation, current, ("Observation", key), fields, event_at)
     return 1
 

@@ -39,7 +39,9 @@ def appointments(message: Message) -> str:
         raise Problem("is missing", segment="SCH", code=Code.SEGMENT_SEQUENCE)
     event_at = message.event_at()
     person, _ = patient(message, event_at)
-    number = message.value("SCH", 2) or message.value("SCH", 1)
+    field = 2 if message.value("SCH", 2) else 1
+    number = message.value("SCH", field)
+    namespace = message.value("SCH", field, 2)  # EI-2: whose id it is
     if not number:
         raise Problem(
             "gives neither a filler (SCH-2) nor a placer (SCH-1) appointment id",
@@ -47,10 +49,17 @@ def appointments(message: Message) -> str:
             field=2,
             code=Code.REQUIRED_MISSING,
         )
-    key = f"hl7:appointment:{number}"
+    key = f"hl7:appointment:{namespace}:{number}"
     current = Appointment.objects.filter(
         source_type="Appointment", source_id=key[:128]
     ).first()
+    if current is not None and current.patient_id != person.pk:
+        raise Problem(
+            "is the id of another patient's appointment",
+            segment="SCH",
+            field=field,
+            code=Code.DUPLICATE_KEY,
+        )
     starts = _start(message)
     if starts is None and current is None:
         raise Problem(
