@@ -720,3 +720,43 @@ def test_a_message_that_cannot_be_stored_gets_no_ack_and_the_connection_closes(
         "could not be stored (OperationalError)" in (tmp_path / "mllp.log").read_text()
     )
     assert InboundMessage.objects.filter(control_id="N1").count() == 1
+
+
+def test_several_connections_are_served_at_once(test_database_url, tmp_path):
+    """Three engines' connections, each with its own patients, in parallel."""
+    import threading
+
+    wards("WARD-A", "WARD-B", "WARD-C")
+    answers: dict[str, list[str]] = {}
+
+    def engine(ward: str) -> None:
+        sender = Sender(port)
+        answers[ward] = [
+            sender.send(
+                adt(
+                    "A01",
+                    f"{ward}-{n}",
+                    mrn=f"{ward}-MRN-{n}",
+                    visit=f"{ward}-V{n}",
+                    place=f"{ward}^R{n}^B{n}",
+                )
+            )["code"]
+            for n in range(20)
+        ]
+        sender.close()
+
+    with listener(test_database_url, tmp_path / "mllp.log") as (port, _process):
+        threads = [
+            threading.Thread(target=engine, args=(w,))
+            for w in ("WARD-A", "WARD-B", "WARD-C")
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    assert answers == {w: ["AA"] * 20 for w in ("WARD-A", "WARD-B", "WARD-C")}
+    for ward in ("WARD-A", "WARD-B", "WARD-C"):
+        assert (
+            Encounter.objects.filter(ward__name=ward, status="in-progress").count()
+            == 20
+        )
