@@ -16,6 +16,8 @@ from patients.ingest.hl7v2.mirror import (
     FEED,
     clinician,
     content_hash,
+    fetch,
+    fetch_all,
     find_patient,
     mrn,
     patient,
@@ -100,10 +102,11 @@ def _stay(
     if visit:
         authority = message.value("PV1", 19, 4)
         key = f"hl7:visit:{authority}:{visit}"
-        current = (
-            Encounter.objects.select_for_update()
-            .filter(source_type="Encounter", source_id=key[:128])
-            .first()
+        current = fetch(
+            Encounter,
+            "source_type = %s AND source_id = %s",
+            ["Encounter", key[:128]],
+            lock=True,
         )
         if current is not None and current.patient_id != person.pk:
             raise Problem(
@@ -113,12 +116,12 @@ def _stay(
                 code=Code.DUPLICATE_KEY,
             )
     else:
-        current = (
-            Encounter.objects.select_for_update()
-            .filter(patient=person, source_feed=FEED)
-            .exclude(status__in=(S.CANCELLED, S.ENTERED_IN_ERROR))
-            .order_by("-admitted_at", "-pk")
-            .first()
+        current = fetch(
+            Encounter,
+            "patient_id = %s AND source_feed = %s AND status NOT IN (%s, %s)",
+            [person.pk, FEED, S.CANCELLED, S.ENTERED_IN_ERROR],
+            lock=True,
+            order="admitted_at DESC, id DESC",
         )
         key = f"hl7:stay:{person.pk}:{uuid.uuid4().hex}"  # if it is a new one
         if (
@@ -179,10 +182,12 @@ def _claim(bed, current: Encounter | None, fields: dict, event_at: datetime) -> 
     """A bed has one occupant: the newest arrival. One before stays on the
     ward's census without a bed until the EHR says where they went; a
     newer one keeps it, and this stay gets no bed."""
-    occupants = list(
-        Encounter.objects.select_for_update()
-        .filter(bed=bed, status__in=Encounter.ON_CENSUS)
-        .exclude(pk=current.pk if current else None)
+    census = ", ".join(["%s"] * len(Encounter.ON_CENSUS))
+    occupants = fetch_all(
+        Encounter,
+        f"bed_id = %s AND status IN ({census}) AND id <> %s",
+        [bed.pk, *Encounter.ON_CENSUS, current.pk if current else -1],
+        lock=True,
     )
     if any(o.source_updated_at and o.source_updated_at > event_at for o in occupants):
         fields["bed"] = None
@@ -316,9 +321,11 @@ def _replace_allergies(message: Message, person: Patient, event_at: datetime) ->
             if name == "AL1"
             else None,
         }
-        current = Allergy.objects.filter(
-            source_type="AllergyIntolerance", source_id=key[:128]
-        ).first()
+        current = fetch(
+            Allergy,
+            "source_type = %s AND source_id = %s",
+            ["AllergyIntolerance", key[:128]],
+        )
         row, _ = write(Allergy, current, ("AllergyIntolerance", key), fields, event_at)
         kept.append(row.pk)
     if name == "AL1":

@@ -15,8 +15,7 @@ from collections.abc import Callable, Iterable
 from functools import partial
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from patients.ingest.hl7v2 import adt, orders, pharmacy, scheduling
@@ -31,7 +30,7 @@ from patients.ingest.hl7v2.message import (
     message_digest,
     read_header,
 )
-from patients.ingest.hl7v2.mirror import FEED
+from patients.ingest.hl7v2.mirror import FEED, save_row
 from patients.models import FeedState, InboundMessage
 
 logger = logging.getLogger(__name__)
@@ -61,12 +60,19 @@ def hl7_receive(
     and ``raw`` is only its beginning. ``unframed``: why these bytes did not
     come as a whole frame. Either way they are kept, and rejected.
     """
-    inbox = InboundMessage.objects.create(
-        received_at=timezone.now(),
-        peer=peer[:64],
-        raw=raw,
-        digest=message_digest(raw),
-    )
+    values = {
+        "received_at": timezone.now(),
+        "peer": peer[:64],
+        "raw": raw,
+        "digest": message_digest(raw),
+        "status": Status.RECEIVED,
+    }
+    for field in InboundMessage._meta.concrete_fields:
+        if not field.primary_key and field.name not in values:
+            values[field.name] = field.get_default()
+    # Plain SQL here and below: these statements run for every message, and
+    # building them through the ORM cost more than running them.
+    inbox = InboundMessage(pk=save_row(InboundMessage, None, values), **values)
     if unframed:
         return _reject(inbox, _header_or_none(raw), Unreadable(unframed))
     if truncated_from:
@@ -192,16 +198,19 @@ def hl7_replay(
 
 def _applied_before(inbox: InboundMessage, facts: dict) -> bool:
     """The same message (sender, control id and bytes) was applied already."""
-    return (
-        InboundMessage.objects.filter(
-            sender=facts["sender"],
-            control_id=facts["control_id"],
-            digest=inbox.digest,
-            status=Status.APPLIED,
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM patients_inboundmessage WHERE sender = %s AND "
+            "control_id = %s AND digest = %s AND status = %s AND id <> %s LIMIT 1",
+            [
+                facts["sender"],
+                facts["control_id"],
+                inbox.digest,
+                Status.APPLIED,
+                inbox.pk,
+            ],
         )
-        .exclude(pk=inbox.pk)
-        .exists()
-    )
+        return cursor.fetchone() is not None
 
 
 def _header_or_none(raw: bytes) -> Header | None:
@@ -244,15 +253,15 @@ def _mark(
     error: str = "",
     outcome: str = "",
 ) -> None:
-    InboundMessage.objects.filter(pk=inbox.pk).update(
-        attempts=F("attempts") + 1,
-        status=status,
-        ack_code=code,
-        error=error,
-        outcome=outcome[:255],
-        applied_at=timezone.now() if status == Status.APPLIED else None,
+    values = {
+        "status": status,
+        "ack_code": code,
+        "error": error,
+        "outcome": outcome[:255],
+        "applied_at": timezone.now() if status == Status.APPLIED else None,
         **facts,
-    )
+    }
+    save_row(InboundMessage, inbox.pk, values, increment="attempts")
 
 
 def _fresh() -> None:

@@ -8,7 +8,7 @@ import json
 from datetime import datetime
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 
 from patients.ingest import values
@@ -34,23 +34,67 @@ def write(
             return current, "unchanged"
         if current.source_updated_at and event_at < current.source_updated_at:
             return current, "older"
-        for name, value in fields.items():
+        values = {
+            **fields,
+            "source_hash": digest,
+            "source_updated_at": event_at,
+            "received_at": timezone.now(),
+        }
+        for name, value in values.items():
             setattr(current, name, value)
-        current.source_hash = digest
-        current.source_updated_at = event_at
-        current.received_at = timezone.now()
-        current.save()
+        save_row(model, current.pk, values)
         return current, "updated"
-    row = model.objects.create(
-        source_feed=FEED,
-        source_type=key[0],
-        source_id=key[1][:128],
-        source_updated_at=event_at,
-        source_hash=digest,
-        received_at=timezone.now(),
+    values = {
+        "source_feed": FEED,
+        "source_type": key[0],
+        "source_id": key[1][:128],
+        "source_updated_at": event_at,
+        "source_hash": digest,
+        "received_at": timezone.now(),
         **fields,
-    )
-    return row, "new"
+    }
+    for field in model._meta.concrete_fields:  # what create() would default
+        if not field.primary_key and field.name not in values:
+            values[field.name] = field.get_default()
+    return model(pk=save_row(model, None, values), **values), "new"
+
+
+def save_row(
+    model: type[models.Model], pk: int | None, values: dict, *, increment: str = ""
+) -> int:
+    """INSERT (``pk`` None) or UPDATE one row in plain SQL; its pk.
+    ``increment``: a counter column the UPDATE adds one to.
+
+    A message writes a handful of rows, each once: building the statement
+    through Django's ORM cost several times the statement itself
+    (bench/mllp.py).
+    """
+    quote = connection.ops.quote_name
+    columns, params = [], []
+    for name, value in values.items():
+        field = model._meta.get_field(name)
+        if field.is_relation and isinstance(value, models.Model):
+            value = value.pk
+        columns.append(quote(field.column))
+        params.append(field.get_db_prep_save(value, connection))
+    table = quote(model._meta.db_table)
+    with connection.cursor() as cursor:
+        if pk is None:
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 - our columns
+                f"VALUES ({', '.join(['%s'] * len(columns))}) RETURNING id",
+                params,
+            )
+            return cursor.fetchone()[0]
+        assignments = ", ".join(f"{column} = %s" for column in columns)
+        if increment:
+            counter = quote(increment)
+            assignments += f", {counter} = {counter} + 1"
+        cursor.execute(
+            f"UPDATE {table} SET {assignments} WHERE id = %s",  # noqa: S608
+            [*params, pk],
+        )
+    return pk
 
 
 def content_hash(fields: dict) -> str:
@@ -98,12 +142,42 @@ def mrn(message: Message, seq: int = 1) -> tuple[str, str]:
     return settings.HL7_MRN_SYSTEM or authority or "HL7", value
 
 
-def find_patient(system: str, number: str) -> Patient | None:
-    return (
-        Patient.objects.select_for_update()
-        .filter(mrn_system=system, mrn=number)
-        .first()
+def fetch(
+    model: type[models.Model],
+    where: str,
+    params: list,
+    *,
+    lock: bool = False,
+    order: str = "id",
+) -> models.Model | None:
+    """The first row of ``model`` matching ``where`` (SQL on its columns),
+    read with ``raw()``: a lookup per message row, where compiling a
+    queryset cost twice the query (bench/mllp.py)."""
+    return next(
+        iter(fetch_all(model, where, params, lock=lock, order=order, limit=1)), None
     )
+
+
+def fetch_all(
+    model: type[models.Model],
+    where: str,
+    params: list,
+    *,
+    lock: bool = False,
+    order: str = "id",
+    limit: int | None = None,
+) -> list:
+    sql = f"SELECT * FROM {connection.ops.quote_name(model._meta.db_table)} "  # noqa: S608
+    sql += f"WHERE {where} ORDER BY {order}"
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    if lock and connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    return list(model.objects.raw(sql, params))
+
+
+def find_patient(system: str, number: str) -> Patient | None:
+    return fetch(Patient, "mrn_system = %s AND mrn = %s", [system, number], lock=True)
 
 
 # Patient fields and where PID gives them: a field the message leaves empty
@@ -236,10 +310,10 @@ def clinician(
         "identifier_system": authority[:255],
         "identifier_value": number[:128],
     }
-    current = (
-        Clinician.objects.filter(identifier_value=number)
-        .filter(identifier_system__in=[authority, ""])
-        .first()
+    current = fetch(
+        Clinician,
+        "identifier_value = %s AND identifier_system IN (%s, '')",
+        [number, authority],
     )
     if current is not None:  # a name the message leaves out is kept
         fields = {k: v or getattr(current, k) for k, v in fields.items()}
@@ -269,11 +343,11 @@ def place(
                 sequence=seq,
             )
         return None, None, None
-    ward = (
-        Location.objects.filter(kind__in=(Location.Kind.WARD, Location.Kind.CLINIC))
-        .filter(models.Q(code=point) | models.Q(name=point))
-        .order_by("kind", "pk")
-        .first()
+    ward = fetch(
+        Location,
+        "kind IN ('ward', 'clinic') AND (code = %s OR name = %s)",
+        [point, point],
+        order="kind, id",
     )
     if ward is None:
         raise Problem(
@@ -287,11 +361,13 @@ def place(
     room_name = message.value(segment, field, 2, seq=seq)
     bed_name = message.value(segment, field, 3, seq=seq)
     names = [name for name in (room_name, bed_name) if name]
+    marks = ", ".join(["%s"] * len(names))
     known = (
-        list(
-            Location.objects.filter(
-                ward=ward, kind__in=(Location.Kind.ROOM, Location.Kind.BED)
-            ).filter(models.Q(code__in=names) | models.Q(name__in=names))
+        fetch_all(
+            Location,
+            f"ward_id = %s AND kind IN ('room', 'bed') "
+            f"AND (code IN ({marks}) OR name IN ({marks}))",
+            [ward.pk, *names, *names],
         )
         if names
         else []

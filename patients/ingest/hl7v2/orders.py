@@ -6,6 +6,7 @@ An order is found again by its placer number (ORC-2, else OBR-2), else its
 filler number (ORC-3, else OBR-3): the numbers the EHR and the lab share.
 """
 
+import re
 from datetime import datetime
 
 from django.db.models import Value
@@ -13,7 +14,7 @@ from django.db.models.functions import Coalesce, Greatest
 
 from patients.ingest import values
 from patients.ingest.hl7v2.message import Code, Message, Problem
-from patients.ingest.hl7v2.mirror import clinician, patient, write
+from patients.ingest.hl7v2.mirror import clinician, fetch, patient, write
 from patients.models import Encounter, LabOrder, Observation, Patient
 
 L = LabOrder.Status
@@ -80,7 +81,9 @@ def lab_orders(message: Message) -> str:
             skipped += 1
             continue
         number = _number(message, orc, obr)
-        current = LabOrder.objects.filter(patient=person, order_number=number).first()
+        current = fetch(
+            LabOrder, "patient_id = %s AND order_number = %s", [person.pk, number]
+        )
         status = _status(message, orc, current.status if current else None)
         test = message.value("OBR", 4, 2, seq=obr) or message.value(
             "OBR", 4, 1, seq=obr
@@ -141,7 +144,9 @@ def _cancel_only(
             code=Code.REQUIRED_MISSING,
             sequence=orc,
         )
-    current = LabOrder.objects.filter(patient=person, order_number=number).first()
+    current = fetch(
+        LabOrder, "patient_id = %s AND order_number = %s", [person.pk, number]
+    )
     if current is None:
         raise Problem(
             "names an order the mirror does not know",
@@ -221,15 +226,19 @@ def _specimen(message: Message, obr: int, group: dict) -> str:
 def stay_of(message: Message, person: Patient) -> Encounter | None:
     visit = message.value("PV1", 19) if message.has("PV1") else ""
     if visit:
-        found = Encounter.objects.filter(
-            patient=person, source_id__endswith=f":{visit}"
-        ).first()
+        found = fetch(
+            Encounter,
+            "patient_id = %s AND source_id LIKE %s ESCAPE '\\'",
+            [person.pk, "%:" + re.sub(r"([\\%_])", r"\\\1", visit)],
+        )
         if found:
             return found
-    return (
-        Encounter.objects.filter(patient=person, status__in=Encounter.ON_CENSUS)
-        .order_by("-admitted_at", "-pk")
-        .first()
+    census = ", ".join(["%s"] * len(Encounter.ON_CENSUS))
+    return fetch(
+        Encounter,
+        f"patient_id = %s AND status IN ({census})",
+        [person.pk, *Encounter.ON_CENSUS],
+        order="admitted_at DESC, id DESC",
     )
 
 
@@ -314,9 +323,9 @@ def _observation(message, obx, person, stay, number, when, section, event_at) ->
     status = OBX_STATUS.get(message.value("OBX", 11, seq=obx).upper(), "final")
     sub_id = message.value("OBX", 4, seq=obx)
     key = f"hl7:result:{person.pk}:{number}:{code or name}:{sub_id}"
-    current = Observation.objects.filter(
-        source_type="Observation", source_id=key[:128]
-    ).first()
+    current = fetch(
+        Observation, "source_type = %s AND source_id = %s", ["Observation", key[:128]]
+    )
     if not text:
         # A result still to come shows nothing yet; one withdrawn (deleted,
         # cancelled, wrong) comes without a value and takes the shown one

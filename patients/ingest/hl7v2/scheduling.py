@@ -5,7 +5,7 @@ placer id (SCH-1); the clinic is AIL-3 (or PV1-3), the clinician AIP-3."""
 from datetime import timedelta
 
 from patients.ingest.hl7v2.message import Code, Ignored, Message, Problem
-from patients.ingest.hl7v2.mirror import clinician, patient, place, write
+from patients.ingest.hl7v2.mirror import clinician, fetch, patient, place, write
 from patients.models import Appointment
 
 A = Appointment.Status
@@ -50,9 +50,9 @@ def appointments(message: Message) -> str:
             code=Code.REQUIRED_MISSING,
         )
     key = f"hl7:appointment:{namespace}:{number}"
-    current = Appointment.objects.filter(
-        source_type="Appointment", source_id=key[:128]
-    ).first()
+    current = fetch(
+        Appointment, "source_type = %s AND source_id = %s", ["Appointment", key[:128]]
+    )
     if current is not None and current.patient_id != person.pk:
         raise Problem(
             "is the id of another patient's appointment",
