@@ -13,6 +13,7 @@ import argparse
 import datetime as dt
 import os
 import resource
+import socket
 import sys
 import time
 from pathlib import Path
@@ -47,6 +48,12 @@ def prepare_database() -> None:
 
     Patient.objects.all().delete()
     Location.objects.all().delete()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def peak_mb() -> float:

@@ -31,7 +31,7 @@ import psycopg
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
-from mirror_load import URL, prepare_database  # noqa: E402
+from mirror_load import URL, free_port, prepare_database  # noqa: E402
 
 START, END = b"\x0b", b"\x1c\r"
 
@@ -136,9 +136,7 @@ def main() -> None:
         Location.objects.filter(kind=Location.Kind.WARD).values_list("name", flat=True)
     )
     rng = random.Random(6)  # noqa: S311 - a workload, not a secret
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     listener = subprocess.Popen(  # noqa: S603 - our own command line
         [sys.executable, "manage.py", "run_mllp", "--port", str(port)],
         cwd=REPO,

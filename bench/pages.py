@@ -29,7 +29,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
-from mirror_load import URL, prepare_database  # noqa: E402
+from mirror_load import URL, free_port, prepare_database  # noqa: E402
 
 WORKERS = 3  # docker-compose.yml's default
 # Between two clicks a nurse reads: 2 to 8 s here, far busier than a ward.
@@ -102,12 +102,6 @@ def warm_up(port: int, cookie: str, path: str) -> None:
         )
         connection.getresponse().read()
         connection.close()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def main() -> None:

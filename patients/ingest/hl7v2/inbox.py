@@ -30,7 +30,7 @@ from patients.ingest.hl7v2.message import (
     message_digest,
     read_header,
 )
-from patients.ingest.hl7v2.mirror import FEED, save_row
+from patients.ingest.hl7v2.mirror import FEED, insert_row, save_row
 from patients.models import FeedState, InboundMessage
 
 logger = logging.getLogger(__name__)
@@ -60,19 +60,18 @@ def hl7_receive(
     and ``raw`` is only its beginning. ``unframed``: why these bytes did not
     come as a whole frame. Either way they are kept, and rejected.
     """
-    values = {
-        "received_at": timezone.now(),
-        "peer": peer[:64],
-        "raw": raw,
-        "digest": message_digest(raw),
-        "status": Status.RECEIVED,
-    }
-    for field in InboundMessage._meta.concrete_fields:
-        if not field.primary_key and field.name not in values:
-            values[field.name] = field.get_default()
     # Plain SQL here and below: these statements run for every message, and
     # building them through the ORM cost more than running them.
-    inbox = InboundMessage(pk=save_row(InboundMessage, None, values), **values)
+    inbox = insert_row(
+        InboundMessage,
+        {
+            "received_at": timezone.now(),
+            "peer": peer[:64],
+            "raw": raw,
+            "digest": message_digest(raw),
+            "status": Status.RECEIVED,
+        },
+    )
     if unframed:
         return _reject(inbox, _header_or_none(raw), Unreadable(unframed))
     if truncated_from:
@@ -108,11 +107,7 @@ def hl7_process(*, inbox: InboundMessage) -> bytes:
                 code=Code.TABLE_VALUE,
             ),
         )
-    facts = {
-        "sender": header.sender[:255],
-        "control_id": header.control_id,
-        "message_type": header.kind[:16],
-    }
+    facts = _facts(header)
     try:
         facts["event_at"] = message.event_at()
     except Problem as problem:
@@ -220,14 +215,17 @@ def _header_or_none(raw: bytes) -> Header | None:
         return None
 
 
+def _facts(header: Header) -> dict:
+    """What the inbox row records of a message's MSH."""
+    return {
+        "sender": header.sender[:255],
+        "control_id": header.control_id,
+        "message_type": header.kind[:16],
+    }
+
+
 def _reject(inbox: InboundMessage, header: Header | None, problem: Problem) -> bytes:
-    facts = {}
-    if header is not None:
-        facts = {
-            "sender": header.sender[:255],
-            "control_id": header.control_id,
-            "message_type": header.kind[:16],
-        }
+    facts = _facts(header) if header is not None else {}
     _mark(inbox, facts, Status.REJECTED, "AR", error=str(problem))
     logger.warning("HL7 message %s rejected (AR)", inbox.pk)
     return ack(header, "AR", str(problem), problem)

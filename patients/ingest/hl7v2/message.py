@@ -50,9 +50,6 @@ class Code:
     REQUIRED_MISSING = ("101", "Required field missing")
     DATA_TYPE = ("102", "Data type error")
     TABLE_VALUE = ("103", "Table value not found")
-    UNSUPPORTED_TYPE = ("200", "Unsupported message type")
-    UNSUPPORTED_EVENT = ("201", "Unsupported event code")
-    UNSUPPORTED_VERSION = ("203", "Unsupported version id")
     UNKNOWN_KEY = ("204", "Unknown key identifier")
     DUPLICATE_KEY = ("205", "Duplicate key identifier")
     INTERNAL = ("207", "Application internal error")
@@ -107,7 +104,6 @@ class Header:
     version: str
     charset: str
     processing: str = ""  # MSH-11: P production, T training, D debugging
-    sent_at: str = ""  # MSH-7 as written
 
     @property
     def sender(self) -> str:
@@ -172,7 +168,6 @@ def read_header(raw: bytes) -> Header:
         trigger=field(9, 1).upper(),
         version=field(12, 0),
         processing=field(11, 0).upper(),
-        sent_at=field(7),
         charset=field(18).split(encoding[1])[0].strip().upper(),
     )
 

@@ -53,10 +53,16 @@ def write(
         "received_at": timezone.now(),
         **fields,
     }
-    for field in model._meta.concrete_fields:  # what create() would default
+    return insert_row(model, values), "new"
+
+
+def insert_row(model: type[models.Model], values: dict) -> models.Model:
+    """A new row of ``values`` (the model's defaults for the rest), in plain
+    SQL; the instance, as ``create()`` would return it."""
+    for field in model._meta.concrete_fields:
         if not field.primary_key and field.name not in values:
             values[field.name] = field.get_default()
-    return model(pk=save_row(model, None, values), **values), "new"
+    return model(pk=save_row(model, None, values), **values)
 
 
 def save_row(

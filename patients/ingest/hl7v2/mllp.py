@@ -102,9 +102,8 @@ class Listener:
     def __init__(self, host: str, port: int, workers: int = 4) -> None:
         self.host, self.port = host, port
         self.executor = ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix="hl7", initializer=None
+            max_workers=workers, thread_name_prefix="hl7"
         )
-        self.connections = 0
 
     async def serve(self, ready: Callable[[str], None] | None = None) -> None:
         loop = asyncio.get_running_loop()
@@ -137,7 +136,6 @@ class Listener:
         host, port = writer.get_extra_info("peername")[:2]
         peer = f"{host}:{port}"
         framer = Framer(settings.HL7_MAX_MESSAGE_BYTES)
-        self.connections += 1
         try:
             while data := await reader.read(65536):
                 for frame in framer.feed(data):
@@ -161,7 +159,6 @@ class Listener:
                 type(error).__name__,
             )
         finally:
-            self.connections -= 1
             writer.close()
 
 
