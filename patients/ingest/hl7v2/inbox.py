@@ -15,7 +15,13 @@ from collections.abc import Callable, Iterable
 from functools import partial
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    transaction,
+)
 from django.utils import timezone
 
 from patients.ingest.hl7v2 import adt, orders, pharmacy, scheduling
@@ -62,15 +68,14 @@ def hl7_receive(
     """
     # Plain SQL here and below: these statements run for every message, and
     # building them through the ORM cost more than running them.
-    inbox = insert_row(
-        InboundMessage,
+    inbox = _store(
         {
             "received_at": timezone.now(),
             "peer": peer[:64],
             "raw": raw,
             "digest": message_digest(raw),
             "status": Status.RECEIVED,
-        },
+        }
     )
     if unframed:
         return _reject(inbox, _header_or_none(raw), Unreadable(unframed))
@@ -84,6 +89,19 @@ def hl7_receive(
             ),
         )
     return hl7_process(inbox=inbox)
+
+
+def _store(values: dict) -> InboundMessage:
+    """The new inbox row. A connection the database has ended (a restart)
+    may be noticed only by this statement: it is tried once more on a new
+    connection rather than leaving the sender without an answer."""
+    try:
+        return insert_row(InboundMessage, dict(values))
+    except (OperationalError, InterfaceError):
+        if connection.in_atomic_block or connection.is_usable():
+            raise
+        connection.close()
+    return insert_row(InboundMessage, dict(values))
 
 
 def hl7_process(*, inbox: InboundMessage) -> bytes:
@@ -112,22 +130,27 @@ def hl7_process(*, inbox: InboundMessage) -> bytes:
         facts["event_at"] = message.event_at()
     except Problem as problem:
         return _fail(inbox, header, facts, problem)
-    if header.control_id and _applied_before(inbox, facts):
-        return _finish(inbox, header, facts, Status.DUPLICATE, "already applied")
     applier = APPLIERS.get(header.message_type)
     if applier is None:
         return _finish(
             inbox, header, facts, Status.IGNORED, f"{header.kind or '?'} is not kept"
         )
+    # A message applied before is not looked for first: that would cost every
+    # message a query. Applied again, it changes nothing (an event never
+    # overwrites newer state) and marking it applied breaks the unique index
+    # (the IntegrityError below); one that fails or is ignored this time is
+    # looked for before the answer.
     try:
         outcome = _apply(applier, message, inbox, facts)
     except Problem as problem:
-        return _fail(inbox, header, facts, problem)
+        return _duplicate(inbox, header, facts) or _fail(inbox, header, facts, problem)
     except Ignored as ignored:
-        return _finish(inbox, header, facts, Status.IGNORED, str(ignored))
+        return _duplicate(inbox, header, facts) or _finish(
+            inbox, header, facts, Status.IGNORED, str(ignored)
+        )
     except IntegrityError:
-        if _applied_before(inbox, facts):  # meanwhile, on another connection
-            return _finish(inbox, header, facts, Status.DUPLICATE, "already applied")
+        if answer := _duplicate(inbox, header, facts):
+            return answer
         return _fail(
             inbox,
             header,
@@ -135,6 +158,8 @@ def hl7_process(*, inbox: InboundMessage) -> bytes:
             Problem("conflicts with the mirror's data", code=Code.INTERNAL),
         )
     except Exception as error:  # any failure: AE, and kept for replay
+        if answer := _duplicate(inbox, header, facts):
+            return answer
         # Where it failed, not the exception's text: a database error quotes
         # the values it refused, and those may be a name or an MRN.
         frame = traceback.extract_tb(error.__traceback__)[-1]
@@ -189,6 +214,13 @@ def hl7_replay(
         if progress:
             progress(1)
     return counts
+
+
+def _duplicate(inbox: InboundMessage, header: Header, facts: dict) -> bytes | None:
+    """The answer to a message applied before (AA), else None."""
+    if header.control_id and _applied_before(inbox, facts):
+        return _finish(inbox, header, facts, Status.DUPLICATE, "already applied")
+    return None
 
 
 def _applied_before(inbox: InboundMessage, facts: dict) -> bool:

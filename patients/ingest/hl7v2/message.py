@@ -239,6 +239,11 @@ class Message:
                 f"python-hl7 cannot parse it ({type(error).__name__})"
             ) from None
         self.names = names
+        # Each name's segments: python-hl7 finds them by scanning the whole
+        # message on every field read, and a message reads thirty fields.
+        self._by_name: dict[str, list] = {}
+        for segment in self.parsed:
+            self._by_name.setdefault(str(segment[0][0]), []).append(segment)
 
     @property
     def kind(self) -> str:
@@ -279,15 +284,24 @@ class Message:
         if seq is None:
             return ""
         try:
-            value = self.parsed.extract_field(segment, seq, field, rep, component, sub)
+            value = self._segment(segment, seq).extract_field(
+                seq, field, rep, component, sub
+            )
         except (IndexError, KeyError):
             return ""
         value = (value or "").strip()
         return "" if value == '""' else value
 
+    def _segment(self, name: str, seq: int):
+        """The ``seq``-th (1-based) ``name`` segment; KeyError or IndexError
+        when the message has not that many."""
+        if seq < 1:
+            raise IndexError(seq)
+        return self._by_name[name][seq - 1]
+
     def repetitions(self, segment: str, field: int, *, seq: int = 1) -> int:
         try:
-            return len(self.parsed.segments(segment)[seq - 1][field])
+            return len(self._segment(segment, seq)[field])
         except (IndexError, KeyError, TypeError):
             return 0
 
@@ -336,8 +350,8 @@ class Message:
         """The field holds HL7's explicit null ``""``: delete the value (an
         empty field means "not sent": keep it)."""
         try:
-            value = self.parsed.extract_field(
-                segment, kw.get("seq", 1), field, kw.get("rep", 1), component, 1
+            value = self._segment(segment, kw.get("seq", 1)).extract_field(
+                kw.get("seq", 1), field, kw.get("rep", 1), component, 1
             )
         except (IndexError, KeyError, TypeError):
             return False

@@ -3,8 +3,10 @@ clinicians (XCN), locations (PL). Every write keeps ``source_hash`` and
 ``source_updated_at`` (the event's time) as the FHIR importer does, so pack
 digests see the change and an older event never overwrites a newer one."""
 
+import functools
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import datetime
 
 from django.conf import settings
@@ -156,9 +158,7 @@ def fetch(
     lock: bool = False,
     order: str = "id",
 ) -> models.Model | None:
-    """The first row of ``model`` matching ``where`` (SQL on its columns),
-    read with ``raw()``: a lookup per message row, where compiling a
-    queryset cost twice the query (bench/mllp.py)."""
+    """The first row of ``model`` matching ``where`` (SQL on its columns)."""
     return next(
         iter(fetch_all(model, where, params, lock=lock, order=order, limit=1)), None
     )
@@ -173,13 +173,46 @@ def fetch_all(
     order: str = "id",
     limit: int | None = None,
 ) -> list:
-    sql = f"SELECT * FROM {connection.ops.quote_name(model._meta.db_table)} "  # noqa: S608
+    """The rows of ``model`` matching ``where``, as instances. A message reads
+    a few rows once each: a queryset's compiling cost twice the query, and
+    ``raw()`` building its instances as much again (bench/mllp.py)."""
+    columns, load = _loader(model, connection.vendor)
+    sql = f"SELECT {columns} FROM {connection.ops.quote_name(model._meta.db_table)} "  # noqa: S608
     sql += f"WHERE {where} ORDER BY {order}"
     if limit:
         sql += f" LIMIT {int(limit)}"
     if lock and connection.features.has_select_for_update:
         sql += " FOR UPDATE"
-    return list(model.objects.raw(sql, params))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [load(row) for row in cursor.fetchall()]
+
+
+@functools.cache
+def _loader(model: type[models.Model], vendor: str) -> tuple[str, Callable]:
+    """The column list of ``model`` and what makes an instance of a row of
+    them: the database's values converted as the ORM converts them (JSON
+    text, SQLite's dates) and ``Model.from_db``, as a queryset does."""
+    fields = model._meta.concrete_fields
+    names = [field.attname for field in fields]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    converting = []
+    for index, field in enumerate(fields):
+        column = field.get_col(model._meta.db_table)
+        found = connection.ops.get_db_converters(column) + field.get_db_converters(
+            connection
+        )
+        if found:
+            converting.append((index, column, found))
+
+    def load(row: tuple) -> models.Model:
+        values = list(row)
+        for index, column, converters in converting:
+            for convert in converters:
+                values[index] = convert(values[index], column, connection)
+        return model.from_db(connection.alias, names, values)
+
+    return columns, load
 
 
 def find_patient(system: str, number: str) -> Patient | None:
@@ -333,6 +366,9 @@ def clinician(
     return row
 
 
+_WARDS = (Location.Kind.WARD, Location.Kind.CLINIC)
+
+
 def place(
     message: Message, segment: str, field: int, *, required: bool, seq: int = 1
 ) -> tuple[Location | None, Location | None, Location | None]:
@@ -349,12 +385,23 @@ def place(
                 sequence=seq,
             )
         return None, None, None
-    ward = fetch(
-        Location,
-        "kind IN ('ward', 'clinic') AND (code = %s OR name = %s)",
-        [point, point],
-        order="kind, id",
-    )
+    room_name = message.value(segment, field, 2, seq=seq)
+    bed_name = message.value(segment, field, 3, seq=seq)
+    names = [name for name in (room_name, bed_name) if name]
+    # The ward, and the rooms and beds under it that the PL names: one query.
+    wards = "kind IN ('ward', 'clinic') AND (code = %s OR name = %s)"
+    where, params = wards, [point, point]
+    if names:
+        marks = ", ".join(["%s"] * len(names))
+        under = f"(SELECT id FROM patients_location WHERE {wards} ORDER BY kind, id LIMIT 1)"  # noqa: S608, E501
+        where += (
+            f" OR (kind IN ('room', 'bed') AND ward_id = {under}"
+            f" AND (code IN ({marks}) OR name IN ({marks})))"
+        )
+        params += [point, point, *names, *names]
+    found = fetch_all(Location, where, params, order="kind, id")
+    ward = next((row for row in found if row.kind in _WARDS), None)
+    known = [row for row in found if row.kind not in _WARDS]
     if ward is None:
         raise Problem(
             "names a ward or clinic the mirror does not know (point of care)",
@@ -364,20 +411,6 @@ def place(
             code=Code.TABLE_VALUE,
             sequence=seq,
         )
-    room_name = message.value(segment, field, 2, seq=seq)
-    bed_name = message.value(segment, field, 3, seq=seq)
-    names = [name for name in (room_name, bed_name) if name]
-    marks = ", ".join(["%s"] * len(names))
-    known = (
-        fetch_all(
-            Location,
-            f"ward_id = %s AND kind IN ('room', 'bed') "
-            f"AND (code IN ({marks}) OR name IN ({marks}))",
-            [ward.pk, *names, *names],
-        )
-        if names
-        else []
-    )
     room = (
         _part(known, ward, ward, Location.Kind.ROOM, room_name) if room_name else None
     )
