@@ -58,20 +58,31 @@ def write(
     return insert_row(model, values), "new"
 
 
-def insert_row(model: type[models.Model], values: dict) -> models.Model:
+def insert_row(
+    model: type[models.Model], values: dict, *, flushed: bool = True
+) -> models.Model:
     """A new row of ``values`` (the model's defaults for the rest), in plain
-    SQL; the instance, as ``create()`` would return it."""
+    SQL; the instance, as ``create()`` would return it. ``flushed`` False,
+    outside a transaction on PostgreSQL: committed without waiting for the
+    disk (``synchronous_commit`` off for this statement alone); the next
+    ordinary commit on the server flushes it with its own."""
     for field in model._meta.concrete_fields:
         if not field.primary_key and field.name not in values:
             values[field.name] = field.get_default()
-    return model(pk=save_row(model, None, values), **values)
+    return model(pk=save_row(model, None, values, flushed=flushed), **values)
 
 
 def save_row(
-    model: type[models.Model], pk: int | None, values: dict, *, increment: str = ""
+    model: type[models.Model],
+    pk: int | None,
+    values: dict,
+    *,
+    increment: str = "",
+    flushed: bool = True,
 ) -> int:
     """INSERT (``pk`` None) or UPDATE one row in plain SQL; its pk.
-    ``increment``: a counter column the UPDATE adds one to.
+    ``increment``: a counter column the UPDATE adds one to; ``flushed``: as
+    for ``insert_row``.
 
     A message writes a handful of rows, each once: building the statement
     through Django's ORM cost several times the statement itself
@@ -88,9 +99,16 @@ def save_row(
     table = quote(model._meta.db_table)
     with connection.cursor() as cursor:
         if pk is None:
+            returning = "id"
+            if not (
+                flushed
+                or connection.in_atomic_block
+                or connection.vendor != "postgresql"
+            ):  # this statement's own transaction, and only its
+                returning += ", set_config('synchronous_commit', 'off', true)"
             cursor.execute(
                 f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 - our columns
-                f"VALUES ({', '.join(['%s'] * len(columns))}) RETURNING id",
+                f"VALUES ({', '.join(['%s'] * len(columns))}) RETURNING {returning}",
                 params,
             )
             return cursor.fetchone()[0]
