@@ -27,6 +27,13 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 50},
     },
+    # Every minute, a planned downtime gets its packs rendered shortly before
+    # its start, and begins at its start.
+    "downtime-tick": {
+        "task": "downtime.tasks.tick",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
     # Every hour, delete packs beyond the newest PACK_KEEP of each ward, and
     # cached patient sections nobody used for two days.
     "prune-packs": {

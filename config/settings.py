@@ -6,6 +6,7 @@ strong secret key, and turns on the secure settings that ``check --deploy`` want
 """
 
 import datetime as dt
+import re
 from pathlib import Path
 
 from csp.constants import NONE, SELF
@@ -271,6 +272,25 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 2,
     "socket_timeout": 5,
 }
+# Priorities, on Redis: 0 is the highest. Every task goes at 5 unless it says
+# otherwise, and a downtime's final renders at 0 (DOWNTIME_RENDER_PRIORITY),
+# so that a worker takes them before anything else queued.
+CELERY_TASK_DEFAULT_PRIORITY = 5
+DOWNTIME_RENDER_PRIORITY = 0
+# A planned downtime's packs are rendered again this long before its start.
+DOWNTIME_REFRESH_MINUTES = env_int("DOWNTIME_REFRESH_MINUTES", 15, min_value=1)
+# Readiness: a ward none of whose packs was downloaded (to print) for this
+# many days is shown red. READINESS_TOKEN: a monitoring system's bearer
+# token for /downtime/readiness.json (empty: IT's session only).
+READINESS_DOWNLOAD_DAYS = env_int("READINESS_DOWNLOAD_DAYS", 7, min_value=1)
+# Downtime registration numbers: this prefix, six digits and a check digit.
+# It must not begin any real MRN (allocation refuses if one does).
+DOWNTIME_NUMBER_PREFIX = env_str("DOWNTIME_NUMBER_PREFIX", "DT").upper()
+if not re.fullmatch(r"[A-Z]{1,6}", DOWNTIME_NUMBER_PREFIX):
+    raise ImproperlyConfigured("DOWNTIME_NUMBER_PREFIX must be 1 to 6 letters.")
+READINESS_TOKEN = env_str("READINESS_TOKEN", "")
+if READINESS_TOKEN and len(READINESS_TOKEN) < 32:
+    raise ImproperlyConfigured("READINESS_TOKEN must be at least 32 characters.")
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "max_retries": 2,
     "interval_start": 0,
@@ -307,6 +327,11 @@ HL7_MAX_MESSAGE_BYTES = env_int(
 HL7_PROCESSING_IDS = env_list("HL7_PROCESSING_IDS", ["P"])
 # MSH-3 of our acknowledgements.
 HL7_APPLICATION = env_str("HL7_APPLICATION", "DOWNTIME")
+# The answer to every message while a downtime isolates the inbound feeds
+# (each is stored, not applied): AR, HL7's refusal for a reason unrelated to
+# the message (engines keep it and send it again later), or AE, an error in
+# the message (engines usually set it aside and carry on with the next).
+HL7_ISOLATED_ACK = env_choice("HL7_ISOLATED_ACK", "AR", ["AR", "AE"])
 # PID-3 identifier type codes (CX-5) that make an MRN, most wanted first.
 HL7_MRN_TYPES = env_list("HL7_MRN_TYPES", ["MR", "PI", "PT"])
 # The MRN system of patients the HL7 feed names, when the mirror also takes

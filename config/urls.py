@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("patients.urls")),
     path("accounts/", include("accounts.urls")),
     path("packs/", include("printouts.urls")),
+    path("downtime/", include("downtime.urls")),
     path("admin/", admin.site.urls),
     path("health/live/", health.live, name="health-live"),
     path("health/ready/", health.ReadinessView.as_view(), name="health-ready"),

@@ -33,9 +33,11 @@ class Downtime(models.Model):
     """
 
     class State(models.TextChoices):
+        SCHEDULED = "scheduled", _("Scheduled")
         DOWNTIME = "downtime", _("Downtime")
         RECOVERY = "recovery", _("Recovery")
         CLOSED = "closed", _("Closed")
+        CANCELLED = "cancelled", _("Cancelled before it began")
 
     class Kind(models.TextChoices):
         PLANNED = "planned", pgettext_lazy("downtime", "Planned")
@@ -60,7 +62,15 @@ class Downtime(models.Model):
         help_text=_("Empty: the whole hospital."),
     )
     expected_end = models.DateTimeField(_("expected end"), null=True, blank=True)
+    # When it began (entered downtime); for one still scheduled, when it was
+    # scheduled.
     declared_at = models.DateTimeField(_("declared at"))
+    # A planned downtime's start: it begins by itself then, and its packs are
+    # rendered again DOWNTIME_REFRESH_MINUTES before.
+    starts_at = models.DateTimeField(_("starts at"), null=True, blank=True)
+    packs_queued_at = models.DateTimeField(
+        _("final packs queued at"), null=True, blank=True
+    )
     frozen_at = models.DateTimeField(
         _("data frozen at"),
         null=True,
@@ -79,6 +89,10 @@ class Downtime(models.Model):
                 condition=models.Q(state__in=["downtime", "recovery"]),
                 name="downtime_one_active",
                 violation_error_message=_("Another downtime is already active."),
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(state="scheduled", starts_at__isnull=True),
+                name="downtime_scheduled_has_a_start",
             ),
             models.CheckConstraint(
                 condition=~models.Q(drill=True, feeds_isolated=True),
@@ -117,3 +131,94 @@ class Transition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.state}"
+
+
+class NumberBlock(models.Model):
+    """A range of downtime registration numbers, pre-allocated by IT and
+    handed to one ward or the emergency department as label sheets. New
+    arrivals during a downtime get one of these instead of an MRN."""
+
+    location = models.ForeignKey(
+        "patients.Location",
+        verbose_name=_("ward or department"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    first = models.PositiveIntegerField(_("first number"))
+    last = models.PositiveIntegerField(_("last number"))
+    allocated_at = models.DateTimeField(_("allocated at"))
+    allocated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("allocated by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("block of downtime numbers")
+        verbose_name_plural = _("blocks of downtime numbers")
+        ordering = ["-first"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(last__gte=models.F("first")),
+                name="downtime_block_not_empty",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.first}-{self.last}"
+
+    @property
+    def size(self) -> int:
+        return self.last - self.first + 1
+
+
+class DowntimeNumber(models.Model):
+    """One temporary MRN. Never reused (a unique sequence); its use is
+    recorded when the paper comes back, and in recovery it is matched to
+    the patient's real MRN."""
+
+    sequence = models.PositiveIntegerField(_("sequence"), unique=True)
+    number = models.CharField(_("downtime number"), max_length=32, unique=True)
+    block = models.ForeignKey(
+        NumberBlock,
+        verbose_name=_("block"),
+        on_delete=models.PROTECT,
+        related_name="numbers",
+    )
+    # From the paper: where, when and by whom it was given to a patient.
+    used_on = models.ForeignKey(
+        "patients.Location",
+        verbose_name=_("used on"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+    used_by = models.CharField(_("used by"), max_length=150, blank=True)
+    downtime = models.ForeignKey(
+        Downtime,
+        verbose_name=_("downtime"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="numbers",
+    )
+    recorded_at = models.DateTimeField(_("recorded at"), null=True, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("recorded by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("downtime number")
+        verbose_name_plural = _("downtime numbers")
+        ordering = ["sequence"]
+
+    def __str__(self) -> str:
+        return self.number

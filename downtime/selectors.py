@@ -1,11 +1,19 @@
-import datetime
+import datetime as dt
+from dataclasses import dataclass
 
+from django.conf import settings
+from django.db.models import F
 from django.utils import timezone
 
+from accounts.models import AccessLog
 from downtime.models import Downtime, Heartbeat
+from patients.models import FeedState, Location
+from patients.selectors import freshness_level, mirror_as_of
+from printouts.models import Pack
+from printouts.selectors import PackRow, pack_rows
 
 
-def heartbeat_age() -> datetime.timedelta | None:
+def heartbeat_age() -> dt.timedelta | None:
     """How long ago a worker last ran the scheduled heartbeat; None if never."""
     beat_at = (
         Heartbeat.objects.filter(name=Heartbeat.SCHEDULER)
@@ -18,3 +26,130 @@ def heartbeat_age() -> datetime.timedelta | None:
 def downtime_active() -> Downtime | None:
     """The downtime in progress (in downtime or in recovery), if any."""
     return Downtime.objects.filter(state__in=Downtime.ACTIVE).first()
+
+
+@dataclass
+class FinalSet:
+    """How far a downtime's final set of packs has got."""
+
+    packs: list  # the newest pack of each ward and clinic list, in page order
+    counts: dict[str, int]  # status: how many
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.packs) and self.counts.get(Pack.Status.READY, 0) == len(
+            self.packs
+        )
+
+    @property
+    def finished_at(self) -> dt.datetime | None:
+        """When the last of them was ready, once all are."""
+        if not self.complete:
+            return None
+        return max(pack.generated_at for pack in self.packs)
+
+
+def downtime_final_set(*, downtime: Downtime) -> FinalSet:
+    newest = {}
+    for pack in (
+        Pack.objects.filter(downtime=downtime)
+        .select_related("location")
+        .order_by("kind", "title", "day", "-pk")
+    ):
+        newest.setdefault((pack.location_id, pack.kind, pack.day), pack)
+    packs = list(newest.values())
+    counts: dict[str, int] = {}
+    for pack in packs:
+        counts[pack.status] = counts.get(pack.status, 0) + 1
+    return FinalSet(packs, counts)
+
+
+def downtime_feeds_isolated() -> bool:
+    """A downtime in progress isolates the inbound feeds (a cyberattack):
+    nothing the EHR sends may enter the mirror until it closes."""
+    return Downtime.objects.filter(
+        state__in=Downtime.ACTIVE, feeds_isolated=True
+    ).exists()
+
+
+@dataclass
+class ReadyRow:
+    """One ward (or a clinic's list for a day): could it work on paper now?"""
+
+    row: PackRow
+    pack_level: str  # "fresh", "amber" or "red" (none, or too old)
+    last_download: dt.datetime | None
+    download_level: str
+
+    @property
+    def level(self) -> str:
+        levels = (self.pack_level, self.download_level)
+        return "red" if "red" in levels else "amber" if "amber" in levels else "fresh"
+
+
+@dataclass
+class Readiness:
+    checked_at: dt.datetime
+    mirror_as_of: dt.datetime | None
+    mirror_level: str
+    feeds: list  # FeedState rows, oldest success first
+    rows: list[ReadyRow]
+
+    @property
+    def ready(self) -> bool:
+        """Every ward has a pack recent enough to work from."""
+        return bool(self.rows) and all(row.pack_level != "red" for row in self.rows)
+
+
+def readiness(*, now: dt.datetime | None = None) -> Readiness:
+    """The daily question, "are we ready if it goes dark now?": how old the
+    mirror's data is, and for each ward its newest pack and when someone
+    last downloaded one to print, each against its threshold."""
+    now = now or timezone.now()
+    places = Location.objects.filter(
+        kind__in=(Location.Kind.WARD, Location.Kind.CLINIC)
+    )
+    rows = pack_rows(locations=places)
+    downloads = _last_downloads(now, {row.location.pk for row in rows})
+    limit = dt.timedelta(days=settings.READINESS_DOWNLOAD_DAYS)
+    ready_rows = []
+    for row in rows:
+        last = downloads.get(row.location.pk)
+        ready_rows.append(
+            ReadyRow(
+                row=row,
+                pack_level=freshness_level(row.ready.as_of if row.ready else None, now),
+                last_download=last,
+                download_level="red" if last is None or last < now - limit else "fresh",
+            )
+        )
+    as_of = mirror_as_of()
+    return Readiness(
+        checked_at=now,
+        mirror_as_of=as_of,
+        mirror_level=freshness_level(as_of, now),
+        feeds=list(
+            FeedState.objects.order_by(
+                F("last_success_at").asc(nulls_first=True), "name"
+            )
+        ),
+        rows=ready_rows,
+    )
+
+
+def _last_downloads(now: dt.datetime, places: set[int]) -> dict[int, dt.datetime]:
+    """When a pack of each place was last downloaded (to print), looked for
+    in the access log over twice the threshold: older is as bad as never."""
+    since = now - 2 * dt.timedelta(days=settings.READINESS_DOWNLOAD_DAYS)
+    found: dict[int, dt.datetime] = {}
+    entries = AccessLog.objects.filter(
+        action__in=(AccessLog.Action.DOWNLOAD, AccessLog.Action.DOWNLOAD_ALL),
+        outcome=AccessLog.Outcome.ALLOWED,
+        at__gte=since,
+    ).order_by("-at")
+    for at, locations in entries.values_list("at", "locations").iterator():
+        for place in set(locations) & places - found.keys():
+            found[place] = at
+        if len(found) == len(places):
+            break
+    return found

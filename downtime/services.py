@@ -1,5 +1,7 @@
 import datetime as dt
+import logging
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -7,6 +9,11 @@ from django.utils.translation import gettext as _
 
 from downtime.models import Downtime, Heartbeat, Transition
 from patients.selectors import mirror_as_of
+from printouts.models import Pack
+from printouts.services import pack_request, pack_targets
+from printouts.tasks import render_pack
+
+logger = logging.getLogger(__name__)
 
 
 def heartbeat_record(*, worker: str) -> Heartbeat:
@@ -26,19 +33,30 @@ def downtime_declare(
     systems: list[str] | None = None,
     expected_end: dt.datetime | None = None,
     isolate_feeds: bool = False,
+    starts_at: dt.datetime | None = None,
 ) -> Downtime:
     """Enter downtime now: from here every page shows the banner, and the
-    mirror's data is recorded as frozen at its newest feed's time."""
+    mirror's data is recorded as frozen at its newest feed's time.
+
+    ``starts_at`` in the future: a planned downtime, scheduled; it begins by
+    itself then (``downtime_tick``), its packs rendered again shortly before.
+    """
     now = timezone.now()
+    scheduled = starts_at is not None and starts_at > now
+    if scheduled and kind != Downtime.Kind.PLANNED:
+        raise ValidationError(_("Only a planned downtime can start later."))
+    if expected_end is not None and expected_end <= (starts_at if scheduled else now):
+        raise ValidationError(_("The expected end must come after the start."))
     downtime = Downtime(
-        state=Downtime.State.DOWNTIME,
+        state=Downtime.State.SCHEDULED if scheduled else Downtime.State.DOWNTIME,
         kind=kind,
         drill=drill,
         reason=reason,
         systems=systems or [],
         expected_end=expected_end,
         declared_at=now,
-        frozen_at=mirror_as_of(),
+        starts_at=starts_at if scheduled else None,
+        frozen_at=None if scheduled else mirror_as_of(),
         feeds_isolated=isolate_feeds and not drill,
     )
     downtime.full_clean()
@@ -49,6 +67,87 @@ def downtime_declare(
     except IntegrityError as error:  # declared by someone else meanwhile
         raise ValidationError(_("Another downtime is already active.")) from error
     return downtime
+
+
+def downtime_tick(*, now: dt.datetime | None = None) -> list[int]:
+    """Every minute (config/celery.py): a scheduled downtime has its packs
+    rendered DOWNTIME_REFRESH_MINUTES before its start, and begins at its
+    start. Returns the downtimes that began."""
+    now = now or timezone.now()
+    lead = dt.timedelta(minutes=settings.DOWNTIME_REFRESH_MINUTES)
+    began = []
+    scheduled = Downtime.objects.filter(
+        state=Downtime.State.SCHEDULED, starts_at__lte=now + lead
+    ).order_by("starts_at", "pk")
+    for downtime in scheduled:
+        if downtime.packs_queued_at is None:
+            downtime_render_packs(downtime=downtime)
+        if downtime.starts_at <= now:
+            try:
+                downtime_start(downtime=downtime, now=now)
+            except ValidationError:
+                # Another downtime is active: this one waits, and IT's page
+                # shows it overdue.
+                logger.warning("scheduled downtime %s cannot begin", downtime.pk)
+                continue
+            began.append(downtime.pk)
+            # Now marked "DOWNTIME - data frozen at": the final set, again
+            # (the patients' sections come from the cache).
+            downtime_render_packs(downtime=downtime)
+    return began
+
+
+def downtime_start(*, downtime: Downtime, now: dt.datetime | None = None) -> Downtime:
+    """A scheduled downtime begins: recorded as the one who scheduled it."""
+    scheduler = downtime.transitions.order_by("at", "pk").first().user
+    try:
+        return _move(
+            downtime,
+            Downtime.State.SCHEDULED,
+            Downtime.State.DOWNTIME,
+            scheduler,
+            _("Scheduled start"),
+            declared_at=now or timezone.now(),
+            frozen_at=mirror_as_of(),
+        )
+    except IntegrityError as error:
+        raise ValidationError(_("Another downtime is already active.")) from error
+
+
+def downtime_cancel(*, downtime: Downtime, user, why: str) -> Downtime:
+    """A scheduled downtime that will not happen."""
+    return _move(
+        downtime, Downtime.State.SCHEDULED, Downtime.State.CANCELLED, user, why
+    )
+
+
+def downtime_render_packs(*, downtime: Downtime, user=None) -> list[int]:
+    """The downtime's final set: every ward's pack and every clinic's list
+    (today and tomorrow) queued at once, tied to this downtime, and sent to
+    the workers at top priority. A pack already queued joins the set and is
+    sent again at top priority (the normal message then finds it done).
+    Returns the packs' ids."""
+    ids = []
+    for location, kind, day in pack_targets(timezone.now()):
+        pack = pack_request(
+            location=location,
+            kind=kind,
+            day=day,
+            reason=Pack.Reason.DOWNTIME,
+            user=user,
+        )
+        Pack.objects.filter(pk=pack.pk).update(downtime=downtime)
+        ids.append(pack.pk)
+    Downtime.objects.filter(pk=downtime.pk).update(packs_queued_at=timezone.now())
+
+    def send() -> None:
+        for pack_id in ids:
+            render_pack.apply_async(
+                (pack_id,), priority=settings.DOWNTIME_RENDER_PRIORITY
+            )
+
+    transaction.on_commit(send)
+    return ids
 
 
 def downtime_recover(*, downtime: Downtime, user, why: str) -> Downtime:

@@ -7,7 +7,9 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from downtime.selectors import downtime_feeds_isolated
 from patients.ingest.fhir import Importer, Summary, fhir_import
 from patients.ingest.pull import FhirClient, PullError, fhir_pull
 from patients.ingest.sources import Item, Load, read_paths
@@ -16,13 +18,17 @@ from patients.models import FeedState, QuarantinedResource
 Progress = Callable[[int], None]
 
 
+class FeedsIsolated(Exception):
+    """A downtime isolates the inbound feeds: nothing may be fetched."""
+
+
 def feed_state_record(
     *, feed: str, summary: Summary | None = None, error: str = "", cursor: str = ""
 ) -> FeedState:
     """Note an attempt: a success (with its summary) or the error that ended it."""
     now = timezone.now()
     with transaction.atomic():
-        state, _ = FeedState.objects.select_for_update().get_or_create(name=feed)
+        state, _created = FeedState.objects.select_for_update().get_or_create(name=feed)
         state.last_attempt_at = now
         if error:
             state.last_error_at = now
@@ -66,8 +72,19 @@ def fhir_server_pull(
     """Pull from the EHR's FHIR server what changed since the feed's cursor.
 
     Whatever stops it is recorded in the feed's state, and the cursor stays
-    where it was, so the next pull does the same window again.
+    where it was, so the next pull does the same window again. While a
+    downtime isolates the feeds it refuses before contacting the server.
     """
+    if downtime_feeds_isolated():
+        refusal = FeedsIsolated(
+            _(
+                "The inbound feeds are isolated during a downtime: the FHIR server "
+                "was not contacted and nothing was pulled. Pull again once IT has "
+                "closed the downtime."
+            )
+        )
+        feed_state_record(feed=feed, error=str(refusal))
+        raise refusal
     state = FeedState.objects.filter(name=feed).first()
     since = "" if full or state is None else state.cursor
     try:

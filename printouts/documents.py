@@ -1,12 +1,14 @@
 """Ward packs assembled from separately rendered, cached parts.
 
 1. Read the ward's content from the mirror (``content.ward_content``).
-2. Render the cover (it carries the times, so it is never cached), the
-   census and each patient's section as separate PDFs. A section whose
-   content, language and templates are unchanged comes from the cache: its
-   file is named by the hash of exactly those.
+2. Render the cover, the census and each patient's section as separate
+   PDFs. A part whose content, language and templates are unchanged comes
+   from the cache: its file is named by the hash of exactly those.
 3. Merge the parts and stamp every page with what changes on each render:
-   the confidential line, the data as-of time and page X of Y.
+   the confidential line, the data as-of time, page X of Y and, during a
+   downtime, its marking. The cover shows the marking too (it is part of
+   the cover's content); the patients' sections never do, so they stay
+   cached across a downtime.
 
 Rendering patient by patient also keeps a worker's memory flat whatever the
 ward's size (PDF_NOTES.md).
@@ -29,6 +31,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from downtime.models import Downtime
 from patients.models import Location
 from printouts import pdf
 from printouts.content import (
@@ -63,14 +66,20 @@ def ward_pack(
     generated_at: dt.datetime,
     language: str,
     lagging: Sequence[tuple[str, dt.datetime | None]] = (),
+    downtime: Downtime | None = None,
     use_cache: bool = True,
 ) -> Document:
-    """``lagging``: feeds older than ``as_of`` (``lagging_feeds``)."""
+    """``lagging``: feeds older than ``as_of`` (``lagging_feeds``);
+    ``downtime``: the active one (``downtime_active``), if any."""
     with translation.override(language):
         content = ward_content(ward=ward, now=generated_at)
         cached = _cached_parts(content, language)
-        times = _times(as_of, generated_at, lagging)
-        cover = {**_context(content, language), "patients": len(content.patients)}
+        times = _times(as_of, generated_at, lagging, downtime)
+        cover = {
+            **_context(content, language),
+            "patients": len(content.patients),
+            "downtime": _marking_text(times),
+        }
         parts = [
             _part("cover.html", cover, use_cache),
             *(_part(name, context, use_cache) for name, context in cached),
@@ -104,12 +113,14 @@ def clinic_list(
     generated_at: dt.datetime,
     language: str,
     lagging: Sequence[tuple[str, dt.datetime | None]] = (),
+    downtime: Downtime | None = None,
     use_cache: bool = True,
 ) -> Document:
     """A clinic's appointments of one day, as a call list."""
     with translation.override(language):
+        times = _times(as_of, generated_at, lagging, downtime)
         name, context = _clinic_part(clinic, day, language)
-        times = _times(as_of, generated_at, lagging)
+        context["downtime"] = _marking_text(times)
         part = _part(name, context, use_cache)
         document = _stamped([part], clinic.name, times)
         document.rendered, document.cached = part.rendered, part.cached
@@ -212,36 +223,73 @@ def _stamped(
                 for name, at in times["lagging"]
             )
         }
+    mark = _marking_text(times)
     data, pages = pdf.assemble(
         (part.pdf for part in parts),
         [f"{_('DOWNTIME COPY - CONFIDENTIAL')} · {title}", line],
         page_label=_("Page %(page)d of %(pages)d"),
         cover=cover or (),
+        banner=mark["line"] if mark else "",
     )
     return Document(data, pages)
 
 
+def _marking_text(times: dict) -> dict | None:
+    """What the pages say of the downtime, in the active language; None
+    outside one. A drill says so first: the EHR is working meanwhile."""
+    downtime = times["downtime"]
+    if downtime is None:
+        return None
+    if downtime["drill"]:
+        what = _("DRILL - not a real downtime, the EHR is working")
+    else:
+        what = _("DOWNTIME")
+    if downtime["frozen_at"]:
+        frozen = _("data frozen at %(time)s") % {"time": when(downtime["frozen_at"])}
+    else:
+        frozen = _("no data had been received")
+    return {"line": f"{what} - {frozen}", "drill": downtime["drill"]}
+
+
 def ward_digests(
-    *, now: dt.datetime, language: str, wards: Iterable[int] | None = None
+    *,
+    now: dt.datetime,
+    language: str,
+    wards: Iterable[int] | None = None,
+    downtime: Downtime | None = None,
 ) -> dict[int, str]:
-    """Per ward, the digest of what its pack would show if rendered now:
-    it changes whenever the content can. Reads no content, renders nothing."""
+    """Per ward, the digest of what its pack would show if rendered now
+    (during ``downtime``, the active one): it changes whenever the content
+    can. Reads no content, renders nothing."""
     sources = ward_sources(now=now, wards=wards)
-    return {ward: _versioned(digest, language) for ward, digest in sources.items()}
+    marking = _marking(downtime)
+    return {
+        ward: _versioned(digest, language, marking) for ward, digest in sources.items()
+    }
 
 
 def clinic_digests(
-    *, day: dt.date, language: str, clinics: Iterable[int] | None = None
+    *,
+    day: dt.date,
+    language: str,
+    clinics: Iterable[int] | None = None,
+    downtime: Downtime | None = None,
 ) -> dict[int, str]:
     """Per clinic, the digest of its call list of ``day``, as ``ward_digests``."""
     sources = clinic_sources(day=day, clinics=clinics)
-    return {place: _versioned(digest, language) for place, digest in sources.items()}
+    marking = _marking(downtime)
+    return {
+        place: _versioned(digest, language, marking)
+        for place, digest in sources.items()
+    }
 
 
-def _versioned(sources: str, language: str) -> str:
-    """New templates or another language change a pack as much as new data."""
+def _versioned(sources: str, language: str, downtime: dict | None) -> str:
+    """New templates, another language or the start or end of a downtime
+    change a pack as much as new data."""
+    marking = json.dumps(downtime, sort_keys=True)
     return hashlib.sha256(
-        f"{template_version()}|{language}|{sources}".encode()
+        f"{template_version()}|{language}|{marking}|{sources}".encode()
     ).hexdigest()
 
 
@@ -333,12 +381,23 @@ def _times(
     as_of: dt.datetime,
     generated_at: dt.datetime,
     lagging: Sequence[tuple[str, dt.datetime | None]],
+    downtime: Downtime | None = None,
 ) -> dict:
     return {
         "as_of": _iso(as_of),
         "generated_at": _iso(generated_at),
         "lagging": [(name, at and _iso(at)) for name, at in lagging],
+        "downtime": _marking(downtime),
     }
+
+
+def _marking(downtime: Downtime | None) -> dict | None:
+    """What a pack shows of ``downtime``: packs are marked in the downtime
+    proper only; in recovery the EHR is back and the packs are ordinary."""
+    if downtime is None or downtime.state != Downtime.State.DOWNTIME:
+        return None
+    frozen_at = downtime.frozen_at
+    return {"drill": downtime.drill, "frozen_at": frozen_at and _iso(frozen_at)}
 
 
 def _iso(moment: dt.datetime) -> str:

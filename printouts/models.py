@@ -72,6 +72,16 @@ class Pack(models.Model):
     # Internal ids of the patients in it, for the access log of downloads.
     patients = models.JSONField(_("patients (internal ids)"), default=list, blank=True)
     error = models.TextField(_("error"), blank=True)
+    # The downtime whose final set this pack belongs to: rendered at once,
+    # at top priority, when it was declared (or just before a planned one).
+    downtime = models.ForeignKey(
+        "downtime.Downtime",
+        verbose_name=_("downtime"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="packs",
+    )
 
     class Meta:
         verbose_name = _("pack")

@@ -183,13 +183,15 @@ def assemble(
     page_label: str = "",
     top: bool = False,
     cover: Sequence[str] = (),
+    banner: str = "",
 ) -> tuple[bytes, int]:
     """The parts as one PDF, every page stamped; returns (PDF, page count).
 
     ``lines`` go at the foot (or head) of every page, in the strip the
     templates leave empty. ``page_label`` is formatted with ``page`` and
     ``pages`` ("Page 3 of 73") and printed at the right. ``cover`` lines go,
-    large, in the box the cover keeps for them on page 1.
+    large, in the box the cover keeps for them on page 1. ``banner`` goes in
+    a box at the foot of every page, above the foot ``lines``.
 
     qpdf (pikepdf) rather than pypdf: merging and stamping a 50-page ward
     takes a tenth of the time (docs/decisions.md).
@@ -200,9 +202,9 @@ def assemble(
             source = opened.enter_context(pikepdf.open(io.BytesIO(part)))
             merged.pages.extend(source.pages)
         pages = len(merged.pages)
-        if lines or page_label or cover:
+        if lines or page_label or cover or banner:
             sizes = [_size(page) for page in merged.pages]
-            overlay = _stamps(sizes, lines, page_label, top, cover)
+            overlay = _stamps(sizes, lines, page_label, top, cover, banner)
             stamps = opened.enter_context(pikepdf.open(io.BytesIO(overlay)))
             for page, stamp_page in zip(merged.pages, stamps.pages, strict=True):
                 page.add_overlay(stamp_page)
@@ -231,6 +233,7 @@ def _stamps(
     page_label: str,
     top: bool,
     cover: Sequence[str],
+    banner: str,
 ) -> bytes:
     regular, bold = _fonts()
     buffer = io.BytesIO()
@@ -254,9 +257,34 @@ def _stamps(
             for index, line in enumerate(cover):
                 sheet.setFont(bold if index == 0 else regular, 16 if index == 0 else 10)
                 sheet.drawString(margin + 4 * MM, baseline - index * 8 * MM, line)
+        if banner:
+            _banner(sheet, banner, margin, width - 2 * margin)
         sheet.showPage()
     sheet.save()
     return buffer.getvalue()
+
+
+BANNER_SIZE = 8.0
+# Points from the foot: above the foot lines (at 24 and 15), below the
+# stylesheet's bottom margin (18 mm, 51 points).
+BANNER_BASELINE = 36.5
+
+
+def _banner(sheet: canvas.Canvas, text: str, left: float, room: float) -> None:
+    """``text`` in bold in a box at the foot, made smaller if a translation
+    would not fit the line: it must stay whole, off the page's content."""
+    _regular, bold = _fonts()
+    padding = 2.5
+    size = BANNER_SIZE
+    width = pdfmetrics.stringWidth(text, bold, size)
+    if width > room - 2 * padding:
+        size *= (room - 2 * padding) / width
+        width = room - 2 * padding
+    below, above = 2.5, 0.75 * size + 2.5  # around the capitals
+    sheet.setLineWidth(1.0)
+    sheet.rect(left, BANNER_BASELINE - below, width + 2 * padding, below + above)
+    sheet.setFont(bold, size)
+    sheet.drawString(left + padding, BANNER_BASELINE, text)
 
 
 @cache

@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 from pathlib import Path
+from types import EllipsisType
 
 from django.conf import settings
 from django.db import transaction
@@ -13,6 +14,8 @@ from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from downtime.models import Downtime
+from downtime.selectors import downtime_active
 from patients.models import Location
 from patients.selectors import lagging_feeds, mirror_as_of
 from printouts import documents, pdf
@@ -92,11 +95,20 @@ def pack_render(*, pack_id: int, use_cache: bool = True) -> Pack:
             "generated_at": generated_at,
             "language": pack.language,
             "lagging": lagging_feeds(as_of),
+            # Read once: the pages and the digest say the same of it.
+            "downtime": downtime_active(),
         }
         # The digest before the content: a change in between makes one more
         # render, never a missed one.
         place = pack.location_id
-        digests = _digests(pack.kind, pack.day, generated_at, pack.language, [place])
+        digests = _digests(
+            pack.kind,
+            pack.day,
+            generated_at,
+            pack.language,
+            [place],
+            downtime=times["downtime"],
+        )
         digest = digests.get(place, "")  # "": no longer a ward (or clinic)
         if pack.kind == Pack.Kind.WARD:
             document = documents.ward_pack(
@@ -233,7 +245,7 @@ def packs_due(*, now: dt.datetime | None = None) -> list[int]:
     due = _abandoned(now)
     debounce = dt.timedelta(seconds=settings.PACK_DEBOUNCE_SECONDS)
     digests = {}  # (kind, day, language): every place's digest, read once
-    for location, kind, day in _targets(now):
+    for location, kind, day in pack_targets(now):
         newest = location.packs.filter(kind=kind, day=day).order_by("-pk").first()
         if newest is not None and (
             newest.status in (Pack.Status.QUEUED, Pack.Status.RENDERING)
@@ -253,7 +265,7 @@ def packs_due(*, now: dt.datetime | None = None) -> list[int]:
     return due
 
 
-def _targets(now: dt.datetime):
+def pack_targets(now: dt.datetime):
     """Every ward; every clinic for today and tomorrow."""
     places = Location.objects.filter(
         kind__in=(Location.Kind.WARD, Location.Kind.CLINIC)
@@ -293,12 +305,29 @@ def _reason_due(
 
 
 def _digests(
-    kind: str, day, now: dt.datetime, language: str, places=None
+    kind: str,
+    day,
+    now: dt.datetime,
+    language: str,
+    places=None,
+    *,
+    downtime: Downtime | EllipsisType | None = ...,
 ) -> dict[int, str]:
-    """The content digests of these places (None: of every ward or clinic)."""
+    """The content digests of these places (None: of every ward or clinic).
+
+    A pack rendered during a downtime says so on every page: its digest is
+    that of ``downtime`` (not given: of the one active now), so a pack made
+    before a downtime began, or during one that has ended, is out of date.
+    """
+    if downtime is ...:
+        downtime = downtime_active()
     if kind == Pack.Kind.WARD:
-        return documents.ward_digests(now=now, language=language, wards=places)
-    return documents.clinic_digests(day=day, language=language, clinics=places)
+        return documents.ward_digests(
+            now=now, language=language, wards=places, downtime=downtime
+        )
+    return documents.clinic_digests(
+        day=day, language=language, clinics=places, downtime=downtime
+    )
 
 
 def _abandoned(now: dt.datetime) -> list[int]:

@@ -11,7 +11,7 @@ register = template.Library()
 def clock(value: dt.datetime | None) -> str:
     """ "14:05" today, "29 Nov 14:05" on another day: a downtime can last
     days, and a bare time would then mislead."""
-    if value is None:
+    if not value:  # None, or "" from a template's missing attribute
         return ""
     local = timezone.localtime(value)
     if local.date() == timezone.localdate():

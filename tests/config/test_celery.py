@@ -12,13 +12,22 @@ from downtime.tasks import heartbeat
 from tests.processes import REPO, app_env, free_port
 
 
+def keys(name: str) -> list[str]:
+    """A queue's Redis lists: one per priority step (kombu's 0, 3, 6, 9)."""
+    return [name, *(f"{name}\x06\x16{step}" for step in (3, 6, 9))]
+
+
+def waiting(client, name: str) -> int:
+    return sum(client.llen(key) for key in keys(name))
+
+
 @pytest.fixture
 def queue(redis_url):
     """A queue of this test's own on the suite's Redis, and a client to read it."""
     name = f"test-{uuid.uuid4().hex}"
     client = redis.Redis.from_url(redis_url)
     yield name, client
-    client.delete(name)
+    client.delete(*keys(name))
     client.close()
 
 
@@ -32,7 +41,12 @@ def test_the_app_is_configured_for_idempotent_late_acknowledged_tasks():
     assert conf.worker_cancel_long_running_tasks_on_connection_loss is True
     visibility = conf.broker_transport_options["visibility_timeout"]
     assert conf.task_soft_time_limit < conf.task_time_limit < visibility
-    assert set(conf.beat_schedule) == {"heartbeat", "queue-due-packs", "prune-packs"}
+    assert set(conf.beat_schedule) == {
+        "heartbeat",
+        "queue-due-packs",
+        "downtime-tick",
+        "prune-packs",
+    }
 
 
 @pytest.mark.django_db(transaction=True)
@@ -40,8 +54,8 @@ def test_a_task_queued_in_a_transaction_reaches_redis_only_after_commit(queue):
     name, client = queue
     with transaction.atomic():
         heartbeat.apply_async_on_commit(queue=name)
-        assert client.llen(name) == 0
-    assert client.llen(name) == 1
+        assert waiting(client, name) == 0
+    assert waiting(client, name) == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -52,7 +66,7 @@ def test_a_task_queued_in_a_rolled_back_transaction_never_reaches_redis(queue):
         heartbeat.apply_async_on_commit(queue=name)
         transaction.set_rollback(True)
 
-    assert client.llen(name) == 0
+    assert waiting(client, name) == 0
 
 
 # Prints the name of the error queueing raised; a hang ends in the timeout.

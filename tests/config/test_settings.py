@@ -129,6 +129,7 @@ def start_django(tmp_path, **env: str) -> subprocess.CompletedProcess:
     [
         ({"DEBUG": "maybe"}, "DEBUG must be true or false"),
         ({"TIME_ZONE": "Mars/Olympus"}, "TIME_ZONE must be an IANA time zone"),
+        ({"HL7_ISOLATED_ACK": "AA"}, "HL7_ISOLATED_ACK must be one of AR, AE"),
         (
             {"CELERY_TASK_TIME_LIMIT": "7200"},
             "CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT < "

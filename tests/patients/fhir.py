@@ -1,6 +1,10 @@
 """Small builders of FHIR R4 resources and files for the ingest tests."""
 
+import contextlib
+import http.server
 import json
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from patients.models import (
@@ -137,3 +141,32 @@ def write_bundle(path: Path, resources: list[dict], kind: str = "collection") ->
         json.dumps({"resourceType": "Bundle", "type": kind, "entry": entries})
     )
     return path
+
+
+@contextlib.contextmanager
+def bundle_server(bundle: dict) -> Iterator[tuple[str, list[str]]]:
+    """An HTTP server on 127.0.0.1 that answers every GET with ``bundle``;
+    yields its FHIR base URL and the list of paths asked so far."""
+    asked: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            body = json.dumps(bundle).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/fhir+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/fhir", asked
+    finally:
+        server.shutdown()
+        server.server_close()

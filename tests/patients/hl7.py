@@ -9,6 +9,7 @@ from pathlib import Path
 
 from hl7.client import MLLPClient
 
+from patients.models import Allergy, Encounter, Patient
 from tests.patients.fhir import location
 from tests.printouts.conftest import load
 from tests.processes import REPO, app_env, spawn, stop, wait_for
@@ -63,6 +64,17 @@ def wards(*names: str) -> None:
             for n in names
         ]
     )
+
+
+def mirror() -> list:
+    """What a nurse could see: every patient, stay and allergy, hashed."""
+    return [
+        sorted(Patient.objects.values_list("mrn", "source_hash")),
+        sorted(
+            Encounter.objects.values_list("source_id", "status", "ward_id", "bed_id")
+        ),
+        sorted(Allergy.objects.values_list("source_id", "source_hash")),
+    ]
 
 
 def acknowledgement(reply: bytes) -> dict:

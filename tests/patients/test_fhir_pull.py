@@ -1,12 +1,10 @@
 """`manage.py pull_fhir` against a real FHIR R4 server (sekmet-fhir) on 127.0.0.1,
 loaded with the shared Synthea bundles."""
 
-import http.server
 import io
 import json
 import re
 import subprocess
-import threading
 import urllib.request
 import uuid
 from collections import Counter
@@ -23,7 +21,7 @@ from patients.models import (
     Problem,
     QuarantinedResource,
 )
-from tests.patients.fhir import BUNDLES, MIRRORED
+from tests.patients.fhir import BUNDLES, MIRRORED, bundle_server
 from tests.processes import VENV_BIN, free_port, missing, stop, wait_for
 
 pytestmark = pytest.mark.django_db
@@ -251,27 +249,8 @@ def test_an_unexpected_failure_is_recorded_without_the_data_it_quotes(fhir_base)
 def broken_server() -> Iterator[str]:
     """An HTTP server on 127.0.0.1 that answers every search with a Bundle
     whose entries are not a list."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = json.dumps({"resourceType": "Bundle", "entry": "oops"}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/fhir+json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/fhir"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with bundle_server({"resourceType": "Bundle", "entry": "oops"}) as (base, _asked):
+        yield base
 
 
 def test_a_malformed_bundle_stops_the_pull_with_what_is_wrong(broken_server):

@@ -17,7 +17,7 @@ from patients.models import (
     Observation,
     Patient,
 )
-from tests.patients.hl7 import FIXTURES, Sender, adt, listener, wards
+from tests.patients.hl7 import FIXTURES, Sender, adt, listener, mirror, wards
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
 S = Encounter.Status
@@ -545,17 +545,6 @@ BROKEN = [
 ]
 
 
-def _mirror() -> list:
-    """What a nurse could see: every patient, stay and allergy, hashed."""
-    return [
-        sorted(Patient.objects.values_list("mrn", "source_hash")),
-        sorted(
-            Encounter.objects.values_list("source_id", "status", "ward_id", "bed_id")
-        ),
-        sorted(Allergy.objects.values_list("source_id", "source_hash")),
-    ]
-
-
 def test_broken_messages_get_ae_or_ar_with_the_reason_and_change_nothing(
     test_database_url, tmp_path
 ):
@@ -565,7 +554,7 @@ def test_broken_messages_get_ae_or_ar_with_the_reason_and_change_nothing(
     with listener(test_database_url, tmp_path / "mllp.log", **env) as (port, _p):
         sender = Sender(port)
         assert sender.send(GOOD)["code"] == "AA"
-        before = _mirror()
+        before = mirror()
         for what, raw, code, named in BROKEN:
             answer = sender.send(raw)
             assert answer["code"] == code, (what, answer)
@@ -575,8 +564,8 @@ def test_broken_messages_get_ae_or_ar_with_the_reason_and_change_nothing(
         sender.client.socket.sendall(b"GET / HTTP/1.1\r\n\r\n")
         assert sender.send(adt("A08", "OK-2", place="WARD-A^R1^B1"))["code"] == "AA"
         sender.close()
-    assert _mirror()[1:] == before[1:]
-    assert _mirror()[0] == before[0]  # the A08 changed nothing that was shown
+    assert mirror()[1:] == before[1:]
+    assert mirror()[0] == before[0]  # the A08 changed nothing that was shown
     assert InboundMessage.objects.filter(status="applied").count() == 2
     kept = InboundMessage.objects.exclude(status="applied")
     assert kept.count() == len(BROKEN) + 1  # and the stray bytes

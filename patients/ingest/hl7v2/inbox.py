@@ -7,6 +7,9 @@
    applied again), and applied in one transaction that also marks it applied.
 3. Only then is it acknowledged: AA after the commit, AE with an ERR segment
    naming the problem when it could not be applied (nothing of it is kept).
+
+While a downtime isolates the inbound feeds, step 2 stops before reading:
+the message is marked rejected and answered ``HL7_ISOLATED_ACK`` (isolation.py).
 """
 
 import logging
@@ -26,6 +29,7 @@ from django.utils import timezone
 
 from patients.ingest.hl7v2 import adt, orders, pharmacy, scheduling
 from patients.ingest.hl7v2.ack import ack
+from patients.ingest.hl7v2.isolation import ISOLATED, feeds_isolated
 from patients.ingest.hl7v2.message import (
     Code,
     Header,
@@ -117,6 +121,13 @@ def _store(values: dict) -> InboundMessage:
 def hl7_process(*, inbox: InboundMessage) -> bytes:
     """Read and apply a stored message (again, for a replay); its ACK."""
     raw = bytes(inbox.raw)
+    if feeds_isolated():
+        return _reject(
+            inbox,
+            _header_or_none(raw),
+            Problem(ISOLATED, code=Code.INTERNAL),
+            settings.HL7_ISOLATED_ACK,
+        )
     try:
         message = Message(raw)
     except Unreadable as problem:
@@ -266,11 +277,13 @@ def _facts(header: Header) -> dict:
     }
 
 
-def _reject(inbox: InboundMessage, header: Header | None, problem: Problem) -> bytes:
+def _reject(
+    inbox: InboundMessage, header: Header | None, problem: Problem, code: str = "AR"
+) -> bytes:
     facts = _facts(header) if header is not None else {}
-    _mark(inbox, facts, Status.REJECTED, "AR", error=str(problem))
-    logger.warning("HL7 message %s rejected (AR)", inbox.pk)
-    return ack(header, "AR", str(problem), problem)
+    _mark(inbox, facts, Status.REJECTED, code, error=str(problem))
+    logger.warning("HL7 message %s rejected (%s)", inbox.pk, code)
+    return ack(header, code, str(problem), problem)
 
 
 def _fail(inbox, header: Header, facts: dict, problem: Problem) -> bytes:

@@ -4,7 +4,7 @@ from django.utils.translation import gettext as _
 
 from patients.ingest.pull import PullError
 from patients.management.report import print_summary, progress_bar
-from patients.services import fhir_server_pull
+from patients.services import FeedsIsolated, fhir_server_pull
 
 
 class Command(BaseCommand):
@@ -36,6 +36,8 @@ class Command(BaseCommand):
                     page_size=page_size,
                     progress=lambda kind, number: bar.update(number),
                 )
+        except FeedsIsolated as error:
+            raise CommandError(str(error)) from None
         except PullError as error:
             raise CommandError(
                 _(

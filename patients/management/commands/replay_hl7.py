@@ -1,7 +1,9 @@
 from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from patients.ingest.hl7v2.inbox import hl7_replay
+from patients.ingest.hl7v2.isolation import ISOLATED, feeds_isolated
 from patients.management.report import progress_bar
 from patients.models import InboundMessage
 
@@ -24,8 +26,25 @@ class Command(BaseCommand):
             action="store_true",
             help="Also those rejected as unreadable (AR).",
         )
+        parser.add_argument(
+            "--isolated",
+            action="store_true",
+            help=(
+                "Also those rejected because a downtime isolated the inbound "
+                "feeds (once it is closed)."
+            ),
+        )
 
-    def handle(self, *args, ids: list[int], rejected: bool, **options) -> None:
+    def handle(
+        self, *args, ids: list[int], rejected: bool, isolated: bool, **options
+    ) -> None:
+        if feeds_isolated(fresh=True):
+            raise CommandError(
+                _(
+                    "The inbound feeds are isolated during a downtime: nothing was "
+                    "replayed. Replay once IT has closed the downtime."
+                )
+            )
         if ids:
             chosen = InboundMessage.objects.filter(pk__in=ids)
             missing = set(ids) - set(chosen.values_list("pk", flat=True))
@@ -35,10 +54,12 @@ class Command(BaseCommand):
                     % {"ids": ", ".join(map(str, sorted(missing)))}
                 )
         else:
-            statuses = [Status.FAILED, Status.RECEIVED]
+            wanted = Q(status__in=[Status.FAILED, Status.RECEIVED])
             if rejected:
-                statuses.append(Status.REJECTED)
-            chosen = InboundMessage.objects.filter(status__in=statuses)
+                wanted |= Q(status=Status.REJECTED)
+            if isolated:
+                wanted |= Q(status=Status.REJECTED, error=ISOLATED)
+            chosen = InboundMessage.objects.filter(wanted)
         chosen = chosen.order_by("pk")
         with progress_bar(
             self, total=chosen.count(), what=_("Replaying"), unit=_("messages")

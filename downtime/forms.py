@@ -1,0 +1,167 @@
+"""IT's downtime forms. Each action asks for the password again: the
+page may be open on a shared screen, and declaring a downtime cuts feeds."""
+
+from django import forms
+from django.contrib.auth import authenticate
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from downtime.models import Downtime
+from downtime.numbers import LABELS_PER_SHEET, MAX_BLOCK
+from patients.models import Location
+
+# What a datetime-local field sends, then what people type.
+MOMENTS = ["%Y-%m-%dT%H:%M", "%d/%m/%Y %H:%M", "%Y-%m-%d %H:%M"]
+
+
+class Reauthenticated(forms.Form):
+    """A form that holds the signed-in user's password, checked on submit
+    through the authentication backends, so that wrong guesses count
+    towards the sign-in lockout (django-axes) like any other."""
+
+    password = forms.CharField(
+        label=_("Your password, to confirm it is you"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, *args, request: HttpRequest, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.request = request
+        self.fields["password"] = self.fields.pop("password")  # asked last
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        user = self.request.user
+        confirmed = authenticate(
+            self.request, username=user.get_username(), password=password
+        )
+        if confirmed is None or confirmed.pk != user.pk:
+            raise forms.ValidationError(_("That is not your password."))
+        return password
+
+
+class DeclareForm(Reauthenticated):
+    kind = forms.ChoiceField(
+        label=_("Kind"),
+        choices=Downtime.Kind.choices,
+        initial=Downtime.Kind.UNPLANNED,
+        widget=forms.RadioSelect,
+    )
+    drill = forms.BooleanField(
+        label=_("This is a drill (the EHR keeps working)"), required=False
+    )
+    reason = forms.CharField(
+        label=_("Reason (seen by IT only)"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    systems = forms.CharField(
+        label=_("Affected systems, one per line (empty: the whole hospital)"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    starts_at = forms.DateTimeField(
+        label=_("Starts at (empty: now; later: a planned downtime, scheduled)"),
+        required=False,
+        input_formats=MOMENTS,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=MOMENTS[0]),
+    )
+    expected_end = forms.DateTimeField(
+        label=_("Expected end"),
+        required=False,
+        input_formats=MOMENTS,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=MOMENTS[0]),
+    )
+    isolate_feeds = forms.BooleanField(
+        label=_(
+            "Cut the inbound feeds (cyberattack): nothing from the EHR enters "
+            "the mirror until the downtime is closed"
+        ),
+        required=False,
+    )
+
+    def clean_systems(self) -> list[str]:
+        lines = self.cleaned_data["systems"].splitlines()
+        return list(dict.fromkeys(line.strip() for line in lines if line.strip()))
+
+    def clean_expected_end(self):
+        end = self.cleaned_data["expected_end"]
+        if end is not None and end <= timezone.now():
+            raise forms.ValidationError(_("The expected end must be in the future."))
+        return end
+
+    def clean(self) -> dict:
+        data = super().clean()
+        start, end = data.get("starts_at"), data.get("expected_end")
+        if start is not None and start > timezone.now():
+            if data.get("kind") != Downtime.Kind.PLANNED:
+                self.add_error(
+                    "starts_at", _("Only a planned downtime can start later.")
+                )
+            if end is not None and end <= start:
+                self.add_error(
+                    "expected_end", _("The expected end must come after the start.")
+                )
+        if data.get("drill") and data.get("isolate_feeds"):
+            self.add_error(
+                "isolate_feeds",
+                _("A drill does not cut the feeds: the EHR is working."),
+            )
+        return data
+
+
+class MoveForm(Reauthenticated):
+    """Into recovery, or closed: with why."""
+
+    why = forms.CharField(
+        label=_("Why now"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+def _places():
+    return Location.objects.filter(
+        kind__in=(Location.Kind.WARD, Location.Kind.CLINIC)
+    ).order_by("kind", "name")
+
+
+class AllocateForm(forms.Form):
+    location = forms.ModelChoiceField(
+        label=_("For the ward or department"), queryset=Location.objects.none()
+    )
+    count = forms.IntegerField(
+        label=_("How many numbers"),
+        min_value=1,
+        max_value=MAX_BLOCK,
+        initial=2 * LABELS_PER_SHEET,
+        help_text=_("A sheet holds %(labels)d labels.") % {"labels": LABELS_PER_SHEET},
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["location"].queryset = _places()
+
+
+class NumberUseForm(forms.Form):
+    number = forms.CharField(label=_("Downtime number"), max_length=32)
+    location = forms.ModelChoiceField(
+        label=_("Used on ward or department"), queryset=Location.objects.none()
+    )
+    used_at = forms.DateTimeField(
+        label=_("Used at (from the paper)"),
+        input_formats=MOMENTS,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=MOMENTS[0]),
+    )
+    used_by = forms.CharField(label=_("Used by (from the paper)"), max_length=150)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["location"].queryset = _places()
+
+    def clean_used_at(self):
+        used_at = self.cleaned_data["used_at"]
+        if used_at > timezone.now():
+            raise forms.ValidationError(_("That time has not come yet."))
+        return used_at

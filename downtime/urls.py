@@ -1,0 +1,21 @@
+from django.urls import path
+
+from downtime import views
+
+app_name = "downtime"
+urlpatterns = [
+    path("", views.page, name="page"),
+    path("declare/", views.declare, name="declare"),
+    path("readiness/", views.readiness_page, name="readiness"),
+    path("numbers/", views.numbers, name="numbers"),
+    path(
+        "numbers/<int:block_id>/labels/",
+        views.number_labels_download,
+        name="number-labels",
+    ),
+    path("readiness.json", views.readiness_json, name="readiness-json"),
+    path("<int:downtime_id>/recover/", views.recover, name="recover"),
+    path("<int:downtime_id>/close/", views.close, name="close"),
+    path("<int:downtime_id>/cancel/", views.cancel, name="cancel"),
+    path("<int:downtime_id>/progress/", views.progress, name="progress"),
+]

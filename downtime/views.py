@@ -1,0 +1,367 @@
+"""IT's downtime page: declare, follow the final set of packs, recover,
+close. Only IT; every action asks for the password again."""
+
+import hmac
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import (
+    require_GET,
+    require_http_methods,
+    require_POST,
+)
+
+from accounts.decorators import roles_required
+from accounts.models import Role
+from accounts.selectors import user_roles
+from downtime.forms import AllocateForm, DeclareForm, MoveForm, NumberUseForm
+from downtime.models import Downtime, DowntimeNumber, NumberBlock
+from downtime.numbers import (
+    number_labels,
+    number_text,
+    number_use_record,
+    numbers_allocate,
+)
+from downtime.selectors import downtime_active, downtime_final_set, readiness
+from downtime.services import (
+    downtime_cancel,
+    downtime_close,
+    downtime_declare,
+    downtime_recover,
+    downtime_render_packs,
+)
+from downtime.templatetags.downtime import clock
+
+
+@require_GET
+@roles_required(Role.IT)
+def page(request: HttpRequest) -> HttpResponse:
+    return _page(request)
+
+
+def _page(
+    request: HttpRequest, *, form=None, cancel_form=None, status: int = 200
+) -> HttpResponse:
+    active = downtime_active()
+    if form is None:
+        form = (
+            DeclareForm(request=request)
+            if active is None
+            else MoveForm(request=request)
+        )
+    context = {
+        "active": active,
+        "form": form,
+        "final": downtime_final_set(downtime=active) if active else None,
+        "transitions": active.transitions.select_related("user") if active else [],
+        # Each with its own cancel form, the one that failed with its errors.
+        "scheduled": [
+            (
+                planned,
+                cancel_form
+                if cancel_form and cancel_form.prefix == f"cancel-{planned.pk}"
+                else MoveForm(request=request, prefix=f"cancel-{planned.pk}"),
+            )
+            for planned in Downtime.objects.filter(
+                state=Downtime.State.SCHEDULED
+            ).order_by("starts_at")
+        ],
+        "refresh_minutes": settings.DOWNTIME_REFRESH_MINUTES,
+        "now": timezone.now(),
+        "past": Downtime.objects.filter(
+            state__in=(Downtime.State.CLOSED, Downtime.State.CANCELLED)
+        )[:10],
+    }
+    return render(request, "downtime/page.html", context, status=status)
+
+
+@require_POST
+@roles_required(Role.IT)
+def declare(request: HttpRequest) -> HttpResponse:
+    form = DeclareForm(request.POST, request=request)
+    if not form.is_valid():
+        return _page(request, form=form, status=400)
+    data = form.cleaned_data
+    try:
+        downtime = downtime_declare(
+            user=request.user,
+            kind=data["kind"],
+            reason=data["reason"],
+            drill=data["drill"],
+            systems=data["systems"],
+            expected_end=data["expected_end"],
+            isolate_feeds=data["isolate_feeds"],
+            starts_at=data["starts_at"],
+        )
+    except ValidationError as error:
+        form.add_error(None, error)
+        return _page(request, form=form, status=409)
+    if downtime.state == Downtime.State.SCHEDULED:
+        messages.success(
+            request,
+            _(
+                "Downtime scheduled: it begins by itself at %(start)s, and every "
+                "pack is rendered again %(minutes)d minutes before."
+            )
+            % {
+                "start": clock(downtime.starts_at),
+                "minutes": settings.DOWNTIME_REFRESH_MINUTES,
+            },
+        )
+        return redirect("downtime:page")
+    queued = downtime_render_packs(downtime=downtime, user=request.user)
+    messages.success(
+        request,
+        _(
+            "Downtime declared. %(count)d packs are being rendered at top "
+            "priority: follow them below."
+        )
+        % {"count": len(queued)},
+    )
+    return redirect("downtime:page")
+
+
+@require_POST
+@roles_required(Role.IT)
+def recover(request: HttpRequest, downtime_id: int) -> HttpResponse:
+    return _move(request, downtime_id, downtime_recover, _("Recovery started."))
+
+
+@require_POST
+@roles_required(Role.IT)
+def close(request: HttpRequest, downtime_id: int) -> HttpResponse:
+    return _move(request, downtime_id, downtime_close, _("Downtime closed."))
+
+
+@require_POST
+@roles_required(Role.IT)
+def cancel(request: HttpRequest, downtime_id: int) -> HttpResponse:
+    return _move(
+        request,
+        downtime_id,
+        downtime_cancel,
+        _("Scheduled downtime cancelled."),
+        prefix=f"cancel-{downtime_id}",
+    )
+
+
+def _move(
+    request: HttpRequest, downtime_id: int, service, done: str, prefix: str = ""
+) -> HttpResponse:
+    downtime = get_object_or_404(Downtime, pk=downtime_id)
+    form = MoveForm(request.POST, request=request, prefix=prefix or None)
+    shown = {"cancel_form": form} if prefix else {"form": form}
+    if not form.is_valid():
+        return _page(request, status=400, **shown)
+    try:
+        service(downtime=downtime, user=request.user, why=form.cleaned_data["why"])
+    except ValidationError as error:
+        form.add_error(None, error)
+        return _page(request, status=409, **shown)
+    messages.success(request, done)
+    return redirect("downtime:page")
+
+
+@require_GET
+@roles_required(Role.IT)
+def progress(request: HttpRequest, downtime_id: int) -> JsonResponse:
+    """The final set's progress, for the page to follow without reloading
+    (a reload would wipe what IT is typing)."""
+    downtime = get_object_or_404(Downtime, pk=downtime_id)
+    final = downtime_final_set(downtime=downtime)
+    return JsonResponse(
+        {
+            "state": downtime.state,
+            "complete": final.complete,
+            "counts": final.counts,
+            "total": len(final.packs),
+            "summary": render_to_string(
+                "downtime/summary.html", {"final": final}, request=request
+            ),
+            "packs": [
+                {
+                    "id": pack.pk,
+                    "status": pack.status,
+                    "status_label": str(pack.get_status_display()),
+                    "as_of": _local(pack.as_of),
+                    "generated_at": _local(pack.generated_at),
+                    "error": pack.error,
+                }
+                for pack in final.packs
+            ],
+        }
+    )
+
+
+def _local(moment) -> str | None:
+    return timezone.localtime(moment).strftime("%H:%M:%S") if moment else None
+
+
+@require_GET
+@roles_required(Role.IT)
+def readiness_page(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "downtime/readiness.html",
+        {
+            "check": readiness(),
+            "download_days": settings.READINESS_DOWNLOAD_DAYS,
+            "active": downtime_active(),
+        },
+    )
+
+
+@require_GET
+@never_cache
+def readiness_json(request: HttpRequest) -> JsonResponse:
+    """The same, for a monitoring system: with READINESS_TOKEN as a bearer
+    token, or IT's session. 503 when a ward has no pack recent enough."""
+    if not (_monitor(request) or Role.IT in user_roles(user=request.user)):
+        return JsonResponse({"error": "forbidden"}, status=403)
+    check = readiness()
+    return JsonResponse(
+        {
+            "ready": check.ready,
+            "checked_at": check.checked_at.isoformat(),
+            "mirror": {
+                "as_of": _iso(check.mirror_as_of),
+                "level": check.mirror_level,
+                "feeds": [
+                    {"name": feed.name, "last_success_at": _iso(feed.last_success_at)}
+                    for feed in check.feeds
+                ],
+            },
+            "places": [
+                {
+                    "name": item.row.location.name,
+                    "kind": item.row.kind,
+                    "day": item.row.day.isoformat() if item.row.day else None,
+                    "level": item.level,
+                    "pack": {
+                        "level": item.pack_level,
+                        "as_of": _iso(item.row.ready.as_of if item.row.ready else None),
+                        "generated_at": _iso(
+                            item.row.ready.generated_at if item.row.ready else None
+                        ),
+                        "pending": item.row.pending.status
+                        if item.row.pending
+                        else None,
+                        "failed": bool(item.row.failed),
+                    },
+                    "last_download": {
+                        "level": item.download_level,
+                        "at": _iso(item.last_download),
+                    },
+                }
+                for item in check.rows
+            ],
+        },
+        status=200 if check.ready else 503,
+    )
+
+
+def _monitor(request: HttpRequest) -> bool:
+    token = settings.READINESS_TOKEN
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    return bool(token) and hmac.compare_digest(given.encode(), token.encode())
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+@require_http_methods(["GET", "POST"])
+@roles_required(Role.IT)
+def numbers(request: HttpRequest) -> HttpResponse:
+    """Allocate blocks of downtime numbers, print them, record their use."""
+    allocate, use = AllocateForm(), NumberUseForm()
+    status = 200
+    if request.method == "POST":
+        if "allocate" in request.POST:
+            allocate = AllocateForm(request.POST)
+            done = allocate.is_valid() and _attempt(
+                allocate,
+                lambda data: numbers_allocate(
+                    location=data["location"], count=data["count"], user=request.user
+                ),
+            )
+            if done:
+                messages.success(
+                    request,
+                    _("Numbers %(first)s to %(last)s allocated to %(place)s.")
+                    % {
+                        "first": number_text(done.first),
+                        "last": number_text(done.last),
+                        "place": done.location.name,
+                    },
+                )
+                return redirect("downtime:numbers")
+        else:
+            use = NumberUseForm(request.POST)
+            done = use.is_valid() and _attempt(
+                use,
+                lambda data: number_use_record(
+                    number=data["number"],
+                    location=data["location"],
+                    used_at=data["used_at"],
+                    used_by=data["used_by"],
+                    user=request.user,
+                ),
+            )
+            if done:
+                messages.success(
+                    request, _("%(number)s recorded.") % {"number": done.number}
+                )
+                return redirect("downtime:numbers")
+        status = 400
+    blocks = NumberBlock.objects.select_related("location", "allocated_by").annotate(
+        used=Count("numbers", filter=Q(numbers__recorded_at__isnull=False)),
+    )
+    return render(
+        request,
+        "downtime/numbers.html",
+        {
+            "allocate": allocate,
+            "use": use,
+            "blocks": [
+                (block, number_text(block.first), number_text(block.last))
+                for block in blocks[:50]
+            ],
+            "used": DowntimeNumber.objects.filter(recorded_at__isnull=False)
+            .select_related("used_on", "recorded_by", "downtime")
+            .order_by("-recorded_at")[:100],
+            "prefix": settings.DOWNTIME_NUMBER_PREFIX,
+        },
+        status=status,
+    )
+
+
+def _attempt(form, action):
+    """The action's result, or None with its error shown on the form."""
+    try:
+        return action(form.cleaned_data)
+    except ValidationError as error:
+        form.add_error(None, error)
+        return None
+
+
+@require_GET
+@roles_required(Role.IT)
+def number_labels_download(request: HttpRequest, block_id: int) -> HttpResponse:
+    block = get_object_or_404(
+        NumberBlock.objects.select_related("location"), pk=block_id
+    )
+    data = number_labels(block=block, language=request.LANGUAGE_CODE)
+    response = HttpResponse(data, content_type="application/pdf")
+    response["Content-Disposition"] = (
+        f'inline; filename="downtime-numbers-{block.first}-{block.last}.pdf"'
+    )
+    return response
