@@ -62,6 +62,8 @@ class AccessLog(models.Model):
         DOWNLOAD_ALL = "download_all", _("All packs as one ZIP")
         LABELS = "labels", _("Label sheets")
         RENDER = "render", _("Render requested")
+        WORKLIST = "worklist", _("Recovery worklist")
+        REPORT = "report", _("Downtime report")
 
     class Outcome(models.TextChoices):
         ALLOWED = "allowed", _("Allowed")

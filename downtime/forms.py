@@ -165,3 +165,19 @@ class NumberUseForm(forms.Form):
         if used_at > timezone.now():
             raise forms.ValidationError(_("That time has not come yet."))
         return used_at
+
+
+class PaperItemForm(forms.Form):
+    """What the paper brought back: an order, an admission, a transfer."""
+
+    location = forms.ModelChoiceField(
+        label=_("Ward or department"), queryset=Location.objects.none()
+    )
+    patient = forms.CharField(
+        label=_("Patient: name and MRN, or downtime number"), max_length=255
+    )
+    what = forms.CharField(label=_("What to enter in the EHR"), max_length=512)
+
+    def __init__(self, *args, places, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["location"].queryset = places

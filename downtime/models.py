@@ -222,3 +222,88 @@ class DowntimeNumber(models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+
+class WorklistItem(models.Model):
+    """One thing to re-enter or check in the EHR after a downtime. Names and
+    places are copied as they stood when it was made: the mirror moves on
+    once the feeds flow again, the worklist must not."""
+
+    class Worklist(models.TextChoices):
+        PHARMACY = "pharmacy", _("Pharmacy")
+        LABORATORY = "laboratory", _("Laboratory")
+        NURSING = "nursing", _("Nursing")
+        REGISTRATION = "registration", _("Registration")
+
+    downtime = models.ForeignKey(
+        Downtime,
+        verbose_name=_("downtime"),
+        on_delete=models.PROTECT,
+        related_name="worklist_items",
+    )
+    worklist = models.CharField(_("worklist"), max_length=16, choices=Worklist)
+    location = models.ForeignKey(
+        "patients.Location",
+        verbose_name=_("ward or department"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    ward = models.CharField(_("ward"), max_length=255, blank=True)
+    bed = models.CharField(_("bed"), max_length=255, blank=True)
+    patient = models.ForeignKey(
+        "patients.Patient",
+        verbose_name=_("patient"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    patient_name = models.CharField(_("patient"), max_length=255, blank=True)
+    mrn = models.CharField(_("MRN"), max_length=64, blank=True)
+    number = models.ForeignKey(
+        DowntimeNumber,
+        verbose_name=_("downtime number"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    what = models.CharField(_("to do"), max_length=512)
+    from_paper = models.BooleanField(_("from paper"), default=False)
+    added_at = models.DateTimeField(_("added at"))
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("added by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    done_at = models.DateTimeField(_("done at"), null=True, blank=True)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("done by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    note = models.CharField(_("note"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("worklist item")
+        verbose_name_plural = _("worklist items")
+        ordering = ["ward", "bed", "patient_name", "pk"]
+        indexes = [models.Index(fields=["downtime", "worklist", "location"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(done_at__isnull=True, done_by__isnull=True)
+                | models.Q(done_at__isnull=False, done_by__isnull=False),
+                name="downtime_worklist_done_by_someone",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.what

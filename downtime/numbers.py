@@ -17,6 +17,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from downtime.models import Downtime, DowntimeNumber, NumberBlock
+from downtime.worklists import worklist_add_number
 from patients.models import Location, Patient
 from printouts import pdf
 
@@ -150,6 +151,7 @@ def number_use_record(
         found.recorded_at = timezone.now()
         found.recorded_by = user
         found.save()
+        worklist_add_number(number=found)
     return found
 
 

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from downtime.models import Downtime, Heartbeat, Transition
+from downtime.worklists import worklists_build
 from patients.selectors import mirror_as_of
 from printouts.models import Pack
 from printouts.services import pack_request, pack_targets
@@ -64,6 +65,8 @@ def downtime_declare(
         with transaction.atomic():
             downtime.save()
             _record(downtime, downtime.state, user, now, reason)
+            if not scheduled:  # the mirror as it stands now
+                worklists_build(downtime=downtime)
     except IntegrityError as error:  # declared by someone else meanwhile
         raise ValidationError(_("Another downtime is already active.")) from error
     return downtime
@@ -101,17 +104,20 @@ def downtime_start(*, downtime: Downtime, now: dt.datetime | None = None) -> Dow
     """A scheduled downtime begins: recorded as the one who scheduled it."""
     scheduler = downtime.transitions.order_by("at", "pk").first().user
     try:
-        return _move(
-            downtime,
-            Downtime.State.SCHEDULED,
-            Downtime.State.DOWNTIME,
-            scheduler,
-            _("Scheduled start"),
-            declared_at=now or timezone.now(),
-            frozen_at=mirror_as_of(),
-        )
+        with transaction.atomic():
+            started = _move(
+                downtime,
+                Downtime.State.SCHEDULED,
+                Downtime.State.DOWNTIME,
+                scheduler,
+                _("Scheduled start"),
+                declared_at=now or timezone.now(),
+                frozen_at=mirror_as_of(),
+            )
+            worklists_build(downtime=started)
     except IntegrityError as error:
         raise ValidationError(_("Another downtime is already active.")) from error
+    return started
 
 
 def downtime_cancel(*, downtime: Downtime, user, why: str) -> Downtime:

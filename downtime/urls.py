@@ -18,4 +18,14 @@ urlpatterns = [
     path("<int:downtime_id>/close/", views.close, name="close"),
     path("<int:downtime_id>/cancel/", views.cancel, name="cancel"),
     path("<int:downtime_id>/progress/", views.progress, name="progress"),
+    path(
+        "<int:downtime_id>/report.<str:form>",
+        views.report,
+        name="report",
+    ),
+    path("<int:downtime_id>/worklists/", views.worklists, name="worklists"),
+    path("<int:downtime_id>/worklists/<str:name>/", views.worklist, name="worklist"),
+    path(
+        "worklist-items/<int:item_id>/done/", views.worklist_done, name="worklist-done"
+    ),
 ]

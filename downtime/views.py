@@ -1,16 +1,21 @@
-"""IT's downtime page: declare, follow the final set of packs, recover,
-close. Only IT; every action asks for the password again."""
+"""The downtime pages. IT's: declare, follow the final set of packs,
+recover, close (each action asks for the password again), readiness,
+downtime numbers and the report. Everyone's, scoped by ward: the recovery
+worklists."""
 
 import hmac
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import (
@@ -20,16 +25,24 @@ from django.views.decorators.http import (
 )
 
 from accounts.decorators import roles_required
-from accounts.models import Role
-from accounts.selectors import user_roles
-from downtime.forms import AllocateForm, DeclareForm, MoveForm, NumberUseForm
-from downtime.models import Downtime, DowntimeNumber, NumberBlock
+from accounts.models import AccessLog, Role
+from accounts.selectors import user_locations, user_roles
+from accounts.services import access_record
+from downtime.forms import (
+    AllocateForm,
+    DeclareForm,
+    MoveForm,
+    NumberUseForm,
+    PaperItemForm,
+)
+from downtime.models import Downtime, DowntimeNumber, NumberBlock, WorklistItem
 from downtime.numbers import (
     number_labels,
     number_text,
     number_use_record,
     numbers_allocate,
 )
+from downtime.report import downtime_report, report_csv, report_pdf
 from downtime.selectors import downtime_active, downtime_final_set, readiness
 from downtime.services import (
     downtime_cancel,
@@ -39,6 +52,11 @@ from downtime.services import (
     downtime_render_packs,
 )
 from downtime.templatetags.downtime import clock
+from downtime.worklists import (
+    worklist_add_from_paper,
+    worklist_item_done,
+    worklist_progress,
+)
 
 
 @require_GET
@@ -364,4 +382,148 @@ def number_labels_download(request: HttpRequest, block_id: int) -> HttpResponse:
     response["Content-Disposition"] = (
         f'inline; filename="downtime-numbers-{block.first}-{block.last}.pdf"'
     )
+    return response
+
+
+READERS = (Role.NURSE, Role.CLERK, Role.IT)
+SHOWN = 500  # items on one page: choose a ward for the rest
+
+
+def _visible_items(request: HttpRequest, downtime: Downtime):
+    """The downtime's items this user may see: IT all, others their wards'."""
+    items = WorklistItem.objects.filter(downtime=downtime)
+    if Role.IT in user_roles(user=request.user):
+        return items
+    return items.filter(location__in=user_locations(user=request.user))
+
+
+@require_GET
+@roles_required(*READERS)
+def worklists(request: HttpRequest, downtime_id: int) -> HttpResponse:
+    downtime = get_object_or_404(Downtime, pk=downtime_id)
+    return render(
+        request,
+        "downtime/worklists.html",
+        {
+            "downtime": downtime,
+            "progress": worklist_progress(items=_visible_items(request, downtime)),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@roles_required(*READERS)
+def worklist(request: HttpRequest, downtime_id: int, name: str) -> HttpResponse:
+    """One worklist, by ward; items from paper are added here (laboratory
+    and nursing). Every view is written to the access log."""
+    downtime = get_object_or_404(Downtime, pk=downtime_id)
+    if name not in WorklistItem.Worklist.values:
+        raise Http404
+    places = user_locations(user=request.user).order_by("kind", "name")
+    takes_paper = name in (
+        WorklistItem.Worklist.LABORATORY,
+        WorklistItem.Worklist.NURSING,
+    )
+    add_form = PaperItemForm(places=places) if takes_paper else None
+    if request.method == "POST":
+        if not takes_paper:
+            raise Http404
+        add_form = PaperItemForm(request.POST, places=places)
+        if add_form.is_valid():
+            worklist_add_from_paper(
+                downtime=downtime,
+                worklist=name,
+                user=request.user,
+                **add_form.cleaned_data,
+            )
+            messages.success(request, _("Added."))
+            return redirect(request.get_full_path())
+    items = _visible_items(request, downtime).filter(worklist=name)
+    ward_id = request.GET.get("ward", "")
+    ward_id = int(ward_id) if ward_id.isdigit() else None
+    if ward_id:
+        items = items.filter(location_id=ward_id)
+    total = items.count()
+    done = items.filter(done_at__isnull=False).count()
+    open_only = request.GET.get("open") == "1"
+    if open_only:
+        items = items.filter(done_at__isnull=True)
+    with transaction.atomic():  # no log row, no data
+        shown = list(items.select_related("done_by", "number")[: SHOWN + 1])
+        access_record(
+            request=request,
+            action=AccessLog.Action.WORKLIST,
+            outcome=AccessLog.Outcome.ALLOWED,
+            target=f"worklist {downtime.pk} {name}",
+            locations=sorted({i.location_id for i in shown if i.location_id}),
+            patients=sorted({i.patient_id for i in shown if i.patient_id}),
+        )
+    return render(
+        request,
+        "downtime/worklist.html",
+        {
+            "downtime": downtime,
+            "label": WorklistItem.Worklist(name).label,
+            "items": shown[:SHOWN],
+            "truncated": len(shown) > SHOWN,
+            "total": total,
+            "done": done,
+            "places": places,
+            "ward_id": ward_id,
+            "open_only": open_only,
+            "add_form": add_form,
+        },
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@require_POST
+@roles_required(*READERS)
+def worklist_done(request: HttpRequest, item_id: int) -> HttpResponse:
+    item = WorklistItem.objects.filter(pk=item_id).first()
+    if (
+        item is None
+        or not _visible_items(request, item.downtime).filter(pk=item_id).exists()
+    ):
+        raise Http404
+    try:
+        worklist_item_done(
+            item=item, user=request.user, note=request.POST.get("note", "")
+        )
+    except ValidationError as error:
+        messages.error(request, error.messages[0])
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        back = reverse("downtime:worklist", args=[item.downtime_id, item.worklist])
+    return redirect(back)
+
+
+@require_GET
+@roles_required(Role.IT)
+def report(request: HttpRequest, downtime_id: int, form: str) -> HttpResponse:
+    """The downtime report as PDF or CSV; IT only, written to the access log."""
+    if form not in ("pdf", "csv"):
+        raise Http404
+    downtime = get_object_or_404(Downtime, pk=downtime_id)
+    with transaction.atomic():  # no log row, no report
+        made = downtime_report(downtime=downtime)
+        access_record(
+            request=request,
+            action=AccessLog.Action.REPORT,
+            outcome=AccessLog.Outcome.ALLOWED,
+            target=f"downtime report {downtime.pk} {form}",
+        )
+    name = f"downtime-{timezone.localtime(downtime.declared_at):%Y%m%d-%H%M}"
+    if form == "csv":
+        response = HttpResponse(
+            report_csv(made), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+        return response
+    response = HttpResponse(
+        report_pdf(made, language=request.LANGUAGE_CODE), content_type="application/pdf"
+    )
+    response["Content-Disposition"] = f'inline; filename="{name}.pdf"'
     return response

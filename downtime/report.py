@@ -1,0 +1,188 @@
+"""The downtime report, for the record and the auditors: what happened,
+who did what, what the wards had on paper, and what was re-entered.
+
+Patient names are not in it: packs, numbers and counts are.
+"""
+
+import csv
+import datetime as dt
+import io
+from dataclasses import dataclass
+
+from django.db.models import Count
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+
+from accounts.models import AccessLog
+from downtime.models import Downtime, DowntimeNumber
+from downtime.selectors import downtime_final_set
+from downtime.worklists import worklist_progress
+from printouts import pdf
+from printouts.models import Pack
+
+
+@dataclass
+class Report:
+    downtime: Downtime
+    since: dt.datetime
+    until: dt.datetime
+    transitions: list
+    packs: list[Pack]  # with download_count and last_download
+    downloads: dict[int, dict]  # ward id: {"count", "first", "last", "users"}
+    numbers: list[DowntimeNumber]
+    worklists: list[dict]
+    access: list[dict]  # {"action", "outcome", "count", "users"}
+
+
+def downtime_report(*, downtime: Downtime, now: dt.datetime | None = None) -> Report:
+    """From the declaration to the close (or now, while it lasts)."""
+    transitions = list(downtime.transitions.select_related("user"))
+    since = downtime.declared_at
+    closing = [t.at for t in transitions if t.state == Downtime.State.CLOSED]
+    until = closing[-1] if closing else (now or timezone.now())
+    window = AccessLog.objects.filter(at__gte=since, at__lte=until)
+    downloads: dict[int, dict] = {}
+    for at, username, locations in (
+        window.filter(
+            action__in=(AccessLog.Action.DOWNLOAD, AccessLog.Action.DOWNLOAD_ALL),
+            outcome=AccessLog.Outcome.ALLOWED,
+        )
+        .order_by("at")
+        .values_list("at", "username", "locations")
+    ):
+        for place in locations:
+            seen = downloads.setdefault(
+                place, {"count": 0, "first": at, "last": at, "users": set()}
+            )
+            seen["count"] += 1
+            seen["last"] = at
+            seen["users"].add(username)
+    access = [
+        {
+            **row,
+            "action_label": AccessLog.Action(row["action"]).label,
+            "outcome_label": AccessLog.Outcome(row["outcome"]).label,
+        }
+        for row in window.values("action", "outcome")
+        .annotate(count=Count("pk"), users=Count("username", distinct=True))
+        .order_by("action", "outcome")
+    ]
+    packs = downtime_final_set(downtime=downtime).packs
+    for pack in packs:
+        seen = downloads.get(pack.location_id, {})
+        pack.download_count = seen.get("count", 0)
+        pack.last_download = seen.get("last")
+    return Report(
+        downtime=downtime,
+        since=since,
+        until=until,
+        transitions=transitions,
+        packs=packs,
+        downloads=downloads,
+        numbers=list(
+            DowntimeNumber.objects.filter(downtime=downtime)
+            .select_related("used_on", "recorded_by")
+            .order_by("sequence")
+        ),
+        worklists=worklist_progress(items=downtime.worklist_items.all()),
+        access=access,
+    )
+
+
+def report_csv(report: Report) -> str:
+    """One table of sections: each row starts with its section's name."""
+    out = io.StringIO()
+    rows = _Guarded(csv.writer(out))
+    d = report.downtime
+    rows.writerow(["section", "what", "at", "by", "detail", "more"])
+    rows.writerow(
+        ["downtime", d.get_kind_display(), _iso(d.declared_at), "", d.state, ""]
+    )
+    rows.writerow(["downtime", "drill", "", "", "yes" if d.drill else "no", ""])
+    rows.writerow(["downtime", "data frozen at", _iso(d.frozen_at), "", "", ""])
+    rows.writerow(
+        ["downtime", "systems", "", "", "; ".join(d.systems) or "whole hospital", ""]
+    )
+    rows.writerow(
+        ["downtime", "feeds isolated", "", "", "yes" if d.feeds_isolated else "no", ""]
+    )
+    for step in report.transitions:
+        rows.writerow(
+            ["state", step.state, _iso(step.at), step.user.get_username(), step.why, ""]
+        )
+    for pack in report.packs:
+        rows.writerow(
+            [
+                "pack",
+                pack.title + (f" {pack.day.isoformat()}" if pack.day else ""),
+                _iso(pack.generated_at),
+                pack.status,
+                pack.sha256,
+                f"data as of {_iso(pack.as_of)}; downloaded {pack.download_count} "
+                f"times, last {_iso(pack.last_download)}",
+            ]
+        )
+    for number in report.numbers:
+        rows.writerow(
+            [
+                "number",
+                number.number,
+                _iso(number.used_at),
+                number.used_by,
+                number.used_on.name if number.used_on else "",
+                f"recorded {_iso(number.recorded_at)} by "
+                f"{number.recorded_by.get_username() if number.recorded_by else ''}",
+            ]
+        )
+    for worklist in report.worklists:
+        rows.writerow(
+            [
+                "worklist",
+                worklist["worklist"],
+                "",
+                "",
+                f"{worklist['done']}/{worklist['total']} done",
+                "",
+            ]
+        )
+    for row in report.access:
+        rows.writerow(
+            [
+                "access",
+                row["action"],
+                "",
+                f"{row['users']} users",
+                row["outcome"],
+                f"{row['count']} entries",
+            ]
+        )
+    return out.getvalue()
+
+
+def report_pdf(report: Report, *, language: str) -> bytes:
+    with translation.override(language):
+        html = render_to_string(
+            "downtime/report.html", {"report": report, "language": language}
+        )
+        data, _fetcher = pdf.html_to_pdf(html)
+    return data
+
+
+class _Guarded:
+    """A CSV writer whose cells cannot start a spreadsheet formula: a reason
+    or a name typed as "=HYPERLINK(...)" is written as text."""
+
+    def __init__(self, writer) -> None:
+        self.writer = writer
+
+    def writerow(self, row: list) -> None:
+        self.writer.writerow(
+            "'" + cell
+            if isinstance(cell, str) and cell and cell[0] in "=+-@\t\r"
+            else cell
+            for cell in row
+        )
+
+
+def _iso(moment: dt.datetime | None) -> str:
+    return timezone.localtime(moment).isoformat(timespec="seconds") if moment else ""

@@ -1,0 +1,178 @@
+"""Recovery worklists: what each department must re-enter or check in the
+EHR once it is back, built from the mirror as it stood when the downtime
+began, each item marked done by whoever did it.
+
+- pharmacy: every active medication order of every inpatient, to reconcile
+  with the paper MARs;
+- laboratory: every pending lab order, and every order placed on paper
+  (added as the paper comes back);
+- nursing: every patient on the census, to check against the paper, and the
+  admissions, transfers and discharges done on paper (added likewise);
+- registration: every downtime number used, to match with the real MRN
+  (added when its use is recorded).
+"""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from downtime.models import Downtime, DowntimeNumber, WorklistItem
+from patients.models import Encounter, LabOrder, Location, MedicationOrder
+
+Worklist = WorklistItem.Worklist
+
+
+def worklists_build(*, downtime: Downtime) -> int:
+    """The snapshot, once per downtime: how many items it made."""
+    if WorklistItem.objects.filter(downtime=downtime, from_paper=False).exists():
+        return 0
+    now = timezone.now()
+    stays = {
+        stay.patient_id: stay
+        for stay in Encounter.objects.filter(status__in=Encounter.ON_CENSUS)
+        .select_related("patient", "ward", "bed")
+        .order_by("ward__name", "bed__name", "pk")
+    }
+
+    def item(worklist: str, patient_id: int, what: str, stay=None) -> WorklistItem:
+        stay = stay or stays.get(patient_id)
+        return WorklistItem(
+            downtime=downtime,
+            worklist=worklist,
+            location=stay.ward if stay else None,
+            ward=stay.ward.name if stay and stay.ward else "",
+            bed=stay.bed.name if stay and stay.bed else "",
+            patient_id=patient_id,
+            patient_name=_name(stay.patient) if stay else "",
+            mrn=stay.patient.mrn if stay else "",
+            what=what[:512],
+            added_at=now,
+        )
+
+    items = [
+        item(Worklist.NURSING, patient_id, _("Check the record against the paper"))
+        for patient_id in stays
+    ]
+    medications = (
+        MedicationOrder.objects.filter(
+            status=MedicationOrder.Status.ACTIVE, patient_id__in=stays.keys()
+        )
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+        .order_by("patient_id", "drug", "pk")
+    )
+    items += [
+        item(Worklist.PHARMACY, order.patient_id, _medication(order))
+        for order in medications
+    ]
+    labs = (
+        LabOrder.objects.filter(status__in=LabOrder.PENDING)
+        .select_related("patient")
+        .order_by("patient_id", "ordered_at", "pk")
+    )
+    for order in labs:
+        made = item(Worklist.LABORATORY, order.patient_id, _lab(order))
+        if order.patient_id not in stays:  # an outpatient's: no ward
+            made.patient_name, made.mrn = _name(order.patient), order.patient.mrn
+        items.append(made)
+    WorklistItem.objects.bulk_create(items, batch_size=2000)
+    return len(items)
+
+
+def _name(patient) -> str:
+    return f"{patient.family.upper()}, {patient.given}".strip(", ")
+
+
+def _medication(order: MedicationOrder) -> str:
+    parts = [order.drug, order.dose, order.route, order.frequency]
+    text = " ".join(part for part in parts if part)
+    return f"{text} ({_('as needed')})" if order.as_needed else text
+
+
+def _lab(order: LabOrder) -> str:
+    text = f"{order.order_number} {order.test}"
+    if order.priority and order.priority != LabOrder.Priority.ROUTINE:
+        text += f" ({order.get_priority_display()})"
+    return text
+
+
+def worklist_add_from_paper(
+    *,
+    downtime: Downtime,
+    worklist: str,
+    location: Location,
+    patient: str,
+    what: str,
+    user,
+) -> WorklistItem:
+    """An item the paper brought back: an order, an admission, a transfer."""
+    if worklist not in (Worklist.LABORATORY, Worklist.NURSING):
+        raise ValidationError(_("Items are added from paper to laboratory or nursing."))
+    return WorklistItem.objects.create(
+        downtime=downtime,
+        worklist=worklist,
+        location=location,
+        ward=location.name,
+        patient_name=patient[:255],
+        what=what[:512],
+        from_paper=True,
+        added_at=timezone.now(),
+        added_by=user,
+    )
+
+
+def worklist_add_number(*, number: DowntimeNumber) -> WorklistItem | None:
+    """A downtime number whose use was recorded: registration matches it
+    with the patient's real MRN."""
+    if number.downtime_id is None:
+        return None
+    return WorklistItem.objects.create(
+        downtime_id=number.downtime_id,
+        worklist=Worklist.REGISTRATION,
+        location=number.used_on,
+        ward=number.used_on.name if number.used_on else "",
+        number=number,
+        what=_("Match %(number)s with the patient's real MRN")
+        % {"number": number.number},
+        from_paper=True,
+        added_at=timezone.now(),
+        added_by=number.recorded_by,
+    )
+
+
+def worklist_item_done(*, item: WorklistItem, user, note: str = "") -> WorklistItem:
+    """Marked done by the person who did it, once."""
+    with transaction.atomic():
+        done = WorklistItem.objects.filter(pk=item.pk, done_at__isnull=True).update(
+            done_at=timezone.now(), done_by=user, note=note[:255]
+        )
+        item.refresh_from_db()
+    if not done:
+        raise ValidationError(
+            _("Already done by %(name)s at %(time)s.")
+            % {
+                "name": item.done_by.get_full_name() or item.done_by.get_username(),
+                "time": timezone.localtime(item.done_at).strftime("%d/%m %H:%M"),
+            }
+        )
+    return item
+
+
+def worklist_progress(*, items: QuerySet[WorklistItem]) -> list[dict]:
+    """Per worklist: its name, how many items, how many done."""
+    counts = {
+        row["worklist"]: row
+        for row in items.values("worklist").annotate(
+            total=Count("pk"), done=Count("pk", filter=Q(done_at__isnull=False))
+        )
+    }
+    return [
+        {
+            "worklist": worklist,
+            "label": label,
+            "total": counts.get(worklist, {}).get("total", 0),
+            "done": counts.get(worklist, {}).get("done", 0),
+        }
+        for worklist, label in Worklist.choices
+    ]

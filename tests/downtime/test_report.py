@@ -1,0 +1,96 @@
+"""The downtime report: timeline, packs with checksums and downloads,
+numbers, worklists and the access log, as PDF and CSV, for IT only."""
+
+import csv
+import io
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from pypdf import PdfReader
+
+from accounts.models import AccessLog
+from downtime.models import WorklistItem
+from downtime.numbers import number_text, number_use_record, numbers_allocate
+from downtime.services import (
+    downtime_close,
+    downtime_declare,
+    downtime_recover,
+    downtime_render_packs,
+)
+from downtime.worklists import worklist_item_done
+from printouts.models import Pack
+from printouts.services import pack_render
+from tests.browser.conftest import ARTIFACTS
+from tests.printouts.test_views import person
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_report_tells_the_whole_downtime(client, wards):
+    ward_a, _ward_b = wards
+    ivan = person("ivan", "it")
+    numbers_allocate(location=ward_a, count=5, user=ivan)
+    downtime = downtime_declare(
+        user=ivan, kind="unplanned", reason="=HYPERLINK(evil)", systems=["EHR"]
+    )
+    for pack_id in downtime_render_packs(downtime=downtime):
+        pack_render(pack_id=pack_id)
+    claire = person("claire", "clerk", ward_a)
+    client.force_login(claire)
+    pack = Pack.objects.get(downtime=downtime, location=ward_a)
+    assert client.get(reverse("printouts:download", args=[pack.pk])).status_code == 200
+    number_use_record(
+        number=number_text(1),
+        location=ward_a,
+        used_at=timezone.now(),
+        used_by="Nurse Ann",
+        user=ivan,
+    )
+    downtime = downtime_recover(downtime=downtime, user=ivan, why="EHR back")
+    item = WorklistItem.objects.filter(downtime=downtime, worklist="nursing").first()
+    worklist_item_done(item=item, user=claire)
+    downtime = downtime_close(downtime=downtime, user=ivan, why="All entered")
+
+    assert (
+        client.get(reverse("downtime:report", args=[downtime.pk, "csv"])).status_code
+        == 403
+    )
+    client.force_login(ivan)
+    response = client.get(reverse("downtime:report", args=[downtime.pk, "csv"]))
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    sections = {}
+    for row in rows[1:]:
+        sections.setdefault(row[0], []).append(row)
+    assert [(r[1], r[3]) for r in sections["state"]] == [
+        ("downtime", "ivan"),
+        ("recovery", "ivan"),
+        ("closed", "ivan"),
+    ]
+    assert sections["state"][0][4] == "'=HYPERLINK(evil)"  # never a formula
+    packs = {r[1]: r for r in sections["pack"]}
+    assert packs["WARD-A"][3] == "ready"
+    assert packs["WARD-A"][4] == pack.sha256
+    assert "downloaded 1 times" in packs["WARD-A"][5]
+    assert "downloaded 0 times" in packs["WARD-B"][5]
+    assert [r[1] for r in sections["number"]] == [number_text(1)]
+    assert ["nursing", "", "", "1/3 done", ""] in [r[1:] for r in sections["worklist"]]
+    assert any(r[1] == "download" and r[5] == "1 entries" for r in sections["access"])
+    assert AccessLog.objects.filter(action="report", username="ivan").exists()
+
+    response = client.get(reverse("downtime:report", args=[downtime.pk, "pdf"]))
+    assert response["Content-Type"] == "application/pdf"
+    text = " ".join(
+        page.extract_text() for page in PdfReader(io.BytesIO(response.content)).pages
+    )
+    for expected in ("Downtime report", "EHR back", "All entered"):
+        assert expected in text, expected
+    assert pack.sha256 in "".join(text.split())  # wrapped in its cell
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "downtime-report.pdf").write_bytes(response.content)
+    assert number_text(1) in text
+    assert (
+        client.get(reverse("downtime:report", args=[downtime.pk, "xls"])).status_code
+        == 404
+    )

@@ -1,0 +1,168 @@
+"""Recovery worklists: made from the mirror as it stood when the downtime
+began, per department, scoped by ward, each item done once by someone."""
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import AccessLog
+from downtime.models import WorklistItem
+from downtime.numbers import number_text, number_use_record, numbers_allocate
+from downtime.services import downtime_declare, downtime_recover
+from downtime.worklists import worklists_build
+from patients.models import MedicationOrder
+from tests.patients.fhir import medication
+from tests.patients.test_pages import lab_order
+from tests.printouts.conftest import load
+from tests.printouts.test_views import person
+
+pytestmark = pytest.mark.django_db
+Worklist = WorklistItem.Worklist
+
+
+@pytest.fixture
+def orders(wards):
+    load(
+        [
+            lab_order("o1", "p1", "LAB-1", "stat"),
+            lab_order("o9", "p9", "LAB-9"),
+            medication("m9", "p9", "Amoxicillin 500 mg capsule"),
+        ]
+    )
+    return wards
+
+
+def test_declaring_makes_each_department_its_list_of_what_stood(orders):
+    _ward_a, _ward_b = orders
+    ivan = person("ivan", "it")
+    downtime = downtime_declare(user=ivan, kind="unplanned", reason="Crash")
+    items = WorklistItem.objects.filter(downtime=downtime)
+    nursing = items.filter(worklist=Worklist.NURSING)
+    assert sorted(nursing.values_list("mrn", "ward", "bed")) == [
+        ("MRN-4711", "WARD-A", "BED-1"),
+        ("MRN-4712", "WARD-A", "BED-2"),
+        ("MRN-9", "WARD-B", "BED-9"),
+    ]
+    pharmacy = items.filter(worklist=Worklist.PHARMACY)
+    assert sorted(pharmacy.values_list("mrn", flat=True)) == ["MRN-4711", "MRN-9"]
+    assert any("Paracetamol 1 g tablet" in i.what for i in pharmacy)
+    labs = items.filter(worklist=Worklist.LABORATORY)
+    assert sorted(labs.values_list("what", flat=True)) == [
+        "LAB-1 Potassium (Stat)",
+        "LAB-9 Potassium",
+    ]
+    assert not items.filter(worklist=Worklist.REGISTRATION).exists()
+    assert not items.filter(done_at__isnull=False).exists()
+
+    # The mirror moves on; the worklist stays as it stood, and is made once.
+    MedicationOrder.objects.all().delete()
+    assert worklists_build(downtime=downtime) == 0
+    assert items.filter(worklist=Worklist.PHARMACY).count() == 2
+
+
+def test_a_recorded_downtime_number_goes_to_registration(orders):
+    ward_a, _ward_b = orders
+    ivan = person("ivan", "it")
+    numbers_allocate(location=ward_a, count=3, user=ivan)
+    downtime = downtime_declare(user=ivan, kind="unplanned", reason="Crash")
+    number_use_record(
+        number=number_text(2),
+        location=ward_a,
+        used_at=timezone.now(),
+        used_by="Nurse Ann",
+        user=ivan,
+    )
+    item = WorklistItem.objects.get(downtime=downtime, worklist=Worklist.REGISTRATION)
+    assert item.what == f"Match {number_text(2)} with the patient's real MRN"
+    assert (item.location, item.number.number) == (ward_a, number_text(2))
+
+
+def test_a_nurse_works_her_wards_list_and_marks_items_done(client, orders):
+    ward_a, _ward_b = orders
+    ivan = person("ivan", "it")
+    downtime = downtime_declare(user=ivan, kind="unplanned", reason="Crash")
+    downtime_recover(downtime=downtime, user=ivan, why="Back")
+    anne = person("anne", "nurse", ward_a)
+    client.force_login(anne)
+
+    home = client.get(reverse("patients:home")).content.decode()
+    assert reverse("downtime:worklists", args=[downtime.pk]) in home  # banner
+    overview = client.get(reverse("downtime:worklists", args=[downtime.pk]))
+    text = overview.content.decode()
+    assert "Pharmacy" in text
+    assert "0 / 1" in text
+    url = reverse("downtime:worklist", args=[downtime.pk, "nursing"])
+    page = client.get(url).content.decode()
+    assert "MRN-4711" in page
+    assert "MRN-4712" in page
+    assert "MRN-9" not in page
+    entry = AccessLog.objects.filter(action=AccessLog.Action.WORKLIST).latest("at")
+    assert (entry.username, entry.outcome) == ("anne", "allowed")
+    assert len(entry.patients) == 2
+
+    mine = WorklistItem.objects.get(
+        downtime=downtime, worklist="nursing", mrn="MRN-4711"
+    )
+    done = reverse("downtime:worklist-done", args=[mine.pk])
+    response = client.post(done, {"note": "Entered in EHR", "next": url})
+    assert response.status_code == 302
+    assert response.url == url
+    mine.refresh_from_db()
+    assert (mine.done_by, mine.note) == (anne, "Entered in EHR")
+    assert mine.done_at is not None
+    response = client.post(done, {"next": url}, follow=True)
+    assert "Already done by Marie Dupont" in response.content.decode()
+    assert "1 / 2" in client.get(url).content.decode()
+
+    theirs = WorklistItem.objects.get(
+        downtime=downtime, worklist="nursing", mrn="MRN-9"
+    )
+    assert (
+        client.post(reverse("downtime:worklist-done", args=[theirs.pk])).status_code
+        == 404
+    )
+    theirs.refresh_from_db()
+    assert theirs.done_at is None
+    response = client.post(done, {"next": "https://elsewhere.example/"})
+    assert response.url == url  # never sent off-site
+
+
+def test_paper_brings_items_to_laboratory_and_nursing_only(client, orders):
+    ward_a, _ward_b = orders
+    ivan = person("ivan", "it")
+    downtime = downtime_declare(user=ivan, kind="unplanned", reason="Crash")
+    client.force_login(person("claire", "clerk", ward_a))
+    url = reverse("downtime:worklist", args=[downtime.pk, "laboratory"])
+    response = client.post(
+        url,
+        {"location": ward_a.pk, "patient": "DT0001230", "what": "Troponin 14:10"},
+    )
+    assert response.status_code == 302
+    item = WorklistItem.objects.get(downtime=downtime, from_paper=True)
+    assert (item.worklist, item.ward, item.what) == (
+        "laboratory",
+        "WARD-A",
+        "Troponin 14:10",
+    )
+    assert "Troponin 14:10" in client.get(url).content.decode()
+    response = client.post(url, {"location": ward_a.pk, "patient": "", "what": "x"})
+    assert response.status_code == 400
+    pharmacy = reverse("downtime:worklist", args=[downtime.pk, "pharmacy"])
+    assert client.post(pharmacy, {"what": "x"}).status_code == 404
+    assert (
+        client.get(
+            reverse("downtime:worklist", args=[downtime.pk, "bogus"])
+        ).status_code
+        == 404
+    )
+
+
+def test_it_sees_every_ward_and_anonymous_nobody(client, orders):
+    ivan = person("ivan", "it")
+    downtime = downtime_declare(user=ivan, kind="unplanned", reason="Crash")
+    url = reverse("downtime:worklist", args=[downtime.pk, "nursing"])
+    assert client.get(url).url.startswith(reverse("accounts:login"))
+    client.force_login(ivan)
+    page = client.get(url).content.decode()
+    for mrn in ("MRN-4711", "MRN-4712", "MRN-9"):
+        assert mrn in page
