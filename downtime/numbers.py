@@ -17,6 +17,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from downtime.models import Downtime, DowntimeNumber, NumberBlock
+from downtime.selectors import downtime_active
 from downtime.worklists import worklist_add_number
 from patients.models import Location, Patient
 from printouts import pdf
@@ -156,8 +157,11 @@ def number_use_record(
 
 
 def _downtime_at(moment: dt.datetime) -> Downtime | None:
-    """The downtime in progress at that moment: the newest begun before it."""
-    return (
+    """The downtime a use belongs to: the one in progress (the paper comes
+    back during the downtime or its recovery; the time written on it may
+    even precede the declaration by minutes, as the wards start on paper
+    when the screens go dark), else the newest begun before that moment."""
+    return downtime_active() or (
         Downtime.objects.filter(
             declared_at__lte=moment,
             state__in=(

@@ -300,11 +300,14 @@ def _iso(moment) -> str | None:
 @roles_required(Role.IT)
 def numbers(request: HttpRequest) -> HttpResponse:
     """Allocate blocks of downtime numbers, print them, record their use."""
-    allocate, use = AllocateForm(), NumberUseForm()
+    # Prefixed: both forms have a "location", and one page must not carry
+    # two elements of one id (a label would name the wrong list).
+    allocate = AllocateForm(prefix="allocate")
+    use = NumberUseForm(prefix="use")
     status = 200
     if request.method == "POST":
         if "allocate" in request.POST:
-            allocate = AllocateForm(request.POST)
+            allocate = AllocateForm(request.POST, prefix="allocate")
             done = allocate.is_valid() and _attempt(
                 allocate,
                 lambda data: numbers_allocate(
@@ -323,7 +326,7 @@ def numbers(request: HttpRequest) -> HttpResponse:
                 )
                 return redirect("downtime:numbers")
         else:
-            use = NumberUseForm(request.POST)
+            use = NumberUseForm(request.POST, prefix="use")
             done = use.is_valid() and _attempt(
                 use,
                 lambda data: number_use_record(

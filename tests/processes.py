@@ -128,6 +128,7 @@ def celery_worker(
     log: Path,
     queue: str = "celery",
     extra_env: dict[str, str] | None = None,
+    concurrency: int = 1,
 ) -> Iterator[str]:
     """A real prefork worker process; yields its node name once it answers pings."""
     node = f"test-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
@@ -137,7 +138,8 @@ def celery_worker(
     process = spawn(
         [
             str(VENV_BIN / "celery"),
-            *["-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "1"],
+            *["-A", "config", "worker", "--loglevel", "INFO"],
+            *["--concurrency", str(concurrency)],
             *["--without-mingle", "--without-gossip"],
             *("--queues", queue, "--hostname", node),
         ],

@@ -145,7 +145,9 @@ def test_the_numbers_page_is_it_only_and_does_what_it_says(client, wards):
     assert client.post(url, {"allocate": "1"}).status_code == 403
 
     client.force_login(person("ivan", "it"))
-    response = client.post(url, {"allocate": "1", "location": ward_a.pk, "count": 21})
+    response = client.post(
+        url, {"allocate": "1", "allocate-location": ward_a.pk, "allocate-count": 21}
+    )
     assert response.status_code == 302
     page = client.get(url).content.decode()
     assert f"{number_text(1)} \N{EN DASH} {number_text(21)}" in page
@@ -160,10 +162,10 @@ def test_the_numbers_page_is_it_only_and_does_what_it_says(client, wards):
         url,
         {
             "record": "1",
-            "number": number_text(2),
-            "location": ward_b.pk,
-            "used_at": when,
-            "used_by": "Dr Who",
+            "use-number": number_text(2),
+            "use-location": ward_b.pk,
+            "use-used_at": when,
+            "use-used_by": "Dr Who",
         },
     )
     assert response.status_code == 302
@@ -174,10 +176,10 @@ def test_the_numbers_page_is_it_only_and_does_what_it_says(client, wards):
         url,
         {
             "record": "1",
-            "number": "DT0000021",
-            "location": ward_b.pk,
-            "used_at": when,
-            "used_by": "Dr Who",
+            "use-number": "DT0000021",
+            "use-location": ward_b.pk,
+            "use-used_at": when,
+            "use-used_by": "Dr Who",
         },
     )
     assert response.status_code == 400
