@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO))
 from mirror_load import URL, prepare_database  # noqa: E402
-from packs import render_all  # noqa: E402
+from packs import load_hospital, render_all  # noqa: E402
 
 
 def main() -> None:
@@ -48,10 +48,6 @@ def main() -> None:
     from django.db import transaction
 
     from downtime.models import Downtime, NumberBlock, WorklistItem
-    from patients.demo.hospital import demo_hospital
-    from patients.ingest.sources import from_resources
-    from patients.models import Encounter
-    from patients.services import fhir_load_import
     from printouts.models import Pack
     from tests.processes import celery_worker, redis_server
 
@@ -59,17 +55,7 @@ def main() -> None:
     Pack.objects.all().delete()
     NumberBlock.objects.all().delete()
     Downtime.objects.all().delete()  # the bench's own database
-    now = dt.datetime.now(dt.UTC)
-    resources = demo_hospital(
-        wards=options.wards,
-        beds=options.beds,
-        clinics=options.clinics,
-        seed=1,
-        now=now,
-        occupancy=1.0,
-    )
-    fhir_load_import(load=from_resources(resources, origin="bench"), feed="bench")
-    inpatients = Encounter.objects.filter(status__in=Encounter.ON_CENSUS).count()
+    inpatients = load_hospital(options, dt.datetime.now(dt.UTC))
     print(
         f"{inpatients} inpatients on {options.wards} wards, {options.clinics} "
         f"clinics (lists for today and tomorrow); one worker of "

@@ -99,23 +99,14 @@ def change_some(share: float, now: dt.datetime) -> int:
     return len(chosen)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--wards", type=int, default=42)
-    parser.add_argument("--beds", type=int, default=24)
-    parser.add_argument("--clinics", type=int, default=20)
-    parser.add_argument("--jobs", type=int, default=2)
-    options = parser.parse_args()
-    os.environ["DATA_DIR"] = tempfile.mkdtemp(prefix="bench-packs-")
-    prepare_database()
+def load_hospital(options, now: dt.datetime) -> int:
+    """The generated hospital (``options.wards``, ``beds``, ``clinics``), full,
+    through the FHIR importer; how many inpatients it has."""
     from patients.demo.hospital import demo_hospital
     from patients.ingest.sources import from_resources
     from patients.models import Encounter
     from patients.services import fhir_load_import
-    from printouts.models import Pack
 
-    Pack.objects.all().delete()
-    now = dt.datetime.now(dt.UTC)
     resources = demo_hospital(
         wards=options.wards,
         beds=options.beds,
@@ -125,7 +116,23 @@ def main() -> None:
         occupancy=1.0,
     )
     fhir_load_import(load=from_resources(resources, origin="bench"), feed="bench")
-    inpatients = Encounter.objects.filter(status__in=Encounter.ON_CENSUS).count()
+    return Encounter.objects.filter(status__in=Encounter.ON_CENSUS).count()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--wards", type=int, default=42)
+    parser.add_argument("--beds", type=int, default=24)
+    parser.add_argument("--clinics", type=int, default=20)
+    parser.add_argument("--jobs", type=int, default=2)
+    options = parser.parse_args()
+    os.environ["DATA_DIR"] = tempfile.mkdtemp(prefix="bench-packs-")
+    prepare_database()
+    from printouts.models import Pack
+
+    Pack.objects.all().delete()
+    now = dt.datetime.now(dt.UTC)
+    inpatients = load_hospital(options, now)
     print(
         f"{inpatients} inpatients on {options.wards} wards, {options.clinics} "
         f"clinics (lists for today and tomorrow), {options.jobs} processes"
