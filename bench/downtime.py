@@ -47,14 +47,20 @@ def main() -> None:
     from django.contrib.auth import get_user_model
     from django.db import transaction
 
-    from downtime.models import Downtime, NumberBlock, WorklistItem
+    from downtime.models import (
+        Downtime,
+        DowntimeNumber,
+        NumberBlock,
+        Transition,
+        WorklistItem,
+    )
     from printouts.models import Pack
     from tests.processes import celery_worker, redis_server
 
-    WorklistItem.objects.all().delete()
-    Pack.objects.all().delete()
-    NumberBlock.objects.all().delete()
-    Downtime.objects.all().delete()  # the bench's own database
+    # The bench's own database: what an earlier run left goes first.
+    for model in (WorklistItem, Pack, DowntimeNumber, NumberBlock, Transition):
+        model.objects.all().delete()
+    Downtime.objects.all().delete()
     inpatients = load_hospital(options, dt.datetime.now(dt.UTC))
     print(
         f"{inpatients} inpatients on {options.wards} wards, {options.clinics} "
