@@ -327,6 +327,9 @@ HL7_MAX_MESSAGE_BYTES = env_int(
 HL7_PROCESSING_IDS = env_list("HL7_PROCESSING_IDS", ["P"])
 # MSH-3 of our acknowledgements.
 HL7_APPLICATION = env_str("HL7_APPLICATION", "DOWNTIME")
+# The listener's connections prepare their statements on the server; turn it
+# off behind a pooler that cannot keep them (PgBouncer in transaction mode).
+HL7_PREPARED_STATEMENTS = env_bool("HL7_PREPARED_STATEMENTS", True)
 # The answer to every message while a downtime isolates the inbound feeds
 # (each is stored, not applied): AR, HL7's refusal for a reason unrelated to
 # the message (engines keep it and send it again later), or AE, an error in

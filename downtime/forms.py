@@ -1,6 +1,8 @@
 """IT's downtime forms. Each action asks for the password again: the
 page may be open on a shared screen, and declaring a downtime cuts feeds."""
 
+import datetime as dt
+
 from django import forms
 from django.contrib.auth import authenticate
 from django.http import HttpRequest
@@ -92,6 +94,17 @@ class DeclareForm(Reauthenticated):
         if end is not None and end <= timezone.now():
             raise forms.ValidationError(_("The expected end must be in the future."))
         return end
+
+    def clean_starts_at(self):
+        start = self.cleaned_data["starts_at"]
+        if start is not None and start < timezone.now() - dt.timedelta(minutes=1):
+            raise forms.ValidationError(
+                _(
+                    "A downtime cannot be declared in the past: leave the start "
+                    "empty to begin now, and say since when in the reason."
+                )
+            )
+        return start
 
     def clean(self) -> dict:
         data = super().clean()

@@ -77,6 +77,7 @@ class Downtime(models.Model):
         blank=True,
         help_text=_("How recent the mirror's data was when downtime was declared."),
     )
+    # It cut the inbound feeds (while active; kept after, for the record).
     feeds_isolated = models.BooleanField(_("inbound feeds isolated"), default=False)
 
     class Meta:

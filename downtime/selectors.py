@@ -96,6 +96,17 @@ class Readiness:
     rows: list[ReadyRow]
 
     @property
+    def not_printed(self) -> list[str]:
+        """The places nobody downloaded a pack of lately, by name."""
+        return list(
+            dict.fromkeys(
+                row.row.location.name
+                for row in self.rows
+                if row.download_level == "red"
+            )
+        )
+
+    @property
     def ready(self) -> bool:
         """Every ward has a pack recent enough to work from."""
         return bool(self.rows) and all(row.pack_level != "red" for row in self.rows)

@@ -4,10 +4,12 @@ import logging
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from downtime.models import Downtime, Heartbeat, Transition
+from downtime.selectors import downtime_active
 from downtime.worklists import worklists_build
 from patients.selectors import mirror_as_of
 from printouts.models import Pack
@@ -83,7 +85,7 @@ def downtime_tick(*, now: dt.datetime | None = None) -> list[int]:
         state=Downtime.State.SCHEDULED, starts_at__lte=now + lead
     ).order_by("starts_at", "pk")
     for downtime in scheduled:
-        if downtime.packs_queued_at is None:
+        if downtime.packs_queued_at is None and downtime_active() is None:
             downtime_render_packs(downtime=downtime)
         if downtime.starts_at <= now:
             try:
@@ -142,15 +144,32 @@ def downtime_render_packs(*, downtime: Downtime, user=None) -> list[int]:
             reason=Pack.Reason.DOWNTIME,
             user=user,
         )
-        Pack.objects.filter(pk=pack.pk).update(downtime=downtime)
+        # A pack another active downtime's set holds stays in that set (it
+        # is the same render); one a scheduled downtime queued joins this.
+        Pack.objects.filter(pk=pack.pk).filter(
+            Q(downtime__isnull=True) | ~Q(downtime__state__in=Downtime.ACTIVE)
+        ).update(downtime=downtime)
         ids.append(pack.pk)
     Downtime.objects.filter(pk=downtime.pk).update(packs_queued_at=timezone.now())
 
     def send() -> None:
-        for pack_id in ids:
-            render_pack.apply_async(
-                (pack_id,), priority=settings.DOWNTIME_RENDER_PRIORITY
-            )
+        for index, pack_id in enumerate(ids):
+            try:
+                render_pack.apply_async(
+                    (pack_id,), priority=settings.DOWNTIME_RENDER_PRIORITY
+                )
+            except Exception:  # kombu raises several unrelated types
+                # The broker is out of reach: the declaration stands, and the
+                # scheduler sends these at its first minute once it is back
+                # (queued_at cleared); render_packs renders without it.
+                logger.error(
+                    "downtime %s: %d final renders not sent, the broker is "
+                    "out of reach",
+                    downtime.pk,
+                    len(ids) - index,
+                )
+                Pack.objects.filter(pk__in=ids[index:]).update(queued_at=None)
+                return
 
     transaction.on_commit(send)
     return ids
@@ -162,15 +181,10 @@ def downtime_recover(*, downtime: Downtime, user, why: str) -> Downtime:
 
 
 def downtime_close(*, downtime: Downtime, user, why: str) -> Downtime:
-    """Recovery is over: back to normal, and the feeds flow again."""
-    return _move(
-        downtime,
-        Downtime.State.RECOVERY,
-        Downtime.State.CLOSED,
-        user,
-        why,
-        feeds_isolated=False,
-    )
+    """Recovery is over: back to normal, and the feeds flow again (only an
+    active downtime isolates them; ``feeds_isolated`` stays, for the record
+    and the report)."""
+    return _move(downtime, Downtime.State.RECOVERY, Downtime.State.CLOSED, user, why)
 
 
 def _move(

@@ -57,6 +57,7 @@ from downtime.worklists import (
     worklist_item_done,
     worklist_progress,
 )
+from printouts.models import Pack
 
 
 @require_GET
@@ -136,6 +137,17 @@ def declare(request: HttpRequest) -> HttpResponse:
         )
         return redirect("downtime:page")
     queued = downtime_render_packs(downtime=downtime, user=request.user)
+    if Pack.objects.filter(pk__in=queued, queued_at__isnull=True).exists():
+        messages.error(
+            request,
+            _(
+                "Downtime declared, but the workers cannot be reached (Redis): "
+                "the packs are rendered once it is back. Meanwhile run "
+                "`manage.py render_packs --all` on the server, and use the packs "
+                "already printed."
+            ),
+        )
+        return redirect("downtime:page")
     messages.success(
         request,
         _(
@@ -423,7 +435,8 @@ def worklist(request: HttpRequest, downtime_id: int, name: str) -> HttpResponse:
     if name not in WorklistItem.Worklist.values:
         raise Http404
     places = user_locations(user=request.user).order_by("kind", "name")
-    takes_paper = name in (
+    editable = downtime.state in Downtime.ACTIVE
+    takes_paper = editable and name in (
         WorklistItem.Worklist.LABORATORY,
         WorklistItem.Worklist.NURSING,
     )
@@ -432,13 +445,12 @@ def worklist(request: HttpRequest, downtime_id: int, name: str) -> HttpResponse:
         if not takes_paper:
             raise Http404
         add_form = PaperItemForm(request.POST, places=places)
-        if add_form.is_valid():
-            worklist_add_from_paper(
-                downtime=downtime,
-                worklist=name,
-                user=request.user,
-                **add_form.cleaned_data,
-            )
+        if add_form.is_valid() and _attempt(
+            add_form,
+            lambda data: worklist_add_from_paper(
+                downtime=downtime, worklist=name, user=request.user, **data
+            ),
+        ):
             messages.success(request, _("Added."))
             return redirect(request.get_full_path())
     items = _visible_items(request, downtime).filter(worklist=name)
@@ -475,6 +487,7 @@ def worklist(request: HttpRequest, downtime_id: int, name: str) -> HttpResponse:
             "ward_id": ward_id,
             "open_only": open_only,
             "add_form": add_form,
+            "editable": editable,
         },
         status=400 if request.method == "POST" else 200,
     )

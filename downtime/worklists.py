@@ -109,6 +109,7 @@ def worklist_add_from_paper(
     """An item the paper brought back: an order, an admission, a transfer."""
     if worklist not in (Worklist.LABORATORY, Worklist.NURSING):
         raise ValidationError(_("Items are added from paper to laboratory or nursing."))
+    _still_open(downtime)
     return WorklistItem.objects.create(
         downtime=downtime,
         worklist=worklist,
@@ -143,6 +144,7 @@ def worklist_add_number(*, number: DowntimeNumber) -> WorklistItem | None:
 
 def worklist_item_done(*, item: WorklistItem, user, note: str = "") -> WorklistItem:
     """Marked done by the person who did it, once."""
+    _still_open(item.downtime)
     with transaction.atomic():
         done = WorklistItem.objects.filter(pk=item.pk, done_at__isnull=True).update(
             done_at=timezone.now(), done_by=user, note=note[:255]
@@ -157,6 +159,16 @@ def worklist_item_done(*, item: WorklistItem, user, note: str = "") -> WorklistI
             }
         )
     return item
+
+
+def _still_open(downtime: Downtime) -> None:
+    """A closed downtime's worklists are kept as they were: its report says
+    what was done by then."""
+    if downtime.state not in Downtime.ACTIVE:
+        raise ValidationError(
+            _("This downtime is %(state)s: its worklists are kept as they were.")
+            % {"state": downtime.get_state_display().lower()}
+        )
 
 
 def worklist_progress(*, items: QuerySet[WorklistItem]) -> list[dict]:

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from downtime.selectors import downtime_feeds_isolated
 from patients.ingest.fhir import Importer, Summary, fhir_import
-from patients.ingest.pull import FhirClient, PullError, fhir_pull
+from patients.ingest.pull import FhirClient, PullError, PullStopped, fhir_pull
 from patients.ingest.sources import Item, Load, read_paths
 from patients.models import FeedState, QuarantinedResource
 
@@ -97,7 +97,19 @@ def fhir_server_pull(
             since=since,
             page_size=page_size or settings.FHIR_PAGE_SIZE,
             progress=progress,
+            # A downtime that cuts the feeds stops a pull under way, too.
+            stop=downtime_feeds_isolated,
         )
+    except PullStopped:
+        refusal = FeedsIsolated(
+            _(
+                "The inbound feeds were isolated during the pull: it stopped "
+                "there, and the next pull starts again from the last successful "
+                "one once IT has closed the downtime."
+            )
+        )
+        feed_state_record(feed=feed, error=str(refusal))
+        raise refusal from None
     except Exception as error:
         feed_state_record(feed=feed, error=failure_text(error))
         raise

@@ -10,7 +10,7 @@ from types import EllipsisType
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -332,16 +332,17 @@ def _digests(
 
 def _abandoned(now: dt.datetime) -> list[int]:
     """Packs a dead worker left "rendering", and queued ones whose message
-    was lost (a restarted broker): back to the queue."""
+    was lost (a restarted broker) or never sent (no ``queued_at``): back to
+    the queue."""
     limit = dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
     stuck = Pack.objects.filter(
         status=Pack.Status.RENDERING, started_at__lt=now - limit
     ).values_list("pk", flat=True)
     back = [pk for pk in stuck if pack_requeue(pack_id=pk)]
     lost = list(
-        Pack.objects.filter(
-            status=Pack.Status.QUEUED, queued_at__lt=now - limit
-        ).values_list("pk", flat=True)
+        Pack.objects.filter(status=Pack.Status.QUEUED)
+        .filter(Q(queued_at__lt=now - limit) | Q(queued_at__isnull=True))
+        .values_list("pk", flat=True)
     )
     Pack.objects.filter(pk__in=lost).update(queued_at=now)  # sent once more
     return list(dict.fromkeys([*back, *lost]))

@@ -4,7 +4,9 @@ import logging
 
 from celery import shared_task
 from celery.signals import worker_process_init
+from django.conf import settings
 
+from printouts.models import Pack
 from printouts.pdf import tune_gc
 from printouts.services import pack_render, pack_requeue, packs_due, packs_prune
 
@@ -35,8 +37,18 @@ def render_pack(self, pack_id: int) -> int:
 def queue_due_packs() -> list[int]:
     """Every minute (config/celery.py): queue the packs that are due."""
     due = packs_due()
+    final = set(
+        Pack.objects.filter(pk__in=due, downtime__isnull=False).values_list(
+            "pk", flat=True
+        )
+    )
     for pack_id in due:
-        render_pack.delay(pack_id)
+        if pack_id in final:  # a downtime's final render keeps its priority
+            render_pack.apply_async(
+                (pack_id,), priority=settings.DOWNTIME_RENDER_PRIORITY
+            )
+        else:  # the default (an explicit None would clear it)
+            render_pack.delay(pack_id)
     if due:
         logger.info("queued %d packs", len(due))
     return due

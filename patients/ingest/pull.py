@@ -33,6 +33,10 @@ class PullError(Exception):
     """The server could not be read; the message says which request failed."""
 
 
+class PullStopped(Exception):
+    """Told to stop between two pages (the feeds were cut meanwhile)."""
+
+
 @dataclass
 class Page:
     bundle: dict
@@ -110,10 +114,13 @@ def fhir_pull(
     since: str = "",
     page_size: int = 500,
     progress: Callable[[str, int], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> tuple[Summary, str]:
     """Pull what changed since ``since`` (everything when empty).
 
-    Returns the summary and the cursor for the next pull.
+    Returns the summary and the cursor for the next pull. ``stop`` is asked
+    before each page is applied: true, and PullStopped is raised, the page
+    and the rest left out.
     """
     importer = Importer(feed=feed, replace_sets=False)
     cursor = ""
@@ -122,6 +129,8 @@ def fhir_pull(
         if since:
             params["_lastUpdated"] = f"ge{since}"
         for number, page in enumerate(client.pages(kind, params)):
+            if stop and stop():
+                raise PullStopped(f"stopped before {kind} page {number + 1}")
             cursor = cursor or page.server_time
             items = [
                 Item(

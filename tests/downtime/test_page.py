@@ -10,6 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from downtime.models import Downtime, Transition
+from downtime.numbers import numbers_allocate
+from downtime.selectors import downtime_feeds_isolated
 from downtime.services import downtime_declare
 from printouts.models import Pack
 from tests.printouts.test_views import person
@@ -33,7 +35,20 @@ def test_only_it_sees_the_page_and_only_it_can_act(client, wards):
     ward_a, _ward_b = wards
     ivan = person("ivan", "it", ward_a)
     downtime = downtime_declare(user=ivan, kind="planned", reason="Upgrade")
+    block = numbers_allocate(location=ward_a, count=1, user=ivan)
+    planned = downtime_declare(
+        user=ivan,
+        kind="planned",
+        reason="Later",
+        starts_at=timezone.now() + dt.timedelta(days=1),
+    )
     actions = [
+        ("get", reverse("downtime:readiness"), {}),
+        ("get", reverse("downtime:numbers"), {}),
+        ("get", reverse("downtime:number-labels", args=[block.pk]), {}),
+        ("get", reverse("downtime:report", args=[downtime.pk, "pdf"]), {}),
+        ("get", reverse("downtime:report", args=[downtime.pk, "csv"]), {}),
+        ("post", reverse("downtime:cancel", args=[planned.pk]), {}),
         ("get", reverse("downtime:page"), {}),
         ("get", reverse("downtime:progress", args=[downtime.pk]), {}),
         ("post", reverse("downtime:declare"), declaration()),
@@ -55,7 +70,9 @@ def test_only_it_sees_the_page_and_only_it_can_act(client, wards):
         assert reverse("downtime:page") not in home  # but no way to the controls
     downtime.refresh_from_db()
     assert downtime.state == Downtime.State.DOWNTIME
-    assert Transition.objects.count() == 1
+    assert Transition.objects.filter(downtime=downtime).count() == 1
+    planned.refresh_from_db()
+    assert planned.state == Downtime.State.SCHEDULED
 
     client.force_login(ivan)
     home = client.get(reverse("patients:home")).content.decode()
@@ -124,39 +141,92 @@ def test_it_declares_with_its_password_and_every_ward_and_clinic_is_queued(
     assert "0 of 2 ready." in data["summary"]
 
 
-def test_the_final_renders_go_first_and_a_queued_pack_joins_the_set(wards, settings):
+def test_the_final_renders_go_first_and_a_queued_pack_joins_the_set(
+    wards, settings, django_capture_on_commit_callbacks
+):
     """At top priority on the real broker: the Redis list a worker reads
-    first holds the downtime's renders, the others wait behind."""
+    first holds the downtime's renders, an ordinary task waits behind."""
     import redis
 
+    from config.celery import app
     from downtime.services import downtime_render_packs
+    from printouts.services import pack_request
+    from printouts.tasks import prune_packs
 
     ward_a, _ward_b = wards
-    from printouts.services import pack_request
-
+    queue = redis.Redis.from_url(app.conf.broker_url)
+    lists = ["celery", *(f"celery\x06\x16{n}" for n in range(10))]
+    queue.delete(*lists)
     earlier = pack_request(location=ward_a, reason=Pack.Reason.SCHEDULED)
     downtime = downtime_declare(user=person("ivan", "it"), kind="planned", reason="x")
-    ids = downtime_render_packs(downtime=downtime)
+    prune_packs.delay()  # an ordinary task, queued first
+    with django_capture_on_commit_callbacks(execute=True):
+        ids = downtime_render_packs(downtime=downtime)
     assert earlier.pk in ids  # the ward's queued pack is part of the set
     assert Pack.objects.get(pk=earlier.pk).downtime == downtime
-    assert settings.DOWNTIME_RENDER_PRIORITY < settings.CELERY_TASK_DEFAULT_PRIORITY
-
-    from config.celery import app
-
-    queue = redis.Redis.from_url(app.conf.broker_url)
-    queue.delete("celery", *(f"celery\x06\x16{n}" for n in range(10)))
-    from printouts.tasks import prune_packs, render_pack
-
-    prune_packs.delay()  # an ordinary task, queued first
-    for pack_id in ids:
-        render_pack.apply_async((pack_id,), priority=settings.DOWNTIME_RENDER_PRIORITY)
     first = [json.loads(m)["headers"] for m in queue.lrange("celery", 0, -1)]
     assert sorted(h["argsrepr"] for h in first) == sorted(f"({i},)" for i in ids)
-    waiting = queue.lrange("celery\x06\x163", 0, -1)
+    waiting = queue.lrange("celery\x06\x163", 0, -1)  # priority 5's list
     assert [json.loads(m)["headers"]["task"] for m in waiting] == [
         "printouts.tasks.prune_packs"
     ]
-    queue.delete("celery", *(f"celery\x06\x16{n}" for n in range(10)))
+    queue.delete(*lists)
+
+
+# Declares as the page does, in a process whose broker is out of reach.
+DECLARE_WITHOUT_BROKER = (
+    "import django; django.setup()\n"
+    "from django.contrib.auth import get_user_model\n"
+    "from downtime.services import downtime_declare, downtime_render_packs\n"
+    "it = get_user_model().objects.create_user('ivan-offline')\n"
+    "d = downtime_declare(user=it, kind='unplanned', reason='Crash')\n"
+    "downtime_render_packs(downtime=d)\n"
+)
+
+
+@pytest.mark.django_db(transaction=True)  # the other process must see the wards
+def test_a_final_set_the_broker_refused_is_sent_again_at_top_priority(
+    wards, test_database_url, tmp_path
+):
+    """Redis down at the declaration: the downtime stands, and the
+    scheduler's next minute sends the final set at top priority."""
+    import subprocess
+    import sys
+
+    import redis
+
+    from config.celery import app
+    from printouts.tasks import queue_due_packs
+    from tests.processes import REPO, app_env, free_port
+
+    done = subprocess.run(
+        [sys.executable, "-c", DECLARE_WITHOUT_BROKER],
+        cwd=REPO,
+        env=app_env(
+            DATABASE_URL=test_database_url,
+            CELERY_BROKER_URL=f"redis://127.0.0.1:{free_port()}/0",
+            DATA_DIR=str(tmp_path),
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "final renders not sent, the broker is out of reach" in done.stderr
+    downtime = Downtime.objects.get()
+    packs = Pack.objects.filter(downtime=downtime)
+    assert packs.count() == 2
+    assert not packs.filter(queued_at__isnull=False).exists()  # none was sent
+
+    queue = redis.Redis.from_url(app.conf.broker_url)
+    lists = ["celery", *(f"celery\x06\x16{n}" for n in range(10))]
+    queue.delete(*lists)
+    ids = sorted(packs.values_list("pk", flat=True))
+    assert sorted(queue_due_packs()) == ids
+    first = [json.loads(m)["headers"] for m in queue.lrange("celery", 0, -1)]
+    assert sorted(h["argsrepr"] for h in first) == [f"({i},)" for i in ids]
+    assert not packs.filter(queued_at__isnull=True).exists()
+    queue.delete(*lists)
 
 
 def test_a_wrong_password_declares_nothing_and_counts_towards_the_lockout(
@@ -231,7 +301,9 @@ def test_recovery_then_close_each_with_password_and_why(client, wards):
     response = client.post(close, {"why": "All re-entered", "password": PASSWORD})
     assert response.status_code == 302
     downtime.refresh_from_db()
-    assert (downtime.state, downtime.feeds_isolated) == ("closed", False)
+    assert downtime.state == "closed"
+    assert downtime.feeds_isolated  # it did cut them: the record says so
+    assert not downtime_feeds_isolated()  # and they flow again
     assert list(
         Transition.objects.filter(downtime=downtime).values_list("state", "why")
     ) == [

@@ -101,6 +101,11 @@ def test_only_a_planned_downtime_starts_later_and_it_can_be_cancelled(client, wa
         ),
     )
     assert "The expected end must come after the start." in response.content.decode()
+    earlier = local(timezone.now() - dt.timedelta(hours=2))
+    response = client.post(
+        reverse("downtime:declare"), declaration(kind="planned", starts_at=earlier)
+    )
+    assert "cannot be declared in the past" in response.content.decode()
     assert not Downtime.objects.exists()
 
     client.post(

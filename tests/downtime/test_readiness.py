@@ -104,7 +104,8 @@ def test_a_ward_never_rendered_or_downloaded_is_red(client, wards):
         assert (place["pack"]["level"], place["pack"]["as_of"]) == ("red", None)
         assert (place["last_download"]["at"], place["level"]) == (None, "red")
     page = client.get(reverse("downtime:readiness")).content.decode()
-    assert page.count("No pack") == 2
+    assert page.count(">No pack</span>") == 2
+    assert "No pack downloaded to print for 7 days or more: WARD-A, WARD-B." in page
 
 
 def test_json_is_for_it_or_a_monitor_with_the_token(client, wards, settings):

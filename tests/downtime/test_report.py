@@ -19,6 +19,7 @@ from downtime.services import (
     downtime_render_packs,
 )
 from downtime.worklists import worklist_item_done
+from patients.models import Patient
 from printouts.models import Pack
 from printouts.services import pack_render
 from tests.browser.conftest import ARTIFACTS
@@ -32,7 +33,11 @@ def test_the_report_tells_the_whole_downtime(client, wards):
     ivan = person("ivan", "it")
     numbers_allocate(location=ward_a, count=5, user=ivan)
     downtime = downtime_declare(
-        user=ivan, kind="unplanned", reason="=HYPERLINK(evil)", systems=["EHR"]
+        user=ivan,
+        kind="unplanned",
+        reason="=HYPERLINK(evil)",
+        systems=["EHR"],
+        isolate_feeds=True,
     )
     for pack_id in downtime_render_packs(downtime=downtime):
         pack_render(pack_id=pack_id)
@@ -69,6 +74,11 @@ def test_the_report_tells_the_whole_downtime(client, wards):
         ("closed", "ivan"),
     ]
     assert sections["state"][0][4] == "'=HYPERLINK(evil)"  # never a formula
+    assert ["downtime", "feeds isolated", "", "", "yes", ""] in rows  # kept
+    names = set(Patient.objects.values_list("family", flat=True))
+    mrns = set(Patient.objects.values_list("mrn", flat=True))
+    text = response.content.decode()
+    assert not [word for word in names | mrns if word and word in text]
     packs = {r[1]: r for r in sections["pack"]}
     assert packs["WARD-A"][3] == "ready"
     assert packs["WARD-A"][4] == pack.sha256
@@ -87,6 +97,8 @@ def test_the_report_tells_the_whole_downtime(client, wards):
     for expected in ("Downtime report", "EHR back", "All entered"):
         assert expected in text, expected
     assert pack.sha256 in "".join(text.split())  # wrapped in its cell
+    assert "Inbound feeds Cut" in text
+    assert not [word for word in names | mrns if word and word in text]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "downtime-report.pdf").write_bytes(response.content)
     assert number_text(1) in text

@@ -10,7 +10,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from downtime.models import Downtime, Transition
-from downtime.selectors import downtime_active
+from downtime.selectors import downtime_active, downtime_feeds_isolated
 from downtime.services import downtime_close, downtime_declare, downtime_recover
 from patients.models import FeedState
 from tests.printouts.test_views import person
@@ -46,7 +46,8 @@ def test_a_downtime_goes_from_declared_to_recovery_to_closed_with_who_and_why():
 
     downtime = downtime_close(downtime=downtime, user=ivan, why="Paper entered")
     assert downtime.state == Downtime.State.CLOSED
-    assert not downtime.feeds_isolated
+    assert downtime.feeds_isolated  # for the record
+    assert not downtime_feeds_isolated()  # the feeds flow again
     assert downtime_active() is None
 
     steps = list(downtime.transitions.values_list("state", "user__username", "why"))

@@ -166,3 +166,35 @@ def test_it_sees_every_ward_and_anonymous_nobody(client, orders):
     page = client.get(url).content.decode()
     for mrn in ("MRN-4711", "MRN-4712", "MRN-9"):
         assert mrn in page
+
+
+def test_a_closed_downtimes_worklists_are_kept_as_they_were(client, orders):
+    from django.core.exceptions import ValidationError
+
+    from downtime.services import downtime_close
+    from downtime.worklists import worklist_add_from_paper, worklist_item_done
+
+    ward_a, _ward_b = orders
+    ivan = person("ivan", "it")
+    downtime = downtime_declare(user=ivan, kind="unplanned", reason="Crash")
+    downtime = downtime_recover(downtime=downtime, user=ivan, why="Back")
+    downtime = downtime_close(downtime=downtime, user=ivan, why="Done")
+    item = WorklistItem.objects.filter(downtime=downtime).first()
+    with pytest.raises(ValidationError, match="kept as they were"):
+        worklist_item_done(item=item, user=ivan)
+    with pytest.raises(ValidationError, match="kept as they were"):
+        worklist_add_from_paper(
+            downtime=downtime,
+            worklist="nursing",
+            location=ward_a,
+            patient="x",
+            what="y",
+            user=ivan,
+        )
+    client.force_login(ivan)
+    page = client.get(reverse("downtime:worklist", args=[downtime.pk, "nursing"]))
+    text = page.content.decode()
+    assert "Add what the paper brought back" not in text
+    assert 'class="done-form"' not in text
+    item.refresh_from_db()
+    assert item.done_at is None

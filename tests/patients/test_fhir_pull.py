@@ -262,3 +262,31 @@ def test_a_malformed_bundle_stops_the_pull_with_what_is_wrong(broken_server):
     assert state.last_error.startswith(message)
     assert state.cursor == ""
     assert not Patient.objects.exists()
+
+
+def test_feeds_cut_during_a_pull_stop_it_before_the_next_page(fhir_base):
+    """IT cuts the feeds while a pull is under way: the page being read is
+    the last one applied, and the cursor stays for a later full window."""
+    from downtime.services import downtime_declare
+    from patients.services import FeedsIsolated, fhir_server_pull
+    from tests.printouts.test_views import person
+
+    ivan = person("ivan", None)
+    pages = []
+
+    def after_each_page(kind: str, count: int) -> None:
+        pages.append((kind, count))
+        if len(pages) == 1:  # the attack is noticed during the first page
+            downtime_declare(
+                user=ivan, kind="unplanned", reason="attack", isolate_feeds=True
+            )
+
+    with pytest.raises(FeedsIsolated, match="isolated during the pull"):
+        fhir_server_pull(
+            feed="fhir-pull", base_url=fhir_base, page_size=5, progress=after_each_page
+        )
+    assert len(pages) == 1
+    assert sum(model.objects.count() for model in MIRRORED.values()) == pages[0][1]
+    state = FeedState.objects.get(name="fhir-pull")
+    assert state.cursor == ""
+    assert "isolated during the pull" in state.last_error

@@ -178,9 +178,10 @@ def _prepared() -> None:
     and psycopg prepares the statements every message repeats: the server
     parses and plans each once (bench/mllp.py: about 0.6 ms a message).
     Only the listener's: some of Django's ORM queries do not work
-    with server-side binding, and the listener's hot path is plain SQL."""
+    with server-side binding, and the listener's hot path is plain SQL.
+    HL7_PREPARED_STATEMENTS=false behind PgBouncer in transaction mode."""
     connection = connections[DEFAULT_DB_ALIAS]
-    if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql" and settings.HL7_PREPARED_STATEMENTS:
         options = {
             **connection.settings_dict["OPTIONS"],
             "server_side_binding": True,
@@ -204,11 +205,13 @@ def _drop_broken_connections() -> None:
     message, as at the end of a web request when CONN_MAX_AGE is 0.
     """
     for connection in connections.all(initialized_only=True):
-        if (
-            connection.connection is not None
-            and (connection.errors_occurred or _unasked(connection))
-            and not connection.is_usable()
+        if connection.connection is None or not (
+            connection.errors_occurred or _unasked(connection)
         ):
+            continue
+        if connection.is_usable():
+            connection.errors_occurred = False  # a deadlock, say: not asked again
+        else:
             connection.close()
 
 
@@ -218,4 +221,6 @@ def _unasked(connection) -> bool:
         socket = connection.connection.fileno()
     except AttributeError:  # SQLite: no server
         return False
-    return bool(select.select([socket], [], [], 0)[0])
+    waiting = select.poll()  # not select(): any descriptor number
+    waiting.register(socket, select.POLLIN)
+    return bool(waiting.poll(0))
