@@ -236,14 +236,15 @@ def _stamped(
 
 def _marking_text(times: dict) -> dict | None:
     """What the pages say of the downtime, in the active language; None
-    outside one. A drill says so first: the EHR is working meanwhile."""
+    outside one. A drill says only that it is one: the EHR is working and the
+    feeds flow, so no data is frozen (the page's "data as of" holds)."""
     downtime = times["downtime"]
     if downtime is None:
         return None
     if downtime["drill"]:
-        what = _("DRILL - not a real downtime, the EHR is working")
-    else:
-        what = _("DOWNTIME")
+        line = _("DRILL - not a real downtime, the EHR is working")
+        return {"line": line, "drill": True}
+    what = _("DOWNTIME")
     if downtime["frozen_at"]:
         frozen = _("data frozen at %(time)s") % {"time": when(downtime["frozen_at"])}
     else:

@@ -113,5 +113,6 @@ def test_a_drill_is_labelled_as_one_and_says_the_ehr_works(client, wards):
         home.replace("<strong>", "").replace("</strong>", "").split()
     )
     assert "the EHR is working" in home
+    assert "frozen" not in home  # the feeds flow during a drill
     since = timezone.localtime(declared)
     assert f"since {since.day} {since:%b %H:%M}" in home  # another day: dated

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 
 FROZEN = dt.datetime(2026, 11, 22, 13, 2, tzinfo=dt.UTC)  # 14:02 in Brussels
 MARKED = "DOWNTIME - data frozen at 22/11/2026 14:02"
-DRILL = "DRILL - not a real downtime, the EHR is working - data frozen at"
+DRILL = "DRILL - not a real downtime, the EHR is working"
 
 
 def declared(state=Downtime.State.DOWNTIME, **fields) -> Downtime:
@@ -81,10 +81,11 @@ def test_a_drill_says_drill_on_the_cover_and_every_page_not_downtime(small_ward)
 
     texts = texts_of(rendered(small_ward))
 
-    assert texts[0].count(f"{DRILL} 22/11/2026 14:02") == 2
+    assert texts[0].count(DRILL) == 2
     for text in texts:
-        assert f"{DRILL} 22/11/2026 14:02" in text
+        assert DRILL in text
         assert "DOWNTIME -" not in text
+        assert "frozen" not in text  # the EHR works, the feeds flow
 
 
 def in_downtime(frozen_at: dt.datetime | None = FROZEN, **fields) -> Downtime:
@@ -210,7 +211,7 @@ def test_a_clinic_list_rendered_during_a_downtime_says_so_on_every_page():
     texts = texts_of(rendered(clinic, kind=Pack.Kind.CLINIC, day=today))
 
     assert "frozen" not in " ".join(outside)
-    assert drill[0].count(f"{DRILL} 22/11/2026 14:02") == 2  # atop the list too
+    assert drill[0].count(DRILL) == 2  # atop the list too
     assert "PEETERS, Anaïs" in texts[0]
     assert texts[0].count(MARKED) == 2
     for text in texts:
