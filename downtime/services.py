@@ -1,5 +1,6 @@
 import datetime as dt
 import logging
+from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -14,7 +15,7 @@ from downtime.worklists import worklists_build
 from patients.selectors import mirror_as_of
 from printouts.models import Pack
 from printouts.services import pack_request, pack_targets
-from printouts.tasks import render_pack
+from printouts.tasks import send_renders
 
 logger = logging.getLogger(__name__)
 
@@ -152,26 +153,11 @@ def downtime_render_packs(*, downtime: Downtime, user=None) -> list[int]:
         ids.append(pack.pk)
     Downtime.objects.filter(pk=downtime.pk).update(packs_queued_at=timezone.now())
 
-    def send() -> None:
-        for index, pack_id in enumerate(ids):
-            try:
-                render_pack.apply_async(
-                    (pack_id,), priority=settings.DOWNTIME_RENDER_PRIORITY
-                )
-            except Exception:  # kombu raises several unrelated types
-                # The broker is out of reach: the declaration stands, and the
-                # scheduler sends these at its first minute once it is back
-                # (queued_at cleared); render_packs renders without it.
-                logger.error(
-                    "downtime %s: %d final renders not sent, the broker is "
-                    "out of reach",
-                    downtime.pk,
-                    len(ids) - index,
-                )
-                Pack.objects.filter(pk__in=ids[index:]).update(queued_at=None)
-                return
-
-    transaction.on_commit(send)
+    # Sent once the set is committed; a broker out of reach leaves the
+    # declaration standing, and the scheduler sends them when it is back.
+    transaction.on_commit(
+        partial(send_renders, ids, priority=settings.DOWNTIME_RENDER_PRIORITY)
+    )
     return ids
 
 

@@ -33,6 +33,27 @@ def render_pack(self, pack_id: int) -> int:
         raise self.retry(exc=error, countdown=30 * 2**self.request.retries) from None
 
 
+def send_renders(pack_ids: list[int], *, priority: int | None = None) -> bool:
+    """Send the renders of these packs; False if the broker is out of reach.
+
+    Whatever could not be sent loses its ``queued_at``: the scheduler's next
+    minute sends it once the broker answers again (``packs_due``), and the
+    page that asked stays up rather than failing (``render_packs`` renders
+    without Celery meanwhile)."""
+    options = {} if priority is None else {"priority": priority}
+    for index, pack_id in enumerate(pack_ids):
+        try:
+            render_pack.apply_async((pack_id,), **options)
+        except Exception:  # kombu raises several unrelated types
+            logger.error(
+                "%d renders not sent: the broker is out of reach",
+                len(pack_ids) - index,
+            )
+            Pack.objects.filter(pk__in=pack_ids[index:]).update(queued_at=None)
+            return False
+    return True
+
+
 @shared_task
 def queue_due_packs() -> list[int]:
     """Every minute (config/celery.py): queue the packs that are due."""

@@ -5,6 +5,7 @@ import datetime as dt
 import io
 import logging
 import zipfile
+from functools import partial
 
 from django.contrib import messages
 from django.db import transaction
@@ -23,7 +24,7 @@ from printouts import documents
 from printouts.models import Pack
 from printouts.selectors import newest_ready, pack_rows
 from printouts.services import PackDamaged, pack_printable, pack_request
-from printouts.tasks import render_pack
+from printouts.tasks import send_renders
 
 logger = logging.getLogger(__name__)
 READERS = (Role.NURSE, Role.CLERK, Role.IT)
@@ -133,10 +134,22 @@ def pack_render_now(request: HttpRequest, location_id: int) -> HttpResponse:
             target=f"pack {pack.pk}",
             locations=[location.pk],
         )
-    messages.success(
-        request, _("A new pack of %(name)s is on its way.") % {"name": location.name}
-    )
+    if Pack.objects.filter(pk=pack.pk, queued_at__isnull=True).exists():
+        messages.error(request, _unreachable())
+    else:
+        messages.success(
+            request,
+            _("A new pack of %(name)s is on its way.") % {"name": location.name},
+        )
     return redirect("printouts:packs")
+
+
+def _unreachable() -> str:
+    return _(
+        "The workers cannot be reached (Redis): the pack is rendered once they "
+        "are back. Meanwhile, print the pack you have; IT can run "
+        "`manage.py render_packs` on the server."
+    )
 
 
 @require_GET
@@ -192,7 +205,7 @@ def _queue_render(request: HttpRequest, location, kind: str, day) -> Pack:
         user=request.user,
     )
     if pack.newly_created:
-        render_pack.delay_on_commit(pack.pk)
+        transaction.on_commit(partial(send_renders, [pack.pk]))
     return pack
 
 

@@ -212,7 +212,7 @@ def test_a_final_set_the_broker_refused_is_sent_again_at_top_priority(
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert "final renders not sent, the broker is out of reach" in done.stderr
+    assert "2 renders not sent: the broker is out of reach" in done.stderr
     downtime = Downtime.objects.get()
     packs = Pack.objects.filter(downtime=downtime)
     assert packs.count() == 2
