@@ -28,7 +28,6 @@ class Report:
     until: dt.datetime
     transitions: list
     packs: list[Pack]  # with download_count and last_download
-    downloads: dict[int, dict]  # ward id: {"count", "first", "last", "users"}
     numbers: list[DowntimeNumber]
     worklists: list[dict]
     access: list[dict]  # {"action", "outcome", "count", "users"}
@@ -41,22 +40,17 @@ def downtime_report(*, downtime: Downtime, now: dt.datetime | None = None) -> Re
     closing = [t.at for t in transitions if t.state == Downtime.State.CLOSED]
     until = closing[-1] if closing else (now or timezone.now())
     window = AccessLog.objects.filter(at__gte=since, at__lte=until)
-    downloads: dict[int, dict] = {}
-    for at, username, locations in (
+    downloads: dict[int, tuple[int, dt.datetime]] = {}  # ward: (count, last)
+    for at, locations in (
         window.filter(
             action__in=(AccessLog.Action.DOWNLOAD, AccessLog.Action.DOWNLOAD_ALL),
             outcome=AccessLog.Outcome.ALLOWED,
         )
         .order_by("at")
-        .values_list("at", "username", "locations")
+        .values_list("at", "locations")
     ):
         for place in locations:
-            seen = downloads.setdefault(
-                place, {"count": 0, "first": at, "last": at, "users": set()}
-            )
-            seen["count"] += 1
-            seen["last"] = at
-            seen["users"].add(username)
+            downloads[place] = (downloads.get(place, (0, at))[0] + 1, at)
     access = [
         {
             **row,
@@ -69,16 +63,15 @@ def downtime_report(*, downtime: Downtime, now: dt.datetime | None = None) -> Re
     ]
     packs = downtime_final_set(downtime=downtime).packs
     for pack in packs:
-        seen = downloads.get(pack.location_id, {})
-        pack.download_count = seen.get("count", 0)
-        pack.last_download = seen.get("last")
+        pack.download_count, pack.last_download = downloads.get(
+            pack.location_id, (0, None)
+        )
     return Report(
         downtime=downtime,
         since=since,
         until=until,
         transitions=transitions,
         packs=packs,
-        downloads=downloads,
         numbers=list(
             DowntimeNumber.objects.filter(downtime=downtime)
             .select_related("used_on", "recorded_by")

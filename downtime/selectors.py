@@ -2,11 +2,12 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from accounts.models import AccessLog
-from downtime.models import Downtime, Heartbeat
+from accounts.models import AccessLog, Role
+from accounts.selectors import user_locations, user_roles
+from downtime.models import Downtime, Heartbeat, WorklistItem
 from patients.models import FeedState, Location
 from patients.selectors import freshness_level, mirror_as_of
 from printouts.models import Pack
@@ -164,3 +165,13 @@ def _last_downloads(now: dt.datetime, places: set[int]) -> dict[int, dt.datetime
         if len(found) == len(places):
             break
     return found
+
+
+def worklist_items(*, user, downtime: Downtime) -> QuerySet[WorklistItem]:
+    """The downtime's worklist items this user may see: those of the user's
+    wards (``user_locations``); IT also those of no ward (an outpatient's
+    lab order)."""
+    items = WorklistItem.objects.filter(downtime=downtime)
+    if Role.IT in user_roles(user=user):
+        return items
+    return items.filter(location__in=user_locations(user=user))

@@ -39,8 +39,10 @@ def downtime_declare(
     isolate_feeds: bool = False,
     starts_at: dt.datetime | None = None,
 ) -> Downtime:
-    """Enter downtime now: from here every page shows the banner, and the
-    mirror's data is recorded as frozen at its newest feed's time.
+    """Enter downtime now: from here every page shows the banner, the
+    mirror's data is recorded as frozen at its newest feed's time, the
+    recovery worklists are made from it, and the final set of packs is
+    queued at top priority (``downtime_render_packs``).
 
     ``starts_at`` in the future: a planned downtime, scheduled; it begins by
     itself then (``downtime_tick``), its packs rendered again shortly before.
@@ -70,6 +72,7 @@ def downtime_declare(
             _record(downtime, downtime.state, user, now, reason)
             if not scheduled:  # the mirror as it stands now
                 worklists_build(downtime=downtime)
+                downtime_render_packs(downtime=downtime, user=user)
     except IntegrityError as error:  # declared by someone else meanwhile
         raise ValidationError(_("Another downtime is already active.")) from error
     return downtime
@@ -97,14 +100,13 @@ def downtime_tick(*, now: dt.datetime | None = None) -> list[int]:
                 logger.warning("scheduled downtime %s cannot begin", downtime.pk)
                 continue
             began.append(downtime.pk)
-            # Now marked "DOWNTIME - data frozen at": the final set, again
-            # (the patients' sections come from the cache).
-            downtime_render_packs(downtime=downtime)
     return began
 
 
 def downtime_start(*, downtime: Downtime, now: dt.datetime | None = None) -> Downtime:
-    """A scheduled downtime begins: recorded as the one who scheduled it."""
+    """A scheduled downtime begins: recorded as the one who scheduled it.
+    Its final set is queued again, now marked "DOWNTIME - data frozen at"
+    (the patients' sections come from the cache)."""
     scheduler = downtime.transitions.order_by("at", "pk").first().user
     try:
         with transaction.atomic():
@@ -118,6 +120,7 @@ def downtime_start(*, downtime: Downtime, now: dt.datetime | None = None) -> Dow
                 frozen_at=mirror_as_of(),
             )
             worklists_build(downtime=started)
+            downtime_render_packs(downtime=started)
     except IntegrityError as error:
         raise ValidationError(_("Another downtime is already active.")) from error
     return started

@@ -43,13 +43,17 @@ from downtime.numbers import (
     numbers_allocate,
 )
 from downtime.report import downtime_report, report_csv, report_pdf
-from downtime.selectors import downtime_active, downtime_final_set, readiness
+from downtime.selectors import (
+    downtime_active,
+    downtime_final_set,
+    readiness,
+    worklist_items,
+)
 from downtime.services import (
     downtime_cancel,
     downtime_close,
     downtime_declare,
     downtime_recover,
-    downtime_render_packs,
 )
 from downtime.templatetags.downtime import clock
 from downtime.worklists import (
@@ -136,8 +140,8 @@ def declare(request: HttpRequest) -> HttpResponse:
             },
         )
         return redirect("downtime:page")
-    queued = downtime_render_packs(downtime=downtime, user=request.user)
-    if Pack.objects.filter(pk__in=queued, queued_at__isnull=True).exists():
+    queued = Pack.objects.filter(downtime=downtime)
+    if queued.filter(queued_at__isnull=True).exists():
         messages.error(
             request,
             _(
@@ -154,7 +158,7 @@ def declare(request: HttpRequest) -> HttpResponse:
             "Downtime declared. %(count)d packs are being rendered at top "
             "priority: follow them below."
         )
-        % {"count": len(queued)},
+        % {"count": queued.count()},
     )
     return redirect("downtime:page")
 
@@ -244,7 +248,6 @@ def readiness_page(request: HttpRequest) -> HttpResponse:
         {
             "check": readiness(),
             "download_days": settings.READINESS_DOWNLOAD_DAYS,
-            "active": downtime_active(),
         },
     )
 
@@ -404,14 +407,6 @@ READERS = (Role.NURSE, Role.CLERK, Role.IT)
 SHOWN = 500  # items on one page: choose a ward for the rest
 
 
-def _visible_items(request: HttpRequest, downtime: Downtime):
-    """The downtime's items this user may see: IT all, others their wards'."""
-    items = WorklistItem.objects.filter(downtime=downtime)
-    if Role.IT in user_roles(user=request.user):
-        return items
-    return items.filter(location__in=user_locations(user=request.user))
-
-
 @require_GET
 @roles_required(*READERS)
 def worklists(request: HttpRequest, downtime_id: int) -> HttpResponse:
@@ -421,7 +416,9 @@ def worklists(request: HttpRequest, downtime_id: int) -> HttpResponse:
         "downtime/worklists.html",
         {
             "downtime": downtime,
-            "progress": worklist_progress(items=_visible_items(request, downtime)),
+            "progress": worklist_progress(
+                items=worklist_items(user=request.user, downtime=downtime)
+            ),
         },
     )
 
@@ -453,7 +450,7 @@ def worklist(request: HttpRequest, downtime_id: int, name: str) -> HttpResponse:
         ):
             messages.success(request, _("Added."))
             return redirect(request.get_full_path())
-    items = _visible_items(request, downtime).filter(worklist=name)
+    items = worklist_items(user=request.user, downtime=downtime).filter(worklist=name)
     ward_id = request.GET.get("ward", "")
     ward_id = int(ward_id) if ward_id.isdigit() else None
     if ward_id:
@@ -499,7 +496,9 @@ def worklist_done(request: HttpRequest, item_id: int) -> HttpResponse:
     item = WorklistItem.objects.filter(pk=item_id).first()
     if (
         item is None
-        or not _visible_items(request, item.downtime).filter(pk=item_id).exists()
+        or not worklist_items(user=request.user, downtime=item.downtime)
+        .filter(pk=item_id)
+        .exists()
     ):
         raise Http404
     try:
