@@ -136,6 +136,7 @@ def test_every_shared_fixture_gets_the_right_answer_and_changes_the_mirror(
         order = LabOrder.objects.get(patient__mrn="10006579")
         assert (order.order_number, order.status) == ("88502218", "active")
         assert order.test == "Hemogram and platelet count, automated"
+        ordered_at = order.source_updated_at
         # Two of its ten results are "in process", without a value: not
         # shown yet. OBR-25 says final, which closes the order.
         answer = send("LAB-ORU-1.hl7")
@@ -143,6 +144,9 @@ def test_every_shared_fixture_gets_the_right_answer_and_changes_the_mirror(
         assert not Observation.objects.filter(name="HEMOGLOBIN").exists()
         order.refresh_from_db()
         assert order.status == "completed"
+        # The result is timed before its order: the row's time stays.
+        assert order.source_updated_at == ordered_at
+        assert order.source_hash.startswith("result:")
         assert send("LAB-ORU-2.hl7")["code"] == "AA"
         hb = Observation.objects.get(patient__mrn="10006579", name="HEMOGLOBIN")
         assert (hb.value, hb.category) == ("13.4", "laboratory")
@@ -271,7 +275,13 @@ def test_one_connection_carries_a_story_and_the_census_follows(
             "LAB-77",
         ),
         (
-            message("ORU^R01^ORU_R01", "S4", pid(), *result.split("\r")),
+            message(
+                "ORU^R01^ORU_R01",
+                "S4",
+                pid(),
+                *result.split("\r"),
+                at="20261130093500",
+            ),
             census,
             b,
             "PEETERS",
@@ -296,7 +306,11 @@ def test_one_connection_carries_a_story_and_the_census_follows(
             assert sender.send(raw)["code"] == "AA"
             assert shown in page(ward)
         assert "PEETERS" not in census(a)  # moved to WARD-B
-        assert LabOrder.objects.get().status == "completed"  # by the result
+        closed = LabOrder.objects.get()
+        assert closed.status == "completed"  # by the result, later than the order
+        assert closed.source_updated_at == (
+            InboundMessage.objects.get(control_id="S4").event_at
+        )
         assert "LAB-77" not in pending(b)
         assert (
             "14.2"
