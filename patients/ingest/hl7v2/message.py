@@ -13,10 +13,11 @@ import datetime as dt
 import hashlib
 import re
 from dataclasses import dataclass
+from types import SimpleNamespace
 
-import hl7
 from django.conf import settings
 from django.utils import timezone
+from hl7.util import unescape
 
 # HL7 table 0211 (alternate character sets) to Python codecs.
 CHARSETS = {
@@ -232,18 +233,25 @@ class Message:
                 segment="MSH",
                 code=Code.SEGMENT_SEQUENCE,
             )
-        try:
-            self.parsed = hl7.parse(text)
-        except (ValueError, IndexError, KeyError) as error:
-            raise Unreadable(
-                f"python-hl7 cannot parse it ({type(error).__name__})"
-            ) from None
         self.names = names
-        # Each name's segments: python-hl7 finds them by scanning the whole
-        # message on every field read, and a message reads thirty fields.
-        self._by_name: dict[str, list] = {}
-        for segment in self.parsed:
-            self._by_name.setdefault(str(segment[0][0]), []).append(segment)
+        # Fields are split from a segment's text as python-hl7 parses them
+        # (its tree split on the same delimiters, and its unescaping):
+        # building the whole tree cost more than reading the thirty fields
+        # a message needs (bench/mllp.py). Indexed as python-hl7 does: for
+        # MSH, field 1 is the separator and field 2 the encoding characters.
+        encoding = self.header.encoding
+        self._component, self._repeat, esc = encoding[0], encoding[1], encoding[2]
+        self._sub = encoding[3] if len(encoding) > 3 else "&"
+        self._escaping = SimpleNamespace(
+            esc=esc,
+            separators="\r" + separator + self._repeat + self._component + self._sub,
+        )
+        self._by_name: dict[str, list[list[str]]] = {}
+        for line in text.strip().split("\r"):
+            fields = line.split(separator)
+            if fields[0] == "MSH":
+                fields.insert(1, separator)
+            self._by_name.setdefault(line[:3], []).append(fields)
 
     @property
     def kind(self) -> str:
@@ -283,14 +291,34 @@ class Message:
         ``seq`` None: a segment the message does not have."""
         if seq is None:
             return ""
+        value = self._extract(segment, seq, field, rep, component, sub).strip()
+        return "" if value == '""' else value
+
+    def _extract(
+        self, segment: str, seq: int, field: int, rep: int, component: int, sub: int
+    ) -> str:
+        """python-hl7's ``extract_field``: "" for anything absent, the
+        first part of a value deeper than asked for."""
+        field, rep, component, sub = field or 1, rep or 1, component or 1, sub or 1
         try:
-            value = self._segment(segment, seq).extract_field(
-                seq, field, rep, component, sub
-            )
+            fields = self._segment(segment, seq)
         except (IndexError, KeyError):
             return ""
-        value = (value or "").strip()
-        return "" if value == '""' else value
+        if not 0 < field < len(fields):
+            return ""
+        text = fields[field]
+        if segment == "MSH" and field in (1, 2):  # the delimiters, as written
+            return text if rep == component == sub == 1 else ""
+        for delimiter, number in (
+            (self._repeat, rep),
+            (self._component, component),
+            (self._sub, sub),
+        ):
+            parts = text.split(delimiter)
+            if not 0 < number <= len(parts):
+                return ""
+            text = parts[number - 1]
+        return unescape(self._escaping, text)
 
     def _segment(self, name: str, seq: int):
         """The ``seq``-th (1-based) ``name`` segment; KeyError or IndexError
@@ -301,9 +329,14 @@ class Message:
 
     def repetitions(self, segment: str, field: int, *, seq: int = 1) -> int:
         try:
-            return len(self._segment(segment, seq)[field])
-        except (IndexError, KeyError, TypeError):
+            fields = self._segment(segment, seq)
+        except (IndexError, KeyError):
             return 0
+        if not 0 < field < len(fields):
+            return 0
+        if segment == "MSH" and field in (1, 2):
+            return 1
+        return len(fields[field].split(self._repeat))
 
     def required(self, segment: str, field: int, component: int = 1, **kw) -> str:
         value = self.value(segment, field, component, **kw)
@@ -349,13 +382,10 @@ class Message:
     def is_null(self, segment: str, field: int, component: int = 1, **kw) -> bool:
         """The field holds HL7's explicit null ``""``: delete the value (an
         empty field means "not sent": keep it)."""
-        try:
-            value = self._segment(segment, kw.get("seq", 1)).extract_field(
-                kw.get("seq", 1), field, kw.get("rep", 1), component, 1
-            )
-        except (IndexError, KeyError, TypeError):
-            return False
-        return (value or "").strip() == '""'
+        value = self._extract(
+            segment, kw.get("seq", 1), field, kw.get("rep", 1), component, 1
+        )
+        return value.strip() == '""'
 
     def event_at(self) -> dt.datetime:
         """When the event happened: EVN-2, else MSH-7. Without either, the
