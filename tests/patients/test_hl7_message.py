@@ -38,11 +38,7 @@ def messages():
 
 def reference(segment, seq, field, rep, component, sub) -> str:
     """What the listener read through python-hl7 before."""
-    try:
-        value = segment.extract_field(seq, field, rep, component, sub)
-    except (IndexError, KeyError):
-        return ""
-    value = (value or "").strip()
+    value = _raw(segment, seq, field, rep, component, sub)
     return "" if value == '""' else value
 
 
@@ -80,9 +76,9 @@ def test_every_field_reads_as_python_hl7_reads_it():
     assert compared > 100_000
 
 
-def _raw(segment, seq, field) -> str:
+def _raw(segment, seq, field, rep=1, component=1, sub=1) -> str:
     try:
-        return (segment.extract_field(seq, field, 1, 1, 1) or "").strip()
+        return (segment.extract_field(seq, field, rep, component, sub) or "").strip()
     except (IndexError, KeyError):
         return ""
 

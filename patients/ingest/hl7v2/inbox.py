@@ -40,7 +40,7 @@ from patients.ingest.hl7v2.message import (
     message_digest,
     read_header,
 )
-from patients.ingest.hl7v2.mirror import FEED, insert_row, save_row
+from patients.ingest.hl7v2.mirror import FEED, insert_row, run, save_row
 from patients.models import FeedState, InboundMessage
 
 logger = logging.getLogger(__name__)
@@ -246,8 +246,9 @@ def _duplicate(inbox: InboundMessage, header: Header, facts: dict) -> bytes | No
 
 def _applied_before(inbox: InboundMessage, facts: dict) -> bool:
     """The same message (sender, control id and bytes) was applied already."""
-    with connection.cursor() as cursor:
-        cursor.execute(
+    return bool(
+        run(
+            connection,
             "SELECT 1 FROM patients_inboundmessage WHERE sender = %s AND "
             "control_id = %s AND digest = %s AND status = %s AND id <> %s LIMIT 1",
             [
@@ -257,8 +258,9 @@ def _applied_before(inbox: InboundMessage, facts: dict) -> bool:
                 Status.APPLIED,
                 inbox.pk,
             ],
+            fetch=True,
         )
-        return cursor.fetchone() is not None
+    )
 
 
 def _header_or_none(raw: bytes) -> Header | None:

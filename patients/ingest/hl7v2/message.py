@@ -300,13 +300,9 @@ class Message:
         """python-hl7's ``extract_field``: "" for anything absent, the
         first part of a value deeper than asked for."""
         field, rep, component, sub = field or 1, rep or 1, component or 1, sub or 1
-        try:
-            fields = self._segment(segment, seq)
-        except (IndexError, KeyError):
+        text = self._field(segment, seq, field)
+        if text is None:
             return ""
-        if not 0 < field < len(fields):
-            return ""
-        text = fields[field]
         if segment == "MSH" and field in (1, 2):  # the delimiters, as written
             return text if rep == component == sub == 1 else ""
         for delimiter, number in (
@@ -320,6 +316,15 @@ class Message:
             text = parts[number - 1]
         return unescape(self._escaping, text)
 
+    def _field(self, segment: str, seq: int, field: int) -> str | None:
+        """A field's text as received; None when the message has not that
+        segment, or the segment not that field."""
+        try:
+            fields = self._segment(segment, seq)
+        except (IndexError, KeyError):
+            return None
+        return fields[field] if 0 < field < len(fields) else None
+
     def _segment(self, name: str, seq: int):
         """The ``seq``-th (1-based) ``name`` segment; KeyError or IndexError
         when the message has not that many."""
@@ -328,15 +333,12 @@ class Message:
         return self._by_name[name][seq - 1]
 
     def repetitions(self, segment: str, field: int, *, seq: int = 1) -> int:
-        try:
-            fields = self._segment(segment, seq)
-        except (IndexError, KeyError):
-            return 0
-        if not 0 < field < len(fields):
+        text = self._field(segment, seq, field)
+        if text is None:
             return 0
         if segment == "MSH" and field in (1, 2):
             return 1
-        return len(fields[field].split(self._repeat))
+        return len(text.split(self._repeat))
 
     def required(self, segment: str, field: int, component: int = 1, **kw) -> str:
         value = self.value(segment, field, component, **kw)
