@@ -173,9 +173,22 @@ def _stay(
         "diet": current.diet if current else "",
     }
     fields["encounter_type"] = fields["encounter_type"][:255]
-    if bed is not None and status in Encounter.ON_CENSUS:
+    if bed is not None and status in Encounter.ON_CENSUS and not _holds(current, bed):
         _claim(bed, current, fields, event_at)
     return write(Encounter, current, ("Encounter", key), fields, event_at)
+
+
+def _holds(current: Encounter | None, bed) -> bool:
+    """No other stay can be in the bed: this one is, on the census (a bed
+    has one occupant on the census, a constraint of the table), or the bed
+    is new, added by this message. Asking for its occupants would find none."""
+    if bed._state.adding:  # made by insert_row, not read
+        return True
+    return (
+        current is not None
+        and current.bed_id == bed.pk
+        and current.status in Encounter.ON_CENSUS
+    )
 
 
 def _claim(bed, current: Encounter | None, fields: dict, event_at: datetime) -> None:
