@@ -94,6 +94,10 @@ class Location(Mirrored):
         indexes = [
             models.Index(fields=["identifier_system", "identifier_value"]),
             models.Index(fields=["kind", "name"]),
+            # A PL's room and bed, under its ward, by code or by name (HL7
+            # v2: mirror.place_read), without reading the ward's every row.
+            models.Index(fields=["ward", "code"]),
+            models.Index(fields=["ward", "name"]),
         ]
 
     def __str__(self) -> str:
