@@ -498,3 +498,98 @@ def test_another_patients_visit_number_is_an_error():
     assert answer["code"] == "AE"
     assert "PV1-19" in answer["error"]
     assert stay("MRN-1").patient.mrn == "MRN-1"
+
+
+def test_an_order_and_its_cancel_in_one_message_leave_one_cancelled_order():
+    """The second ORC finds the order the first one made, in the same
+    transaction: the order's read sent ahead serves the first ORC only."""
+    from patients.models import LabOrder
+
+    wards("WARD-A")
+    receive(adt("A01", "C1"))  # the patient is known: their orders are read ahead
+    obr = "OBR|1|ORD-1||2345-7^Glucose^LN|||20261130090000"
+    answer = receive(
+        message(
+            "ORM^O01^ORM_O01",
+            "C2",
+            pid(),
+            "ORC|NW|ORD-1",
+            obr,
+            "ORC|CA|ORD-1",
+            obr,
+            at="20261130090000",
+        )
+    )
+    assert answer["code"] == "AA", answer
+    assert list(LabOrder.objects.values_list("order_number", "status")) == [
+        ("ORD-1", LabOrder.Status.REVOKED)
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_patient_added_meanwhile_by_another_connection_is_found_on_a_second_try(
+    monkeypatch,
+):
+    """Another connection adds the patient after this message has looked for
+    them and before it commits: the commit clashes, and the message is
+    applied again, to the patient now there. Nothing is answered AE."""
+    import threading
+
+    from django.db import connections
+
+    from patients.ingest.hl7v2 import mirror
+
+    wards("WARD-A")
+    answers = []
+    read_ahead = mirror.ahead
+
+    def and_meanwhile(*reads):
+        read_ahead(*reads)
+        if not answers:  # once: the other connection's own message comes here
+            answers.append(None)
+            other = threading.Thread(target=lambda: other_connection(answers))
+            other.start()
+            other.join(timeout=30)
+
+    def other_connection(answers):
+        try:
+            answers.append(receive(adt("A31", "C2", at="20261130070000")))
+        finally:
+            connections.close_all()
+
+    monkeypatch.setattr(mirror, "ahead", and_meanwhile)
+    answer = receive(adt("A01", "C1", place="WARD-A^R1^B1"))
+    assert answers[1]["code"] == "AA", answers  # the A31 came and went
+    assert answer["code"] == "AA", answer
+    person = Patient.objects.get(mrn="MRN-1")
+    assert stay().patient == person
+    assert stay().bed.name == "B1"
+    assert set(InboundMessage.objects.values_list("control_id", "status")) == {
+        ("C1", "applied"),
+        ("C2", "applied"),
+    }
+
+
+@pytest.mark.parametrize("writer", ["listener", "orm"])
+def test_a_read_sent_ahead_is_not_taken_after_a_write_to_its_table(writer):
+    """Within a message's transaction, a row changed after the reads were
+    sent ahead is read again, whether the listener's plain SQL or Django's
+    ORM changed it."""
+    from django.db import transaction
+
+    from patients.ingest.hl7v2 import mirror
+    from patients.models import Location
+
+    wards("WARD-A")
+    ward = Location.objects.get(name="WARD-A")
+    renamed = mirror.one(Location, "name = %s", ["WARD-A"])
+    untouched = mirror.one(Patient, "mrn = %s", ["MRN-404"])
+    with transaction.atomic(), mirror.batched():
+        mirror.ahead(renamed, untouched)
+        if writer == "orm":
+            Location.objects.filter(pk=ward.pk).update(name="WARD-B")
+        else:
+            mirror.save_row(Location, ward.pk, {"name": "WARD-B"})
+        assert mirror.fetch(renamed) is None
+        assert mirror.fetch(untouched) is None
+    assert Location.objects.get(pk=ward.pk).name == "WARD-B"

@@ -7,6 +7,7 @@ is the one meant.
 
 import uuid
 from datetime import datetime
+from functools import partial
 
 from django.conf import settings
 from django.db.models import Q
@@ -14,14 +15,19 @@ from django.db.models import Q
 from patients.ingest.hl7v2.message import Code, Ignored, Message, Problem
 from patients.ingest.hl7v2.mirror import (
     FEED,
+    Read,
     clinician,
+    clinician_read,
     content_hash,
     fetch,
     fetch_all,
     find_patient,
     mrn,
+    one,
     patient,
     place,
+    place_read,
+    read_ahead,
     write,
 )
 from patients.models import (
@@ -80,6 +86,8 @@ def apply(message: Message) -> str:
     if trigger not in STAYS:
         raise Ignored(f"ADT^{trigger or '?'} is not kept")
     event_at = message.event_at()
+    if message.has("PV1") and trigger != "A31":
+        read_ahead(message, partial(_reads, message))
     person, person_outcome = patient(message, event_at, update=True)
     if trigger == "A31" or not message.has("PV1"):
         return f"patient {person_outcome}"
@@ -90,6 +98,41 @@ def apply(message: Message) -> str:
     return f"patient {person_outcome}, stay {outcome}"
 
 
+def _reads(message: Message, guess: int | None) -> list[Read | None]:
+    """What ``_stay`` reads, sent ahead with the patient's read."""
+    visit = _visit_read(message)
+    return [
+        visit or (_current_stay_read(guess) if guess else None),
+        place_read(message, "PV1", 3),
+        clinician_read(message, "PV1", 7),
+    ]
+
+
+def _visit_read(message: Message) -> Read | None:
+    """The read of the stay PV1-19 (visit number) names, if it names one."""
+    visit = message.value("PV1", 19)
+    if not visit:
+        return None
+    key = f"hl7:visit:{message.value('PV1', 19, 4)}:{visit}"
+    return one(
+        Encounter,
+        "source_type = %s AND source_id = %s",
+        ["Encounter", key[:128]],
+        lock=True,
+    )
+
+
+def _current_stay_read(person_id: int) -> Read:
+    """The read of the patient's latest stay from this feed."""
+    return one(
+        Encounter,
+        "patient_id = %s AND source_feed = %s AND status NOT IN (%s, %s)",
+        [person_id, FEED, S.CANCELLED, S.ENTERED_IN_ERROR],
+        lock=True,
+        order="admitted_at DESC, id DESC",
+    )
+
+
 def _stay(
     message: Message,
     person: Patient,
@@ -97,17 +140,11 @@ def _stay(
     place_required: bool,
     event_at: datetime,
 ) -> tuple[Encounter, str]:
-    visit = message.value("PV1", 19)
+    visit = _visit_read(message)
     current = None
     if visit:
-        authority = message.value("PV1", 19, 4)
-        key = f"hl7:visit:{authority}:{visit}"
-        current = fetch(
-            Encounter,
-            "source_type = %s AND source_id = %s",
-            ["Encounter", key[:128]],
-            lock=True,
-        )
+        key = visit.params[1]
+        current = fetch(visit)
         if current is not None and current.patient_id != person.pk:
             raise Problem(
                 "is the visit number of another patient's stay",
@@ -116,13 +153,7 @@ def _stay(
                 code=Code.DUPLICATE_KEY,
             )
     else:
-        current = fetch(
-            Encounter,
-            "patient_id = %s AND source_feed = %s AND status NOT IN (%s, %s)",
-            [person.pk, FEED, S.CANCELLED, S.ENTERED_IN_ERROR],
-            lock=True,
-            order="admitted_at DESC, id DESC",
-        )
+        current = fetch(_current_stay_read(person.pk))
         key = f"hl7:stay:{person.pk}:{uuid.uuid4().hex}"  # if it is a new one
         if (
             current is not None
@@ -197,10 +228,12 @@ def _claim(bed, current: Encounter | None, fields: dict, event_at: datetime) -> 
     newer one keeps it, and this stay gets no bed."""
     census = ", ".join(["%s"] * len(Encounter.ON_CENSUS))
     occupants = fetch_all(
-        Encounter,
-        f"bed_id = %s AND status IN ({census}) AND id <> %s",
-        [bed.pk, *Encounter.ON_CENSUS, current.pk if current else -1],
-        lock=True,
+        Read(
+            Encounter,
+            f"bed_id = %s AND status IN ({census}) AND id <> %s",
+            [bed.pk, *Encounter.ON_CENSUS, current.pk if current else -1],
+            lock=True,
+        )
     )
     if any(o.source_updated_at and o.source_updated_at > event_at for o in occupants):
         fields["bed"] = None
@@ -335,9 +368,11 @@ def _replace_allergies(message: Message, person: Patient, event_at: datetime) ->
             else None,
         }
         current = fetch(
-            Allergy,
-            "source_type = %s AND source_id = %s",
-            ["AllergyIntolerance", key[:128]],
+            one(
+                Allergy,
+                "source_type = %s AND source_id = %s",
+                ["AllergyIntolerance", key[:128]],
+            )
         )
         row, _ = write(Allergy, current, ("AllergyIntolerance", key), fields, event_at)
         kept.append(row.pk)

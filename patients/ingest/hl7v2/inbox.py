@@ -40,7 +40,14 @@ from patients.ingest.hl7v2.message import (
     message_digest,
     read_header,
 )
-from patients.ingest.hl7v2.mirror import FEED, insert_row, run, save_row
+from patients.ingest.hl7v2.mirror import (
+    FEED,
+    batched,
+    insert_row,
+    run,
+    save_row,
+    send,
+)
 from patients.models import FeedState, InboundMessage
 
 logger = logging.getLogger(__name__)
@@ -210,10 +217,11 @@ def _apply(applier, message: Message, inbox: InboundMessage, facts: dict) -> str
     is tried once more, when that row is there to be found."""
     for attempt in (1, 2):
         try:
-            with transaction.atomic():
+            with transaction.atomic(), batched():
                 outcome = applier(message)
                 _mark(inbox, facts, Status.APPLIED, "AA", outcome=outcome)
                 _fresh()
+                send(commit=True)
                 return outcome
         except IntegrityError:
             if attempt == 2 or _applied_before(inbox, facts):

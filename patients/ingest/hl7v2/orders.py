@@ -7,13 +7,25 @@ filler number (ORC-3, else OBR-3): the numbers the EHR and the lab share.
 """
 
 import re
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from patients.ingest import values
 from patients.ingest.hl7v2.message import Code, Message, Problem
-from patients.ingest.hl7v2.mirror import clinician, fetch, patient, run, write
+from patients.ingest.hl7v2.mirror import (
+    Read,
+    clinician,
+    clinician_read,
+    fetch,
+    one,
+    patient,
+    read_ahead,
+    run,
+    write,
+)
 from patients.models import Encounter, LabOrder, Observation, Patient
 
 L = LabOrder.Status
@@ -56,6 +68,7 @@ IMAGING = {"RAD", "CT", "MR", "US", "NMR", "NMS", "XRC", "RX", "CUS", "OUS", "VU
 def lab_orders(message: Message) -> str:
     """ORM^O01 / OML^O21: each ORC with its OBR is one order."""
     event_at = message.event_at()
+    read_ahead(message, partial(_with_stay(_order_reads), message))
     person, _ = patient(message, event_at)
     stay = stay_of(message, person)
     kept, skipped = 0, 0
@@ -80,9 +93,7 @@ def lab_orders(message: Message) -> str:
             skipped += 1
             continue
         number = _number(message, orc, obr)
-        current = fetch(
-            LabOrder, "patient_id = %s AND order_number = %s", [person.pk, number]
-        )
+        current = fetch(_order_read(person.pk, number))
         status = _status(message, orc, current.status if current else None)
         test = message.value("OBR", 4, 2, seq=obr) or message.value(
             "OBR", 4, 1, seq=obr
@@ -143,9 +154,7 @@ def _cancel_only(
             code=Code.REQUIRED_MISSING,
             sequence=orc,
         )
-    current = fetch(
-        LabOrder, "patient_id = %s AND order_number = %s", [person.pk, number]
-    )
+    current = fetch(_order_read(person.pk, number))
     if current is None:
         raise Problem(
             "names an order the mirror does not know",
@@ -155,6 +164,36 @@ def _cancel_only(
             sequence=orc,
         )
     write(LabOrder, current, ("", ""), {"status": L.REVOKED}, event_at)
+
+
+def _order_read(person_id: int, number: str) -> Read:
+    return one(LabOrder, "patient_id = %s AND order_number = %s", [person_id, number])
+
+
+def _with_stay(reads: Callable) -> Callable:
+    """The reads of the stay (``stay_of``) and ``reads``' of the patient's
+    orders or results: all need the patient's id."""
+
+    def made(message: Message, guess: int | None) -> list[Read | None]:
+        if guess is None:
+            return []
+        return [*_stay_reads(message, guess), *reads(message, guess)]
+
+    return made
+
+
+def _order_reads(message: Message, person_id: int) -> list[Read | None]:
+    """The reads ``lab_orders`` makes of each order and of its requester."""
+    found = []
+    start = "ORC" if message.has("ORC") else "OBR"
+    for group in message.groups(start, {"OBR", "TQ1", "SPM"}):
+        orc = group["ORC"][0] if start == "ORC" else None
+        obr = group.get("OBR", [None])[0]
+        if obr is not None:
+            found.append(_order_read(person_id, _number(message, orc, obr)))
+            if orc is not None:
+                found.append(clinician_read(message, "ORC", 12, seq=orc))
+    return found
 
 
 def _number(message: Message, orc: int | None, obr: int) -> str:
@@ -223,28 +262,38 @@ def _specimen(message: Message, obr: int, group: dict) -> str:
 
 
 def stay_of(message: Message, person: Patient) -> Encounter | None:
+    *visit, current = _stay_reads(message, person.pk)
+    if visit and (found := fetch(visit[0])):
+        return found
+    return fetch(current)
+
+
+def _stay_reads(message: Message, person_id: int) -> list[Read]:
+    """The reads of the stay PV1-19 names, if it does, then of the patient's
+    current stay (on the census)."""
     visit = message.value("PV1", 19) if message.has("PV1") else ""
-    if visit:
-        found = fetch(
-            Encounter,
-            "patient_id = %s AND source_id LIKE %s ESCAPE '\\'",
-            [person.pk, "%:" + re.sub(r"([\\%_])", r"\\\1", visit)],
-        )
-        if found:
-            return found
     census = ", ".join(["%s"] * len(Encounter.ON_CENSUS))
-    return fetch(
+    current = one(
         Encounter,
         f"patient_id = %s AND status IN ({census})",
-        [person.pk, *Encounter.ON_CENSUS],
+        [person_id, *Encounter.ON_CENSUS],
         order="admitted_at DESC, id DESC",
     )
+    if not visit:
+        return [current]
+    named = one(
+        Encounter,
+        "patient_id = %s AND source_id LIKE %s ESCAPE '\\'",
+        [person_id, "%:" + re.sub(r"([\\%_])", r"\\\1", visit)],
+    )
+    return [named, current]
 
 
 def results(message: Message) -> str:
     """ORU^R01: each OBR's OBX are observations; the order they answer is
     closed once its results are final."""
     event_at = message.event_at()
+    read_ahead(message, partial(_with_stay(_result_reads), message))
     person, _ = patient(message, event_at)
     stay = stay_of(message, person)
     stored, closed = 0, 0
@@ -326,6 +375,26 @@ OBX_STATUS = {
 }
 
 
+def _result_reads(message: Message, person_id: int) -> list[Read]:
+    """The reads ``results`` makes of each observation."""
+    return [
+        _observation_read(message, obx, person_id, _number(message, None, obr))
+        for group in message.groups("OBR", {"OBX"})
+        for obr in group["OBR"][:1]
+        for obx in group.get("OBX", [])
+    ]
+
+
+def _observation_read(message: Message, obx: int, person_id: int, number: str) -> Read:
+    code = message.value("OBX", 3, 1, seq=obx)
+    name = message.value("OBX", 3, 2, seq=obx) or code
+    sub_id = message.value("OBX", 4, seq=obx)
+    key = f"hl7:result:{person_id}:{number}:{code or name}:{sub_id}"
+    return one(
+        Observation, "source_type = %s AND source_id = %s", ["Observation", key[:128]]
+    )
+
+
 def _observation(message, obx, person, stay, number, when, section, event_at) -> int:
     code = message.value("OBX", 3, 1, seq=obx)
     name = message.value("OBX", 3, 2, seq=obx) or code
@@ -340,11 +409,9 @@ def _observation(message, obx, person, stay, number, when, section, event_at) ->
     kind = message.value("OBX", 2, seq=obx).upper()
     text, number_value = _obx_value(message, obx, kind)
     status = OBX_STATUS.get(message.value("OBX", 11, seq=obx).upper(), "final")
-    sub_id = message.value("OBX", 4, seq=obx)
-    key = f"hl7:result:{person.pk}:{number}:{code or name}:{sub_id}"
-    current = fetch(
-        Observation, "source_type = %s AND source_id = %s", ["Observation", key[:128]]
-    )
+    read = _observation_read(message, obx, person.pk, number)
+    key = read.params[1]
+    current = fetch(read)
     if not text:
         # A result still to come shows nothing yet; one withdrawn (deleted,
         # cancelled, wrong) comes without a value and takes the shown one

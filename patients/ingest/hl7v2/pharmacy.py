@@ -3,7 +3,7 @@ RXR (route) and TQ1 (when) is one medication order, found again by its
 placer number (ORC-2), else its filler number (ORC-3)."""
 
 from patients.ingest.hl7v2.message import Code, Message, Problem
-from patients.ingest.hl7v2.mirror import clinician, fetch, patient, write
+from patients.ingest.hl7v2.mirror import clinician, fetch, one, patient, write
 from patients.ingest.hl7v2.orders import order_status, stay_of
 from patients.models import MedicationOrder
 
@@ -77,9 +77,11 @@ def medication_orders(message: Message) -> str:
         status = order_status(message, orc, CONTROL, ORDER_STATUS)
         key = f"hl7:medication:{person.pk}:{number}"
         current = fetch(
-            MedicationOrder,
-            "source_type = %s AND source_id = %s",
-            ["MedicationRequest", key[:128]],
+            one(
+                MedicationOrder,
+                "source_type = %s AND source_id = %s",
+                ["MedicationRequest", key[:128]],
+            )
         )
         drug = message.value("RXE", 2, 2, seq=rxe) or message.value(
             "RXE", 2, 1, seq=rxe

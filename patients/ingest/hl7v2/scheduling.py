@@ -5,7 +5,7 @@ placer id (SCH-1); the clinic is AIL-3 (or PV1-3), the clinician AIP-3."""
 from datetime import timedelta
 
 from patients.ingest.hl7v2.message import Code, Ignored, Message, Problem
-from patients.ingest.hl7v2.mirror import clinician, fetch, patient, place, write
+from patients.ingest.hl7v2.mirror import clinician, fetch, one, patient, place, write
 from patients.models import Appointment
 
 A = Appointment.Status
@@ -51,7 +51,11 @@ def appointments(message: Message) -> str:
         )
     key = f"hl7:appointment:{namespace}:{number}"
     current = fetch(
-        Appointment, "source_type = %s AND source_id = %s", ["Appointment", key[:128]]
+        one(
+            Appointment,
+            "source_type = %s AND source_id = %s",
+            ["Appointment", key[:128]],
+        )
     )
     if current is not None and current.patient_id != person.pk:
         raise Problem(
