@@ -541,7 +541,7 @@ def test_a_patient_added_meanwhile_by_another_connection_is_found_on_a_second_tr
 
     wards("WARD-A")
     answers = []
-    read_ahead = mirror.ahead
+    read_ahead = mirror.ahead  # what mirror.read_ahead sends its reads with
 
     def and_meanwhile(*reads):
         read_ahead(*reads)
@@ -577,19 +577,19 @@ def test_a_read_sent_ahead_is_not_taken_after_a_write_to_its_table(writer):
     ORM changed it."""
     from django.db import transaction
 
-    from patients.ingest.hl7v2 import mirror
+    from patients.ingest.hl7v2 import statements
     from patients.models import Location
 
     wards("WARD-A")
     ward = Location.objects.get(name="WARD-A")
-    renamed = mirror.one(Location, "name = %s", ["WARD-A"])
-    untouched = mirror.one(Patient, "mrn = %s", ["MRN-404"])
-    with transaction.atomic(), mirror.batched():
-        mirror.ahead(renamed, untouched)
+    renamed = statements.one(Location, "name = %s", ["WARD-A"])
+    untouched = statements.one(Patient, "mrn = %s", ["MRN-404"])
+    with transaction.atomic(), statements.batched():
+        statements.ahead(renamed, untouched)
         if writer == "orm":
             Location.objects.filter(pk=ward.pk).update(name="WARD-B")
         else:
-            mirror.save_row(Location, ward.pk, {"name": "WARD-B"})
-        assert mirror.fetch(renamed) is None
-        assert mirror.fetch(untouched) is None
+            statements.save_row(Location, ward.pk, {"name": "WARD-B"})
+        assert statements.fetch(renamed) is None
+        assert statements.fetch(untouched) is None
     assert Location.objects.get(pk=ward.pk).name == "WARD-B"

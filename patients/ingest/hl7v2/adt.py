@@ -15,21 +15,18 @@ from django.db.models import Q
 from patients.ingest.hl7v2.message import Code, Ignored, Message, Problem
 from patients.ingest.hl7v2.mirror import (
     FEED,
-    Read,
     clinician,
     clinician_read,
     content_hash,
-    fetch,
-    fetch_all,
     find_patient,
     mrn,
-    one,
     patient,
     place,
     place_read,
     read_ahead,
     write,
 )
+from patients.ingest.hl7v2.statements import Read, fetch, fetch_all, one
 from patients.models import (
     Allergy,
     Appointment,

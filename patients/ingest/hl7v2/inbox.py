@@ -40,14 +40,8 @@ from patients.ingest.hl7v2.message import (
     message_digest,
     read_header,
 )
-from patients.ingest.hl7v2.mirror import (
-    FEED,
-    batched,
-    insert_row,
-    run,
-    save_row,
-    send,
-)
+from patients.ingest.hl7v2.mirror import FEED
+from patients.ingest.hl7v2.statements import batched, insert_row, run, save_row, send
 from patients.models import FeedState, InboundMessage
 
 logger = logging.getLogger(__name__)

@@ -16,16 +16,13 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from patients.ingest import values
 from patients.ingest.hl7v2.message import Code, Message, Problem
 from patients.ingest.hl7v2.mirror import (
-    Read,
     clinician,
     clinician_read,
-    fetch,
-    one,
     patient,
     read_ahead,
-    run,
     write,
 )
+from patients.ingest.hl7v2.statements import Read, fetch, one, run
 from patients.models import Encounter, LabOrder, Observation, Patient
 
 L = LabOrder.Status

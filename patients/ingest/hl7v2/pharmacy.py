@@ -3,8 +3,9 @@ RXR (route) and TQ1 (when) is one medication order, found again by its
 placer number (ORC-2), else its filler number (ORC-3)."""
 
 from patients.ingest.hl7v2.message import Code, Message, Problem
-from patients.ingest.hl7v2.mirror import clinician, fetch, one, patient, write
+from patients.ingest.hl7v2.mirror import clinician, patient, write
 from patients.ingest.hl7v2.orders import order_status, stay_of
+from patients.ingest.hl7v2.statements import fetch, one
 from patients.models import MedicationOrder
 
 M = MedicationOrder.Status

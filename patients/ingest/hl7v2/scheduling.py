@@ -5,7 +5,8 @@ placer id (SCH-1); the clinic is AIL-3 (or PV1-3), the clinician AIP-3."""
 from datetime import timedelta
 
 from patients.ingest.hl7v2.message import Code, Ignored, Message, Problem
-from patients.ingest.hl7v2.mirror import clinician, fetch, one, patient, place, write
+from patients.ingest.hl7v2.mirror import clinician, patient, place, write
+from patients.ingest.hl7v2.statements import fetch, one
 from patients.models import Appointment
 
 A = Appointment.Status

@@ -1,0 +1,357 @@
+"""The HL7 listener's SQL: a message's rows read and written in plain SQL
+on one psycopg connection, and on PostgreSQL sent together (``batched``,
+``ahead``): a message reads and writes a handful of rows once each, where
+Django's ORM cost several times the statements themselves (bench/mllp.py).
+Errors are still Django's (``IntegrityError``...)."""
+
+import contextlib
+import functools
+import threading
+import weakref
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
+
+from django.db import DEFAULT_DB_ALIAS, connections, models
+from psycopg.types.datetime import TimestamptzLoader
+
+
+def insert_row(
+    model: type[models.Model], values: dict, *, flushed: bool = True
+) -> models.Model:
+    """A new row of ``values`` (the model's defaults for the rest), in plain
+    SQL; the instance, as ``create()`` would return it. ``flushed`` False,
+    outside a transaction on PostgreSQL: committed without waiting for the
+    disk (``synchronous_commit`` off for this statement alone); the next
+    ordinary commit on the server flushes it with its own."""
+    for field in model._meta.concrete_fields:
+        if not field.primary_key and field.name not in values:
+            values[field.name] = field.get_default()
+    return model(pk=save_row(model, None, values, flushed=flushed), **values)
+
+
+def save_row(
+    model: type[models.Model],
+    pk: int | None,
+    values: dict,
+    *,
+    increment: str = "",
+    flushed: bool = True,
+) -> int:
+    """INSERT (``pk`` None) or UPDATE one row in plain SQL; its pk.
+    ``increment``: a counter column the UPDATE adds one to; ``flushed``: as
+    for ``insert_row``.
+
+    A message writes a handful of rows, each once: building the statement
+    through Django's ORM cost several times the statement itself
+    (bench/mllp.py).
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    unflushed = not (flushed or db.in_atomic_block or db.vendor != "postgresql")
+    new = pk is None
+    if new and _waiting() is not None:  # the INSERT can wait too: no answer
+        pk = _next_id(db, model)
+        values = {model._meta.pk.name: pk, **values}
+    sql, fields = _statement(model, tuple(values), new, increment, unflushed)
+    params = []
+    for field, value in zip(fields, values.values(), strict=True):
+        if field.is_relation and isinstance(value, models.Model):
+            value = value.pk
+        params.append(field.get_db_prep_save(value, db))
+    if pk is None:
+        return run(db, sql, params, fetch=True)[0][0]
+    run(db, sql, params if new else [*params, pk])
+    return pk
+
+
+def _next_id(db, model: type[models.Model]) -> int:
+    """A new row's id, drawn from its table's sequence ahead of the INSERT,
+    ``_IDS_AHEAD`` at a time for each connection (those drawn and not used
+    when it closes are gaps in the numbering, as a rolled-back INSERT leaves).
+    Ids are not in the order rows are made across connections: nothing reads
+    them as an order of events (received_at, source_updated_at are)."""
+    ids = _IDS.setdefault(db.connection, {}).setdefault(model, [])
+    if not ids:
+        rows = run(
+            db,
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) "
+            "FROM generate_series(1, %s) ORDER BY 1 DESC",
+            [model._meta.db_table, model._meta.pk.column, _IDS_AHEAD],
+            fetch=True,
+        )
+        ids.extend(row[0] for row in rows)
+    return ids.pop()
+
+
+_IDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_IDS_AHEAD = 32
+
+
+@functools.cache
+def _statement(
+    model: type[models.Model],
+    names: tuple[str, ...],
+    insert: bool,
+    increment: str,
+    unflushed: bool,
+) -> tuple[str, list]:
+    """The SQL of ``save_row`` and the fields of its values, made once."""
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    fields = [model._meta.get_field(name) for name in names]
+    columns = [quote(field.column) for field in fields]
+    table = quote(model._meta.db_table)
+    if insert:
+        returning = "id"
+        if unflushed:  # this statement's own transaction, and only its
+            returning += ", set_config('synchronous_commit', 'off', true)"
+        return (
+            f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 - our columns
+            f"VALUES ({', '.join(['%s'] * len(columns))}) RETURNING {returning}"
+        ), fields
+    assignments = ", ".join(f"{column} = %s" for column in columns)
+    if increment:
+        counter = quote(increment)
+        assignments += f", {counter} = {counter} + 1"
+    return f"UPDATE {table} SET {assignments} WHERE id = %s", fields  # noqa: S608
+
+
+def run(db, sql: str, params: list, *, fetch: bool = False) -> list:
+    """Run one of the listener's statements; its rows if ``fetch``.
+
+    On PostgreSQL, through a psycopg cursor kept with the connection rather
+    than a new cursor and Django's wrapper around it for every statement,
+    and reading timestamps with psycopg's compiled loader where Django's
+    own is in Python (with each statement's SQL made once: a message's
+    instructions from 8.0 to 6.3 million, callgrind over bench/mllp.py's
+    messages).
+    Errors are still Django's (``IntegrityError``...), and still mark the
+    connection as having failed."""
+    if db.vendor != "postgresql":
+        with db.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall() if fetch else []
+    waiting = _waiting()
+    if waiting is not None and not sql.startswith("SELECT"):
+        _forget(sql)
+        if not fetch:
+            waiting.append((sql, params))
+            return []
+    reads, writes = _cursors(db, 2)[:2]
+    with db.wrap_database_errors:
+        if waiting:
+            _send(db.connection, writes, waiting, (reads, sql, params))
+        else:
+            reads.execute(sql, params)
+        return reads.fetchall() if fetch else []
+
+
+def _cursors(db, count: int) -> list:
+    """The connection's first ``count`` kept cursors: the first for reads,
+    the second for the writes sent ahead of a read (their answers are not
+    read), more for reads sent together (``ahead``), one cursor each."""
+    if db.connection is None:
+        db.ensure_connection()
+    kept = _CURSORS.get(db.connection)
+    if kept is None or kept[0].closed:
+        kept = _CURSORS[db.connection] = []
+    while len(kept) < count:
+        cursor = db.connection.cursor()
+        # Aware datetimes in UTC, the connection's time zone, as Django's are.
+        cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
+        kept.append(cursor)
+    return kept
+
+
+_CURSORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@contextlib.contextmanager
+def batched() -> Iterator[None]:
+    """Within it (a message's transaction), writes wait: each is sent with
+    the next read, or with the others by ``send``, in one round trip
+    (psycopg's pipeline mode); the reads the message is about to make go
+    together first (``mirror.read_ahead``). A message took 8 to 10 round
+    trips one after the other, and takes 3 or 4 with the inbox row's:
+    bench/mllp.py applies about 14% more a second on a 2-core machine whose
+    database is on the same host, where the two ends' work, more than the
+    waiting, is most of a message; more where the database is across a
+    network. Django's own queries (the ORM's) send the writes waiting
+    first, so everything runs in the order written.
+
+    New rows' ids are drawn ahead (``_next_id``), so no INSERT waits for its
+    answer. A write that fails raises with the read or ``send`` it went
+    with, inside the same transaction, which is then rolled back whole as
+    before. Only on PostgreSQL: elsewhere each write is sent at once."""
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.vendor != "postgresql" or _waiting() is not None:
+        yield
+        return
+    _LOCAL.waiting, _LOCAL.ahead = [], {}
+    try:
+        with db.execute_wrapper(_send_first):
+            yield
+    finally:
+        _LOCAL.waiting, _LOCAL.ahead = None, {}
+
+
+def send(*, commit: bool = False) -> None:
+    """Send the writes waiting; ``commit``: with the COMMIT, in the same round
+    trip, when the transaction is the outermost (Django's commit then finds
+    nothing to do); within another (a test's), Django releases its savepoint
+    as usual."""
+    db = connections[DEFAULT_DB_ALIAS]
+    waiting = _waiting()
+    if waiting is None:
+        return
+    commit = commit and len(db.atomic_blocks) == 1 and not db.savepoint_ids
+    if waiting or commit:
+        with db.wrap_database_errors:
+            _send(db.connection, _cursors(db, 2)[1], waiting, commit=commit)
+
+
+def _send(connection, writes, waiting: list, read=None, *, commit=False) -> None:
+    statements = list(waiting)
+    waiting.clear()  # if one fails, the transaction is rolled back whole
+    with connection.pipeline():
+        for sql, params in statements:
+            writes.execute(sql, params)
+        if read is not None:
+            cursor, sql, params = read
+            cursor.execute(sql, params)
+        if commit:  # as a statement: commit() would wait for it here
+            writes.execute("COMMIT")
+
+
+def _send_first(execute, sql, params, many, context):
+    """Django's queries within ``batched``: the writes waiting go first."""
+    if not sql.startswith("SELECT"):
+        _forget(sql)
+    if waiting := _waiting():
+        db = context["connection"]
+        with db.wrap_database_errors:
+            _send(db.connection, _cursors(db, 2)[1], waiting)
+    return execute(sql, params, many, context)
+
+
+def _waiting() -> list | None:
+    return getattr(_LOCAL, "waiting", None)
+
+
+class Read(NamedTuple):
+    """A read a message makes: the rows of ``model`` matching ``where`` (SQL
+    on its columns, with ``params``), locked or not, in ``order``."""
+
+    model: type[models.Model]
+    where: str
+    params: list
+    lock: bool = False
+    order: str = "id"
+    limit: int | None = None
+
+
+def one(model: type[models.Model], where: str, params: list, **options) -> Read:
+    """The read of the first matching row, as ``fetch`` makes it."""
+    return Read(model, where, params, limit=1, **options)
+
+
+def ahead(*reads: Read | None) -> None:
+    """Send the reads a message is about to make (None: not this one) with
+    its transaction's BEGIN, in one round trip, as the first statements of
+    the transaction, in the order given (locks are taken in that order, as
+    the reads one by one took them). ``fetch`` and ``fetch_all`` then take
+    their rows from here, each read once, unless a write to its table came
+    between (the rows could have changed): that read is made again.
+
+    Only at the start of a ``batched`` transaction (``mirror.read_ahead``)."""
+    reads = [read for read in reads if read is not None]
+    waiting = _waiting()
+    if not reads or waiting is None or waiting or _LOCAL.ahead:
+        return
+    db = connections[DEFAULT_DB_ALIAS]
+    cursors = _cursors(db, 2 + len(reads))[2:]
+    sent = []
+    with db.wrap_database_errors:
+        with db.connection.pipeline():
+            for read, cursor in zip(reads, cursors, strict=False):
+                sql = _select(read, db.vendor)[0]
+                cursor.execute(sql, read.params)
+                sent.append((sql, read, cursor))
+        _LOCAL.ahead = {
+            (sql, tuple(read.params)): (read.model._meta.db_table, cursor.fetchall())
+            for sql, read, cursor in sent
+        }
+
+
+def _forget(sql: str) -> None:
+    """Before a write (``sql``): the reads made ahead of its table, which it
+    may change, are made again if needed."""
+    ahead = getattr(_LOCAL, "ahead", None)
+    if ahead:
+        for key, (table, _rows) in list(ahead.items()):
+            if table in sql:
+                del ahead[key]
+
+
+_LOCAL = threading.local()  # a worker thread's, as its Django connection is
+
+
+def fetch(read: Read) -> models.Model | None:
+    """The first row ``read`` finds (made with ``one``), else None."""
+    return next(iter(fetch_all(read)), None)
+
+
+def fetch_all(read: Read) -> list:
+    """The rows ``read`` finds, as instances. A message reads a few rows once
+    each: a queryset's compiling cost twice the query, and ``raw()``
+    building its instances as much again (bench/mllp.py)."""
+    db = connections[DEFAULT_DB_ALIAS]
+    sql, load = _select(read, db.vendor)
+    ahead = getattr(_LOCAL, "ahead", None)
+    found = ahead.pop((sql, tuple(read.params)), None) if ahead else None
+    rows = found[1] if found else run(db, sql, read.params, fetch=True)
+    return [load(row, db) for row in rows]
+
+
+def _select(read: Read, vendor: str) -> tuple[str, Callable]:
+    return _select_sql(
+        read.model, read.where, read.lock, read.order, read.limit, vendor
+    )
+
+
+@functools.lru_cache(maxsize=512)
+def _select_sql(model, where: str, lock: bool, order: str, limit, vendor: str):
+    """The SQL of a read and what makes instances of its rows, made once."""
+    db = connections[DEFAULT_DB_ALIAS]
+    columns, load = _loader(model, vendor)
+    sql = f"SELECT {columns} FROM {db.ops.quote_name(model._meta.db_table)} "  # noqa: S608
+    sql += f"WHERE {where} ORDER BY {order}"
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    if lock and db.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    return sql, load
+
+
+@functools.cache
+def _loader(model: type[models.Model], vendor: str) -> tuple[str, Callable]:
+    """The column list of ``model`` and what makes an instance of a row of
+    them: the database's values converted as the ORM converts them (JSON
+    text, SQLite's dates) and ``Model.from_db``, as a queryset does."""
+    db = connections[DEFAULT_DB_ALIAS]
+    fields = model._meta.concrete_fields
+    names = [field.attname for field in fields]
+    columns = ", ".join(db.ops.quote_name(field.column) for field in fields)
+    converting = []
+    for index, field in enumerate(fields):
+        column = field.get_col(model._meta.db_table)
+        found = db.ops.get_db_converters(column) + field.get_db_converters(db)
+        if found:
+            converting.append((index, column, found))
+
+    def load(row: tuple, db) -> models.Model:
+        values = list(row)
+        for index, column, converters in converting:
+            for convert in converters:
+                values[index] = convert(values[index], column, db)
+        return model.from_db(db.alias, names, values)
+
+    return columns, load
