@@ -67,8 +67,9 @@ def _next_id(db, model: type[models.Model]) -> int:
     """A new row's id, drawn from its table's sequence ahead of the INSERT,
     ``_IDS_AHEAD`` at a time for each connection (those drawn and not used
     when it closes are gaps in the numbering, as a rolled-back INSERT leaves).
-    Ids are not in the order rows are made across connections: nothing reads
-    them as an order of events (received_at, source_updated_at are)."""
+    Across connections ids are then not in the order rows are made: events
+    are ordered by their times (source_updated_at, admitted_at), and an id
+    only breaks a tie between rows those times cannot tell apart."""
     ids = _IDS.setdefault(db.connection, {}).setdefault(model, [])
     if not ids:
         rows = run(
@@ -151,7 +152,7 @@ def _cursors(db, count: int) -> list:
     if db.connection is None:
         db.ensure_connection()
     kept = _CURSORS.get(db.connection)
-    if kept is None or kept[0].closed:
+    if not kept or kept[0].closed:
         kept = _CURSORS[db.connection] = []
     while len(kept) < count:
         cursor = db.connection.cursor()
