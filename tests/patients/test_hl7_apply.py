@@ -541,10 +541,10 @@ def test_a_patient_added_meanwhile_by_another_connection_is_found_on_a_second_tr
 
     wards("WARD-A")
     answers = []
-    read_ahead = mirror.ahead  # what mirror.read_ahead sends its reads with
+    real_ahead = mirror.ahead  # what mirror.read_ahead sends its reads with
 
     def and_meanwhile(*reads):
-        read_ahead(*reads)
+        real_ahead(*reads)
         if not answers:  # once: the other connection's own message comes here
             answers.append(None)
             other = threading.Thread(target=lambda: other_connection(answers))

@@ -7,7 +7,7 @@ filler number (ORC-3, else OBR-3): the numbers the EHR and the lab share.
 """
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from functools import partial
 
@@ -69,11 +69,7 @@ def lab_orders(message: Message) -> str:
     person, _ = patient(message, event_at)
     stay = stay_of(message, person)
     kept, skipped = 0, 0
-    # ORC opens each order; some senders leave it out, and OBR does.
-    start = "ORC" if message.has("ORC") else "OBR"
-    for group in message.groups(start, {"OBR", "TQ1", "SPM"}):
-        orc = group["ORC"][0] if start == "ORC" else None
-        obr = group.get("OBR", [None])[0]
+    for group, orc, obr in _orders(message):
         if obr is None and orc is not None:
             if message.value("ORC", 1, seq=orc).upper() in ("CA", "OC", "DC", "CR"):
                 _cancel_only(message, orc, person, event_at)
@@ -179,13 +175,20 @@ def _with_stay(reads: Callable) -> Callable:
     return made
 
 
-def _order_reads(message: Message, person_id: int) -> list[Read | None]:
-    """The reads ``lab_orders`` makes of each order and of its requester."""
-    found = []
+def _orders(message: Message) -> Iterator[tuple[dict, int | None, int | None]]:
+    """Each order's segments, with its ORC's and OBR's sequence numbers
+    (None: it has none). ORC opens each order; some senders leave it out,
+    and OBR does."""
     start = "ORC" if message.has("ORC") else "OBR"
     for group in message.groups(start, {"OBR", "TQ1", "SPM"}):
         orc = group["ORC"][0] if start == "ORC" else None
-        obr = group.get("OBR", [None])[0]
+        yield group, orc, group.get("OBR", [None])[0]
+
+
+def _order_reads(message: Message, person_id: int) -> list[Read | None]:
+    """The reads ``lab_orders`` makes of each order and of its requester."""
+    found = []
+    for _group, orc, obr in _orders(message):
         if obr is not None:
             found.append(_order_read(person_id, _number(message, orc, obr)))
             if orc is not None:
@@ -322,7 +325,7 @@ def _close(person: Patient, number: str, event_at: datetime) -> int:
 
     A final result closes its order whatever the clocks say (the shared
     samples' result is timed before its order); the row's time only moves
-    forward. Plain SQL, as mirror.py writes rows."""
+    forward. Plain SQL, as statements.py writes rows."""
     db = connections[DEFAULT_DB_ALIAS]
     at = LabOrder._meta.get_field("source_updated_at").get_db_prep_save(event_at, db)
     pending = ", ".join(["%s"] * len(LabOrder.PENDING))
