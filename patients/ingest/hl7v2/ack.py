@@ -33,7 +33,7 @@ def ack(
     header = header or _UNKNOWN
     sep = header.field_separator
     comp, rep, esc, sub = header.encoding
-    now = timezone.localtime()
+    now = timezone.localtime(timezone=timezone.get_default_timezone())
 
     def escape(value: str) -> str:
         value = value.replace(esc, f"{esc}E{esc}")

@@ -411,7 +411,7 @@ def parse_timestamp(value: str) -> dt.datetime:
     if not match:
         raise ValueError(value)
     year, month, day, hour, minute, second, fraction, offset = match.groups()
-    zone = timezone.get_current_timezone()  # no offset: the hospital's time
+    zone = timezone.get_default_timezone()  # no offset: the hospital's (TIME_ZONE)
     if offset:
         sign = 1 if offset[0] == "+" else -1
         hours, minutes = int(offset[1:3]), int(offset[3:5])
