@@ -10,6 +10,7 @@ value itself (it may be a name or a birth date).
 """
 
 import datetime as dt
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -115,9 +116,11 @@ class Header:
         return f"{self.message_type}^{self.trigger}" if self.trigger else ""
 
 
+@functools.lru_cache(maxsize=8)
 def read_header(raw: bytes) -> Header:
     """MSH of ``raw``: its first segment, read as Latin-1 (every charset we
-    accept writes MSH in ASCII)."""
+    accept writes MSH in ASCII). Kept for the message's next reading (its
+    digest, then the message itself): a Header cannot be changed."""
     body = raw.removeprefix(BOM).lstrip(b"\r\n")
     first = re.split(rb"\r\n|\r|\n", body, maxsplit=1)[0]
     line = first.decode("latin-1")

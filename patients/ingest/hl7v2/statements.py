@@ -9,6 +9,7 @@ import functools
 import threading
 import weakref
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import NamedTuple
 
 from django.db import DEFAULT_DB_ALIAS, connections, models
@@ -26,7 +27,24 @@ def insert_row(
     for field in model._meta.concrete_fields:
         if not field.primary_key and field.name not in values:
             values[field.name] = field.get_default()
-    return model(pk=save_row(model, None, values, flushed=flushed), **values)
+    return _instance(model, save_row(model, None, values, flushed=flushed), values)
+
+
+def _instance(model: type[models.Model], pk: int, values: dict) -> models.Model:
+    """``model(pk=pk, **values)``, built as a queryset builds its rows: from
+    the values in the fields' order, rows named by their id, and those given
+    as instances kept as the related instance (about half the time)."""
+    args, related = [], []
+    for field in model._meta.concrete_fields:
+        value = pk if field.primary_key else values[field.name]
+        if field.is_relation and isinstance(value, models.Model):
+            related.append((field, value))
+            value = value.pk
+        args.append(value)
+    row = model(*args)
+    for field, value in related:
+        field.set_cached_value(row, value)
+    return row
 
 
 def save_row(
@@ -51,15 +69,15 @@ def save_row(
     if new and _waiting() is not None:  # the INSERT can wait too: no answer
         pk = _next_id(db, model)
         values = {model._meta.pk.name: pk, **values}
-    sql, fields, texts = _statement(model, tuple(values), new, increment, unflushed)
+    sql, fields, plain = _statement(model, tuple(values), new, increment, unflushed)
     params = []
-    for field, text, value in zip(fields, texts, values.values(), strict=True):
-        if text and type(value) is str:  # what preparing a text field returns
-            params.append(value)
-            continue
+    for field, kind, value in zip(fields, plain, values.values(), strict=True):
         if field.is_relation and isinstance(value, models.Model):
             value = value.pk
-        params.append(field.get_db_prep_save(value, db))
+        if type(value) is kind and (kind is not datetime or value.tzinfo):
+            params.append(value)  # what preparing it would return
+        else:
+            params.append(field.get_db_prep_save(value, db))
     if pk is None:
         return run(db, sql, params, fetch=True)[0][0]
     run(db, sql, params if new else [*params, pk])
@@ -98,12 +116,14 @@ def _statement(
     increment: str,
     unflushed: bool,
 ) -> tuple[str, list, list]:
-    """The SQL of ``save_row``, the fields of its values and which of them
-    are plain text fields (most of a message's values: a str needs no
-    preparing, and Django's cost more than the rest of a write), made once."""
-    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    """The SQL of ``save_row``, the fields of its values and, for each, the
+    type of value that Django's preparing would return as it is (None: none
+    is), made once: most of a message's values are text, ids and aware
+    times, and preparing them cost more than the rest of a write."""
+    db = connections[DEFAULT_DB_ALIAS]
+    quote = db.ops.quote_name
     fields = [model._meta.get_field(name) for name in names]
-    texts = [type(field) in (models.CharField, models.TextField) for field in fields]
+    plain = [_plain(field, db.vendor) for field in fields]
     columns = [quote(field.column) for field in fields]
     table = quote(model._meta.db_table)
     if insert:
@@ -116,14 +136,26 @@ def _statement(
                 f"VALUES ({', '.join(['%s'] * len(columns))}) RETURNING {returning}"
             ),
             fields,
-            texts,
+            plain,
         )
     assignments = ", ".join(f"{column} = %s" for column in columns)
     if increment:
         counter = quote(increment)
         assignments += f", {counter} = {counter} + 1"
     sql = f"UPDATE {table} SET {assignments} WHERE id = %s"  # noqa: S608
-    return sql, fields, texts
+    return sql, fields, plain
+
+
+def _plain(field: models.Field, vendor: str) -> type | None:
+    """The type of value ``field`` sends to the database as it is."""
+    kind = type(field.target_field if field.is_relation else field)
+    if kind in (models.CharField, models.TextField):
+        return str
+    if kind in (models.BigAutoField, models.AutoField):
+        return int
+    if kind is models.DateTimeField and vendor == "postgresql":
+        return datetime  # aware ones: psycopg sends them with their offset
+    return None
 
 
 def run(db, sql: str, params: list, *, fetch: bool = False) -> list:
