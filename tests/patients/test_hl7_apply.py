@@ -593,3 +593,69 @@ def test_a_read_sent_ahead_is_not_taken_after_a_write_to_its_table(writer):
         assert statements.fetch(renamed) is None
         assert statements.fetch(untouched) is None
     assert Location.objects.get(pk=ward.pk).name == "WARD-B"
+
+
+def _inbox_values(**values) -> dict:
+    from django.utils import timezone
+
+    return {
+        "received_at": timezone.now(),
+        "raw": b"MSH|^~\\&|",
+        "digest": "d",
+        "status": InboundMessage.Status.RECEIVED,
+        **values,
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_inbox_row_sent_with_the_first_reads_is_committed_before_them():
+    """The inbox row goes in the round trip of the apply's first reads, in a
+    transaction of its own: a read that fails after it takes nothing of it
+    back, and the row has its id."""
+    from django.db import DataError, transaction
+
+    from patients.ingest.hl7v2 import statements
+
+    row = statements.store_first(InboundMessage, _inbox_values())
+    assert row.pk is None
+    assert statements.pending()
+    with pytest.raises(DataError), transaction.atomic(), statements.batched():
+        statements.ahead(statements.one(Patient, "id = 1 / 0", []))
+    assert not statements.pending()
+    assert list(InboundMessage.objects.values_list("pk", "status")) == [
+        (row.pk, "received")
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_inbox_row_whose_insert_fails_is_not_taken_for_stored():
+    from django.db import DataError, transaction
+
+    from patients.ingest.hl7v2 import statements
+
+    row = statements.store_first(InboundMessage, _inbox_values(peer="x" * 100))
+    with pytest.raises(DataError), transaction.atomic(), statements.batched():
+        statements.ahead(statements.one(Patient, "mrn = %s", ["MRN-1"]))
+    assert statements.pending()
+    assert row.pk is None
+    statements.discard()
+    assert not InboundMessage.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_failing_before_its_first_statement_is_still_kept(monkeypatch):
+    """Nothing sent the waiting inbox row before the failure: the answer's
+    own statements do, and the row is kept with its error for replay."""
+    from patients.ingest.hl7v2 import inbox
+
+    def broken(message):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setitem(inbox.APPLIERS, "ADT", broken)
+    wards("WARD-A")
+    answer = receive(adt("A01", "F1", place="WARD-A^R1^B1"))
+    assert answer["code"] == "AE", answer
+    kept = InboundMessage.objects.get()
+    assert (kept.status, kept.control_id) == ("failed", "F1")
+    assert "RuntimeError" in kept.error
+    assert not Patient.objects.exists()

@@ -1,7 +1,11 @@
 """Store first, apply, acknowledge: what happens to each message received.
 
-1. The raw bytes are written to the inbox and committed: from here nothing
-   received can be lost, whatever happens next.
+1. The raw bytes are written to the inbox and committed, in a transaction
+   of their own, before the message is applied: from there nothing received
+   can be lost, whatever happens next. On PostgreSQL that INSERT goes in the
+   round trip of the apply's first statements, ahead of them
+   (``statements.store_first``): the server commits it, then begins the
+   apply's transaction.
 2. The message is read (AR if it cannot be), checked against the messages
    already applied from the same sender (a duplicate is acknowledged, not
    applied again), and applied in one transaction that also marks it applied.
@@ -41,7 +45,17 @@ from patients.ingest.hl7v2.message import (
     read_header,
 )
 from patients.ingest.hl7v2.mirror import FEED
-from patients.ingest.hl7v2.statements import batched, insert_row, run, save_row, send
+from patients.ingest.hl7v2.statements import (
+    batched,
+    discard,
+    pending,
+    run,
+    save_row,
+    send,
+    store_first,
+    stored,
+    usable,
+)
 from patients.models import FeedState, InboundMessage
 
 logger = logging.getLogger(__name__)
@@ -73,15 +87,25 @@ def hl7_receive(
     """
     # Plain SQL here and below: these statements run for every message, and
     # building them through the ORM cost more than running them.
-    inbox = _store(
+    inbox = store_first(
+        InboundMessage,
         {
             "received_at": timezone.now(),
             "peer": peer[:64],
             "raw": raw,
             "digest": message_digest(raw),
             "status": Status.RECEIVED,
-        }
+        },
     )
+    try:
+        return _process_new(inbox, raw, truncated_from, unframed)
+    finally:
+        discard()  # not stored, if it failed before: no ACK is sent either
+
+
+def _process_new(
+    inbox: InboundMessage, raw: bytes, truncated_from: int, unframed: str | None
+) -> bytes:
     if unframed:
         return _reject(inbox, _header_or_none(raw), Unreadable(unframed))
     if truncated_from:
@@ -94,29 +118,6 @@ def hl7_receive(
             ),
         )
     return hl7_process(inbox=inbox)
-
-
-def _store(values: dict) -> InboundMessage:
-    """The new inbox row, committed before anything else happens to it.
-
-    The commit does not wait for the disk: the commit that comes next, of
-    the apply or of the failure, does, and flushes this one with it (the
-    server's log is written in order), before any ACK. The listener dying
-    meanwhile loses nothing; only the database server crashing within that
-    millisecond loses the row, of a message not yet acknowledged, which the
-    sender therefore still has and sends again (bench/mllp.py: 0.13 ms a
-    message).
-
-    A connection the database has ended (a restart) may be noticed only by
-    this statement: it is tried once more on a new connection rather than
-    leaving the sender without an answer."""
-    try:
-        return insert_row(InboundMessage, dict(values), flushed=False)
-    except (OperationalError, InterfaceError):
-        if connection.in_atomic_block or connection.is_usable():
-            raise
-        connection.close()
-    return insert_row(InboundMessage, dict(values), flushed=False)
 
 
 def hl7_process(*, inbox: InboundMessage) -> bytes:
@@ -220,6 +221,13 @@ def _apply(applier, message: Message, inbox: InboundMessage, facts: dict) -> str
         except IntegrityError:
             if attempt == 2 or _applied_before(inbox, facts):
                 raise
+        except (OperationalError, InterfaceError):
+            # The message's inbox row, sent with its first statements, is not
+            # stored: a connection the database has ended (a restart), noticed
+            # only now. Nothing of the message happened: once more, on another.
+            if attempt == 2 or not pending() or usable(connection):
+                raise
+            connection.close()
     raise AssertionError("unreachable")
 
 
@@ -241,6 +249,7 @@ def hl7_replay(
 
 def _duplicate(inbox: InboundMessage, header: Header, facts: dict) -> bytes | None:
     """The answer to a message applied before (AA), else None."""
+    stored()  # the inbox row has its id, for this and for the answer after
     if header.control_id and _applied_before(inbox, facts):
         return _finish(inbox, header, facts, Status.DUPLICATE, "already applied")
     return None
@@ -248,6 +257,7 @@ def _duplicate(inbox: InboundMessage, header: Header, facts: dict) -> bytes | No
 
 def _applied_before(inbox: InboundMessage, facts: dict) -> bool:
     """The same message (sender, control id and bytes) was applied already."""
+    stored()  # the inbox row has its id
     return bool(
         run(
             connection,
@@ -310,6 +320,7 @@ def _mark(
     error: str = "",
     outcome: str = "",
 ) -> None:
+    stored()  # the inbox row has its id
     values = {
         "status": status,
         "ack_code": code,

@@ -12,7 +12,14 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import NamedTuple
 
-from django.db import DEFAULT_DB_ALIAS, connections, models
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    InterfaceError,
+    OperationalError,
+    connections,
+    models,
+)
+from psycopg import pq
 from psycopg.types.datetime import TimestamptzLoader
 
 
@@ -24,13 +31,118 @@ def insert_row(
     outside a transaction on PostgreSQL: committed without waiting for the
     disk (``synchronous_commit`` off for this statement alone); the next
     ordinary commit on the server flushes it with its own."""
-    for field in model._meta.concrete_fields:
-        if not field.primary_key and field.name not in values:
-            values[field.name] = field.get_default()
+    _defaults(model, values)
     return _instance(model, save_row(model, None, values, flushed=flushed), values)
 
 
-def _instance(model: type[models.Model], pk: int, values: dict) -> models.Model:
+def _defaults(model: type[models.Model], values: dict) -> None:
+    for field in model._meta.concrete_fields:
+        if not field.primary_key and field.name not in values:
+            values[field.name] = field.get_default()
+
+
+def store_first(model: type[models.Model], values: dict) -> models.Model:
+    """A new row that must be committed before anything else is done on the
+    connection (a message's inbox row), as ``insert_row(flushed=False)``
+    makes it. On PostgreSQL, outside a transaction, its INSERT waits for the
+    statements that come next and goes first in their round trip, in a
+    transaction of its own that the server commits before it begins the
+    next (``ahead``): a round trip a message fewer. Its id is set once it
+    has been sent; ``stored`` sends it by itself, and ``discard`` forgets it
+    if nothing came next."""
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.vendor != "postgresql" or db.in_atomic_block or _waiting() is not None:
+        return insert_row(model, values, flushed=False)
+    _defaults(model, values)
+    sql, params = _write(db, model, values, True, "", True)
+    row = _instance(model, None, values)
+    _LOCAL.first = (sql, params, row)
+    return row
+
+
+def stored() -> None:
+    """Send the row ``store_first`` keeps, if it is still waiting: alone, or
+    at the start of a transaction, committed before it in the round trip of
+    the transaction's BEGIN. A connection the database has ended (a
+    restart), outside a transaction, is replaced once."""
+    if pending():
+        db = connections[DEFAULT_DB_ALIAS]
+        try:
+            _send_stored(db)
+        except (OperationalError, InterfaceError):
+            if db.in_atomic_block or usable(db):
+                raise
+            db.close()
+            _send_stored(db)
+
+
+def usable(db) -> bool:
+    """The connection is open and answers."""
+    return db.connection is not None and db.is_usable()
+
+
+def _send_stored(db) -> None:
+    cursors = _cursors(db, 3)
+    with db.wrap_database_errors:
+        if db.connection.autocommit:
+            cursors[0].execute(*_LOCAL.first[:2])
+            _took(cursors[0])
+            return
+        marks = _marks(cursors)
+        try:
+            with db.connection.pipeline():
+                _first(cursors)
+        finally:
+            _took_if_committed(cursors, marks)
+
+
+def pending() -> bool:
+    """A row ``store_first`` keeps has not been sent yet."""
+    return getattr(_LOCAL, "first", None) is not None
+
+
+def discard() -> None:
+    """Forget a row ``store_first`` keeps that was never sent (its message
+    had no answer: the sender still has it and sends it again)."""
+    _LOCAL.first = None
+
+
+def _first(cursors: list) -> None:
+    """The row kept, committed on its own; then the transaction begins again
+    (no isolation level is set: psycopg's BEGIN is this one). On the
+    connection's first three kept cursors."""
+    cursors[0].execute(*_LOCAL.first[:2])
+    cursors[1].execute("COMMIT")
+    cursors[2].execute("BEGIN")
+
+
+def _marks(cursors: list) -> list:
+    """The results the first two cursors hold before ``_first``."""
+    return [cursor.pgresult for cursor in cursors[:2]]
+
+
+def _took_if_committed(cursors: list, marks: list) -> None:
+    """After ``_first``: the row kept is stored if its INSERT and its COMMIT
+    answered (a statement sent after them may still have failed)."""
+    answers = [cursor.pgresult for cursor in cursors[:2]]
+    if (
+        all(
+            answer is not None and answer is not mark
+            for answer, mark in zip(answers, marks, strict=True)
+        )
+        and answers[0].status == pq.ExecStatus.TUPLES_OK
+        and answers[1].status == pq.ExecStatus.COMMAND_OK
+    ):
+        _took(cursors[0])
+
+
+def _took(cursor) -> None:
+    """The row kept is stored: its id, from its INSERT's answer."""
+    _LOCAL.first[2].pk = cursor.fetchone()[0]
+    _LOCAL.first = None
+
+
+def _instance(model: type[models.Model], pk: int | None, values: dict) -> models.Model:
     """``model(pk=pk, **values)``, built as a queryset builds its rows: from
     the values in the fields' order, rows named by their id, and those given
     as instances kept as the related instance (about half the time)."""
@@ -69,6 +181,15 @@ def save_row(
     if new and _waiting() is not None:  # the INSERT can wait too: no answer
         pk = _next_id(db, model)
         values = {model._meta.pk.name: pk, **values}
+    sql, params = _write(db, model, values, new, increment, unflushed)
+    if pk is None:
+        return run(db, sql, params, fetch=True)[0][0]
+    run(db, sql, params if new else [*params, pk])
+    return pk
+
+
+def _write(db, model, values: dict, new: bool, increment: str, unflushed: bool):
+    """The SQL and parameters of ``save_row`` (an UPDATE's id not among them)."""
     sql, fields, plain = _statement(model, tuple(values), new, increment, unflushed)
     params = []
     for field, kind, value in zip(fields, plain, values.values(), strict=True):
@@ -78,10 +199,7 @@ def save_row(
             params.append(value)  # what preparing it would return
         else:
             params.append(field.get_db_prep_save(value, db))
-    if pk is None:
-        return run(db, sql, params, fetch=True)[0][0]
-    run(db, sql, params if new else [*params, pk])
-    return pk
+    return sql, params
 
 
 def _next_id(db, model: type[models.Model]) -> int:
@@ -173,6 +291,7 @@ def run(db, sql: str, params: list, *, fetch: bool = False) -> list:
         with db.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall() if fetch else []
+    stored()
     waiting = _waiting()
     if waiting is not None and not sql.startswith("SELECT"):
         _forget(sql)
@@ -266,7 +385,9 @@ def _send(connection, writes, waiting: list, read=None, *, commit=False) -> None
 
 
 def _send_first(execute, sql, params, many, context):
-    """Django's queries within ``batched``: the writes waiting go first."""
+    """Django's queries within ``batched``: the row kept and the writes
+    waiting go first."""
+    stored()
     if not sql.startswith("SELECT"):
         _forget(sql)
     if waiting := _waiting():
@@ -311,14 +432,21 @@ def ahead(*reads: Read | None) -> None:
     if not reads or waiting is None or waiting or _LOCAL.ahead:
         return
     db = connections[DEFAULT_DB_ALIAS]
-    cursors = _cursors(db, 2 + len(reads))[2:]
+    cursors = _cursors(db, 3 + len(reads))
+    first, marks = pending(), _marks(cursors)
     sent = []
     with db.wrap_database_errors:
-        with db.connection.pipeline():
-            for read, cursor in zip(reads, cursors, strict=False):
-                sql = _select(read, db.vendor)[0]
-                cursor.execute(sql, read.params)
-                sent.append((sql, read, cursor))
+        try:
+            with db.connection.pipeline():
+                if first:
+                    _first(cursors)
+                for read, cursor in zip(reads, cursors[3:], strict=False):
+                    sql = _select(read, db.vendor)[0]
+                    cursor.execute(sql, read.params)
+                    sent.append((sql, read, cursor))
+        finally:
+            if first:
+                _took_if_committed(cursors, marks)
         _LOCAL.ahead = {
             (sql, tuple(read.params)): (read.model._meta.db_table, cursor.fetchall())
             for sql, read, cursor in sent
