@@ -9,12 +9,14 @@ sum of the two CPU times means the round trips cost little and the work
 itself is what to cut; CPU times vary less between runs than throughput.
 
     .venv/bin/python bench/mllp.py            # loads the hospital first
-    .venv/bin/python bench/hl7_cpu.py [--messages 3000]
+    .venv/bin/python bench/hl7_cpu.py [--messages 3000] [--db-latency-ms 0.15]
 
 Uses BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/downtime_bench).
 """
 
 import argparse
+import atexit
+import contextlib
 import logging
 import os
 import random
@@ -25,7 +27,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
-from mirror_load import URL  # noqa: E402
+from lag_proxy import lagged  # noqa: E402
+from mirror_load import URL, free_port  # noqa: E402
 from mllp import messages  # noqa: E402
 
 
@@ -46,9 +49,20 @@ def backend_cpu(pid: int) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=3000)
+    parser.add_argument(
+        "--db-latency-ms",
+        type=float,
+        default=0,
+        help="delay each way to PostgreSQL (bench/lag_proxy.py)",
+    )
     options = parser.parse_args()
     os.environ["DATA_DIR"] = tempfile.mkdtemp(prefix="bench-hl7-cpu-")
-    os.environ["DATABASE_URL"] = URL  # as bench/mllp.py left it: not emptied
+    lag = contextlib.ExitStack()
+    atexit.register(lag.close)
+    # As bench/mllp.py left it: not emptied.
+    os.environ["DATABASE_URL"] = lag.enter_context(
+        lagged(URL, options.db_latency_ms, free_port())
+    )
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     os.environ.pop("CELERY_BROKER_URL", None)
     import django

@@ -11,12 +11,14 @@ The messages are a ward's daily mix on a generated 1,000-inpatient hospital:
 admissions, updates, transfers, lab orders and their results.
 
     .venv/bin/python bench/mllp.py [--messages 5000] [--paced-seconds 30]
+        [--db-latency-ms 0.15]  # PostgreSQL as if across a network
 
 Uses BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/downtime_bench),
 which it creates if missing and empties of mirror data first.
 """
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import random
@@ -31,7 +33,8 @@ import psycopg
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
-from mirror_load import URL, free_port, prepare_database  # noqa: E402
+from lag_proxy import lagged  # noqa: E402
+from mirror_load import URL, free_port, prepare_database, vacuum  # noqa: E402
 
 START, END = b"\x0b", b"\x1c\r"
 
@@ -114,6 +117,12 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--paced-seconds", type=int, default=30)
     parser.add_argument("--rate", type=int, default=100)
+    parser.add_argument(
+        "--db-latency-ms",
+        type=float,
+        default=0,
+        help="delay each way between the listener and PostgreSQL (bench/lag_proxy.py)",
+    )
     options = parser.parse_args()
     os.environ["DATA_DIR"] = tempfile.mkdtemp(prefix="bench-hl7-")
     prepare_database()
@@ -123,6 +132,7 @@ def main() -> None:
     from patients.services import fhir_load_import
 
     InboundMessage.objects.all().delete()
+    vacuum(full=True)  # each run from the same start
     fhir_load_import(
         load=from_resources(
             demo_hospital(
@@ -132,15 +142,23 @@ def main() -> None:
         ),
         feed="bench",
     )
+    vacuum()
     wards = list(
         Location.objects.filter(kind=Location.Kind.WARD).values_list("name", flat=True)
     )
     rng = random.Random(6)  # noqa: S311 - a workload, not a secret
     port = free_port()
+    lag = contextlib.ExitStack()
+    database = lag.enter_context(lagged(URL, options.db_latency_ms, free_port()))
+    if options.db_latency_ms:
+        print(
+            f"listener to PostgreSQL through a proxy delaying each way by "
+            f"{options.db_latency_ms} ms"
+        )
     listener = subprocess.Popen(  # noqa: S603 - our own command line
         [sys.executable, "manage.py", "run_mllp", "--port", str(port)],
         cwd=REPO,
-        env={**os.environ, "DATABASE_URL": URL, "LOG_LEVEL": "WARNING"},
+        env={**os.environ, "DATABASE_URL": database, "LOG_LEVEL": "WARNING"},
         stdout=subprocess.DEVNULL,
     )
     try:
@@ -201,6 +219,7 @@ def main() -> None:
     finally:
         listener.terminate()
         listener.wait()
+        lag.close()
 
 
 if __name__ == "__main__":
