@@ -116,7 +116,7 @@ class Header:
         return f"{self.message_type}^{self.trigger}" if self.trigger else ""
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=4)  # a message each worker thread is reading
 def read_header(raw: bytes) -> Header:
     """MSH of ``raw``: its first segment, read as Latin-1 (every charset we
     accept writes MSH in ASCII). Kept for the message's next reading (its

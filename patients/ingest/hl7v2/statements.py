@@ -49,7 +49,14 @@ def store_first(model: type[models.Model], values: dict) -> models.Model:
     transaction of its own that the server commits before it begins the
     next (``ahead``): a round trip a message fewer. Its id is set once it
     has been sent; ``stored`` sends it by itself, and ``discard`` forgets it
-    if nothing came next."""
+    if nothing came next.
+
+    Its commit does not wait for the disk: the next commit on the server,
+    of the apply or of the failure, before any ACK, flushes it with its own
+    (the server's log is written in order). The listener dying meanwhile
+    loses nothing; only the database server crashing within that
+    millisecond loses the row, of a message not yet acknowledged, which the
+    sender therefore still has and sends again."""
     db = connections[DEFAULT_DB_ALIAS]
     if db.vendor != "postgresql" or db.in_atomic_block or _waiting() is not None:
         return insert_row(model, values, flushed=False)
