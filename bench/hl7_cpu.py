@@ -10,6 +10,11 @@ itself is what to cut; CPU times vary less between runs than throughput.
 
     .venv/bin/python bench/mllp.py            # loads the hospital first
     .venv/bin/python bench/hl7_cpu.py [--messages 3000] [--db-latency-ms 0.15]
+    .venv/bin/python bench/hl7_cpu.py --instructions [--messages 1000]
+
+``--instructions`` counts instead this process's instructions a message,
+under valgrind's callgrind: slow (minutes), but the same on every run, where
+this machine's times may vary by half between runs of the same code.
 
 Uses BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/downtime_bench).
 """
@@ -20,6 +25,9 @@ import contextlib
 import logging
 import os
 import random
+import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -55,7 +63,17 @@ def main() -> None:
         default=0,
         help="delay each way to PostgreSQL (bench/lag_proxy.py)",
     )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count this process's instructions a message instead, under "
+        "valgrind's callgrind (minutes): the same on every run, where times vary",
+    )
+    parser.add_argument("--only-apply", type=int, help=argparse.SUPPRESS)
     options = parser.parse_args()
+    if options.instructions:
+        instructions(options.messages)
+        return
     os.environ["DATA_DIR"] = tempfile.mkdtemp(prefix="bench-hl7-cpu-")
     lag = contextlib.ExitStack()
     atexit.register(lag.close)
@@ -87,10 +105,15 @@ def main() -> None:
     # New control ids and patients each run: nothing is a duplicate.
     first = int(time.time()) % 10_000_000 * 10
     rng = random.Random(6)  # noqa: S311 - a workload, not a secret
-    made = messages(options.messages, wards, first, rng)
+    count = options.messages if options.only_apply is None else options.only_apply
+    made = messages(100 + count, wards, first, rng)
     for _control, _mrn, raw in made[:100]:  # warm: statements prepared
         hl7_receive(raw=raw, peer="bench")
     timed = made[100:]
+    if options.only_apply is not None:  # counted from outside (instructions)
+        for _control, _mrn, raw in timed:
+            hl7_receive(raw=raw, peer="bench")
+        return
     wall, cpu, pg = time.perf_counter(), time.process_time(), backend_cpu(backend)
     refused = 0
     for _control, _mrn, raw in timed:
@@ -108,6 +131,36 @@ def main() -> None:
         f"{len(timed)} messages in one process: {1000 / wall:.0f} messages/s, "
         f"{wall:.2f} ms a message; CPU a message: this process {cpu:.2f} ms, "
         f"PostgreSQL {server}; not AA: {refused}"
+    )
+
+
+def instructions(count: int) -> None:
+    """This script applying 100 warm-up messages, then with ``count`` more,
+    each under callgrind: the difference, a message."""
+    valgrind = shutil.which("valgrind")
+    if not valgrind:
+        sys.exit("--instructions needs valgrind (apt-get install valgrind).")
+    collected = []
+    for applied in (0, count):
+        child = subprocess.run(  # noqa: S603 - our own script
+            [
+                valgrind,
+                "--tool=callgrind",
+                "--callgrind-out-file=/dev/null",
+                sys.executable,
+                __file__,
+                "--only-apply",
+                str(applied),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        collected.append(int(re.search(r"Collected : (\d+)", child.stderr)[1]))
+    print(
+        f"{count} messages in one process: "
+        f"{(collected[1] - collected[0]) / count / 1e6:.2f} million instructions "
+        "a message (callgrind; the listener's process, not PostgreSQL's)"
     )
 
 
