@@ -35,7 +35,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
-from lag_proxy import lagged  # noqa: E402
+from lag_proxy import lagged, latency_option  # noqa: E402
 from mirror_load import URL, free_port  # noqa: E402
 from mllp import messages  # noqa: E402
 
@@ -57,12 +57,7 @@ def backend_cpu(pid: int) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=3000)
-    parser.add_argument(
-        "--db-latency-ms",
-        type=float,
-        default=0,
-        help="delay each way to PostgreSQL (bench/lag_proxy.py)",
-    )
+    latency_option(parser)
     parser.add_argument(
         "--instructions",
         action="store_true",

@@ -10,6 +10,7 @@ process's. Python's sleep overshoots by some tens of microseconds: a
 round trip costs a little more than twice the delay.
 """
 
+import argparse
 import contextlib
 import socket
 import subprocess
@@ -42,6 +43,16 @@ def serve(port: int, delay: float, target: tuple[str, int]) -> None:
             end.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for pair in ((client, upstream), (upstream, client)):
             threading.Thread(target=pump, args=(*pair, delay), daemon=True).start()
+
+
+def latency_option(parser: argparse.ArgumentParser) -> None:
+    """A benchmark's ``--db-latency-ms``, for ``lagged``."""
+    parser.add_argument(
+        "--db-latency-ms",
+        type=float,
+        default=0,
+        help="delay each way between the listener and PostgreSQL (bench/lag_proxy.py)",
+    )
 
 
 @contextlib.contextmanager

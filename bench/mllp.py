@@ -33,7 +33,7 @@ import psycopg
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
-from lag_proxy import lagged  # noqa: E402
+from lag_proxy import lagged, latency_option  # noqa: E402
 from mirror_load import URL, free_port, prepare_database, vacuum  # noqa: E402
 
 START, END = b"\x0b", b"\x1c\r"
@@ -117,12 +117,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--paced-seconds", type=int, default=30)
     parser.add_argument("--rate", type=int, default=100)
-    parser.add_argument(
-        "--db-latency-ms",
-        type=float,
-        default=0,
-        help="delay each way between the listener and PostgreSQL (bench/lag_proxy.py)",
-    )
+    latency_option(parser)
     options = parser.parse_args()
     os.environ["DATA_DIR"] = tempfile.mkdtemp(prefix="bench-hl7-")
     prepare_database()
