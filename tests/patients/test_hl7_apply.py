@@ -659,3 +659,32 @@ def test_a_message_failing_before_its_first_statement_is_still_kept(monkeypatch)
     assert (kept.status, kept.control_id) == ("failed", "F1")
     assert "RuntimeError" in kept.error
     assert not Patient.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_the_database_ended_is_replaced_and_the_message_applied(
+    test_database_url,
+):
+    """Noticed only by the message's first round trip, which carries its
+    inbox row (the listener's check before each message can miss it): that
+    row was not stored, so the message is tried once more, on a new
+    connection, and applied."""
+    import time
+
+    import psycopg
+    from django.db import connection
+
+    wards("WARD-A")
+    assert receive(adt("A01", "R1", place="WARD-A^R1^B1"))["code"] == "AA"
+    with psycopg.connect(test_database_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid]
+        )
+    time.sleep(0.2)  # the server has closed it
+    answer = receive(adt("A08", "R2", place="WARD-A^R1^B2"))
+    assert answer["code"] == "AA", answer
+    assert stay().bed.name == "B2"
+    assert set(InboundMessage.objects.values_list("control_id", "status")) == {
+        ("R1", "applied"),
+        ("R2", "applied"),
+    }

@@ -224,10 +224,12 @@ def _apply(applier, message: Message, inbox: InboundMessage, facts: dict) -> str
         except (OperationalError, InterfaceError):
             # The message's inbox row, sent with its first statements, is not
             # stored: a connection the database has ended (a restart), noticed
-            # only now. Nothing of the message happened: once more, on another.
-            if attempt == 2 or not pending() or usable(connection):
+            # only now. Nothing of the message happened: once more, on another
+            # (leaving the transaction, Django may have opened one already).
+            if attempt == 2 or not pending():
                 raise
-            connection.close()
+            if not usable(connection):
+                connection.close()
     raise AssertionError("unreachable")
 
 
