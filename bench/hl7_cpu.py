@@ -84,7 +84,6 @@ def main() -> None:
     from django.db import connection
 
     from patients.ingest.hl7v2.inbox import hl7_receive
-    from patients.ingest.hl7v2.mllp import _prepared
     from patients.models import Location
 
     wards = list(
@@ -94,7 +93,6 @@ def main() -> None:
         sys.exit("No wards: run bench/mllp.py first, it loads the hospital.")
     logging.disable(logging.INFO)
     connection.close()
-    _prepared()  # as the listener's worker threads connect
     connection.ensure_connection()
     backend = connection.connection.info.backend_pid
     # New control ids and patients each run: nothing is a duplicate.

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import connections
 
 from patients.ingest.hl7v2.inbox import hl7_receive, hl7_replay
 from patients.models import InboundMessage
@@ -103,7 +103,7 @@ class Listener:
     def __init__(self, host: str, port: int, workers: int = 4) -> None:
         self.host, self.port = host, port
         self.executor = ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix="hl7", initializer=_prepared
+            max_workers=workers, thread_name_prefix="hl7"
         )
 
     async def serve(self, ready: Callable[[str], None] | None = None) -> None:
@@ -171,25 +171,6 @@ def _receive(frame: Frame, peer: str) -> bytes:
         truncated_from=frame.size if frame.size > len(frame.raw) else 0,
         unframed=frame.unframed,
     )
-
-
-def _prepared() -> None:
-    """A worker thread's PostgreSQL connection binds parameters on the server,
-    and psycopg prepares the statements every message repeats: the server
-    parses and plans each once (bench/mllp.py: about 0.6 ms a message).
-    Only the listener's: some of Django's ORM queries do not work
-    with server-side binding, and the listener's hot path is plain SQL.
-    HL7_PREPARED_STATEMENTS=false behind PgBouncer in transaction mode."""
-    connection = connections[DEFAULT_DB_ALIAS]
-    if connection.vendor == "postgresql" and settings.HL7_PREPARED_STATEMENTS:
-        options = {
-            **connection.settings_dict["OPTIONS"],
-            "server_side_binding": True,
-            # Django turns psycopg's preparing off (for poolers such as
-            # PgBouncer in transaction mode); 5 uses is psycopg's default.
-            "prepare_threshold": 5,
-        }
-        connection.settings_dict = {**connection.settings_dict, "OPTIONS": options}
 
 
 def _drop_broken_connections() -> None:

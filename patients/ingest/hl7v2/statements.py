@@ -1,8 +1,9 @@
 """The HL7 listener's SQL: a message's rows read and written in plain SQL
-on one psycopg connection, and on PostgreSQL sent together (``batched``,
-``ahead``): a message reads and writes a handful of rows once each, where
-Django's ORM cost several times the statements themselves (bench/mllp.py).
-Errors are still Django's (``IntegrityError``...)."""
+on Django's connection, and on PostgreSQL sent together (``batched``,
+``ahead``) straight through libpq (wire.py): a message reads and writes a
+handful of rows once each, where Django's ORM cost several times the
+statements themselves (bench/mllp.py). Errors are still Django's
+(``IntegrityError``...)."""
 
 import contextlib
 import functools
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import NamedTuple
 
+from django.conf import settings
 from django.db import (
     DEFAULT_DB_ALIAS,
     InterfaceError,
@@ -19,8 +21,8 @@ from django.db import (
     connections,
     models,
 )
-from psycopg import pq
-from psycopg.types.datetime import TimestamptzLoader
+
+from patients.ingest.hl7v2 import wire
 
 
 def insert_row(
@@ -89,18 +91,12 @@ def usable(db) -> bool:
 
 
 def _send_stored(db) -> None:
-    cursors = _cursors(db, 3)
-    with db.wrap_database_errors:
-        if db.connection.autocommit:
-            cursors[0].execute(*_LOCAL.first[:2])
-            _took(cursors[0])
-            return
-        marks = _marks(cursors)
-        try:
-            with db.connection.pipeline():
-                _first(cursors)
-        finally:
-            _took_if_committed(cursors, marks)
+    if db.connection is None:
+        db.ensure_connection()
+    if db.connection.autocommit:  # committed as it runs
+        _took(_exchange(db, [_LOCAL.first[:2]])[0], db)
+    else:
+        _exchange(db, _first(db), first=True)
 
 
 def pending() -> bool:
@@ -114,38 +110,17 @@ def discard() -> None:
     _LOCAL.first = None
 
 
-def _first(cursors: list) -> None:
-    """The row kept, committed on its own; then the transaction begins again
-    (no isolation level is set: psycopg's BEGIN is this one). On the
-    connection's first three kept cursors."""
-    cursors[0].execute(*_LOCAL.first[:2])
-    cursors[1].execute("COMMIT")
-    cursors[2].execute("BEGIN")
+def _first(db) -> list[tuple[str, list]]:
+    """The statements of the row kept, committed on its own, in a transaction
+    begun before them; then the transaction begins again (``_exchange`` with
+    ``first``)."""
+    begin = wire.begin_command(db.connection)
+    return [_LOCAL.first[:2], ("COMMIT", []), (begin, [])]
 
 
-def _marks(cursors: list) -> list:
-    """The results the first two cursors hold before ``_first``."""
-    return [cursor.pgresult for cursor in cursors[:2]]
-
-
-def _took_if_committed(cursors: list, marks: list) -> None:
-    """After ``_first``: the row kept is stored if its INSERT and its COMMIT
-    answered (a statement sent after them may still have failed)."""
-    answers = [cursor.pgresult for cursor in cursors[:2]]
-    if (
-        all(
-            answer is not None and answer is not mark
-            for answer, mark in zip(answers, marks, strict=True)
-        )
-        and answers[0].status == pq.ExecStatus.TUPLES_OK
-        and answers[1].status == pq.ExecStatus.COMMAND_OK
-    ):
-        _took(cursors[0])
-
-
-def _took(cursor) -> None:
+def _took(answer, db) -> None:
     """The row kept is stored: its id, from its INSERT's answer."""
-    _LOCAL.first[2].pk = cursor.fetchone()[0]
+    _LOCAL.first[2].pk = wire.rows(answer, db.connection)[0][0]
     _LOCAL.first = None
 
 
@@ -286,14 +261,12 @@ def _plain(field: models.Field, vendor: str) -> type | None:
 def run(db, sql: str, params: list, *, fetch: bool = False) -> list:
     """Run one of the listener's statements; its rows if ``fetch``.
 
-    On PostgreSQL, through a psycopg cursor kept with the connection rather
-    than a new cursor and Django's wrapper around it for every statement,
-    and reading timestamps with psycopg's compiled loader where Django's
-    own is in Python (with each statement's SQL made once: a message's
-    instructions from 8.0 to 6.3 million, callgrind over bench/mllp.py's
-    messages).
-    Errors are still Django's (``IntegrityError``...), and still mark the
-    connection as having failed."""
+    On PostgreSQL, straight through libpq (wire.py) rather than a cursor
+    and Django's wrapper around it for every statement (each statement's
+    SQL made once: a message's instructions from 8.0 to 6.3 million,
+    callgrind over bench/mllp.py's messages; later, from 3.47 to 2.75
+    million without psycopg's cursors). Errors are still Django's
+    (``IntegrityError``...), and still mark the connection as having failed."""
     if db.vendor != "postgresql":
         with db.cursor() as cursor:
             cursor.execute(sql, params)
@@ -305,33 +278,36 @@ def run(db, sql: str, params: list, *, fetch: bool = False) -> list:
         if not fetch:
             waiting.append((sql, params))
             return []
-    reads, writes = _cursors(db, 2)[:2]
-    with db.wrap_database_errors:
-        if waiting:
-            _send(db.connection, writes, waiting, (reads, sql, params))
-        else:
-            reads.execute(sql, params)
-        return reads.fetchall() if fetch else []
+    statements = [*_taken(waiting), (sql, params)]
+    answer = _exchange(db, statements)[-1]
+    return wire.rows(answer, db.connection) if fetch else []
 
 
-def _cursors(db, count: int) -> list:
-    """The connection's first ``count`` kept cursors: the first for reads,
-    the second for the writes sent ahead of a read (their answers are not
-    read), more for reads sent together (``ahead``), one cursor each."""
+def _exchange(db, statements: list, *, first: bool = False) -> list:
+    """``statements`` in one round trip (wire.exchange); their answers, or
+    the error of the one that failed, as Django's. ``first``: the first
+    three are the row kept's (``_first``), which is stored once its INSERT
+    and its COMMIT answered, whatever came after them."""
     if db.connection is None:
         db.ensure_connection()
-    kept = _CURSORS.get(db.connection)
-    if not kept or kept[0].closed:
-        kept = _CURSORS[db.connection] = []
-    while len(kept) < count:
-        cursor = db.connection.cursor()
-        # Aware datetimes in UTC, the connection's time zone, as Django's are.
-        cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
-        kept.append(cursor)
-    return kept
+    with db.wrap_database_errors:
+        answers = wire.exchange(
+            db.connection, statements, prepare=settings.HL7_PREPARED_STATEMENTS
+        )
+        if first and wire.answered(answers[0]) and wire.answered(answers[1]):
+            _took(answers[0], db)
+        wire.raise_first(answers, db.connection)
+    return answers
 
 
-_CURSORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+def _taken(waiting: list | None) -> list:
+    """The writes waiting, now to be sent: if one fails, the transaction is
+    rolled back whole."""
+    if not waiting:
+        return []
+    taken = list(waiting)
+    waiting.clear()
+    return taken
 
 
 @contextlib.contextmanager
@@ -374,21 +350,8 @@ def send(*, commit: bool = False) -> None:
         return
     commit = commit and len(db.atomic_blocks) == 1 and not db.savepoint_ids
     if waiting or commit:
-        with db.wrap_database_errors:
-            _send(db.connection, _cursors(db, 2)[1], waiting, commit=commit)
-
-
-def _send(connection, writes, waiting: list, read=None, *, commit=False) -> None:
-    statements = list(waiting)
-    waiting.clear()  # if one fails, the transaction is rolled back whole
-    with connection.pipeline():
-        for sql, params in statements:
-            writes.execute(sql, params)
-        if read is not None:
-            cursor, sql, params = read
-            cursor.execute(sql, params)
-        if commit:  # as a statement: commit() would wait for it here
-            writes.execute("COMMIT")
+        # COMMIT as a statement: commit() would wait for it on its own.
+        _exchange(db, _taken(waiting) + ([("COMMIT", [])] if commit else []))
 
 
 def _send_first(execute, sql, params, many, context):
@@ -398,9 +361,7 @@ def _send_first(execute, sql, params, many, context):
     if not sql.startswith("SELECT"):
         _forget(sql)
     if waiting := _waiting():
-        db = context["connection"]
-        with db.wrap_database_errors:
-            _send(db.connection, _cursors(db, 2)[1], waiting)
+        _exchange(context["connection"], _taken(waiting))
     return execute(sql, params, many, context)
 
 
@@ -439,25 +400,18 @@ def ahead(*reads: Read | None) -> None:
     if not reads or waiting is None or waiting or _LOCAL.ahead:
         return
     db = connections[DEFAULT_DB_ALIAS]
-    cursors = _cursors(db, 3 + len(reads))
-    first, marks = pending(), _marks(cursors)
-    sent = []
-    with db.wrap_database_errors:
-        try:
-            with db.connection.pipeline():
-                if first:
-                    _first(cursors)
-                for read, cursor in zip(reads, cursors[3:], strict=False):
-                    sql = _select(read, db.vendor)[0]
-                    cursor.execute(sql, read.params)
-                    sent.append((sql, read, cursor))
-        finally:
-            if first:
-                _took_if_committed(cursors, marks)
-        _LOCAL.ahead = {
-            (sql, tuple(read.params)): (read.model._meta.db_table, cursor.fetchall())
-            for sql, read, cursor in sent
-        }
+    if db.connection is None:
+        db.ensure_connection()
+    first = _first(db) if pending() else []
+    selects = [(_select(read, db.vendor)[0], read.params) for read in reads]
+    answers = _exchange(db, first + selects, first=bool(first))[len(first) :]
+    _LOCAL.ahead = {
+        (sql, tuple(params)): (
+            read.model._meta.db_table,
+            wire.rows(answer, db.connection),
+        )
+        for (sql, params), read, answer in zip(selects, reads, answers, strict=True)
+    }
 
 
 def _forget(sql: str) -> None:
