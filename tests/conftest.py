@@ -53,3 +53,11 @@ def test_database_url(transactional_db) -> str:
     """
     parts = urlsplit(os.environ["DATABASE_URL"])
     return parts._replace(path="/" + connection.settings_dict["NAME"]).geturl()
+
+
+@pytest.fixture
+def connection_replaced_after():
+    """A test that ends this process's database connection leaves a new one
+    to the tests after it, pass or fail."""
+    yield
+    connection.close()

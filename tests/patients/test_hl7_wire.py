@@ -96,6 +96,7 @@ def test_a_value_that_cannot_be_sent_leaves_the_connection_as_it_was():
     assert statements.run(connection, "SELECT 1", [], fetch=True) == [(1,)]
 
 
+@pytest.mark.usefixtures("connection_replaced_after")
 def test_a_connection_lost_in_a_round_trip_is_closed_not_left_half_way(
     test_database_url,
 ):
