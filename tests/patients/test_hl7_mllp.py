@@ -763,3 +763,51 @@ def test_several_connections_are_served_at_once(test_database_url, tmp_path):
             Encounter.objects.filter(ward__name=ward, status="in-progress").count()
             == 20
         )
+
+
+def test_a_message_held_up_on_one_connection_does_not_hold_up_another(
+    test_database_url, tmp_path
+):
+    """Each connection is served by a thread of its own while there are
+    threads to spare: one whose message waits (here for a row another
+    transaction holds) leaves the others answered meanwhile."""
+    import threading
+
+    from tests.processes import wait_for
+
+    wards("WARD-A", "WARD-B")
+    held_up: dict = {}
+    with listener(test_database_url, tmp_path / "mllp.log") as (port, process):
+        first, second = Sender(port), Sender(port)
+        admit = adt("A01", "H1", mrn="MRN-1", place="WARD-A^R1^B1")
+        assert first.send(admit)["code"] == "AA"
+        with psycopg.connect(test_database_url) as holder:
+            holder.execute(
+                "SELECT 1 FROM patients_patient WHERE mrn = 'MRN-1' FOR UPDATE"
+            )
+            update = adt("A08", "H2", mrn="MRN-1", place="WARD-A^R1^B1")
+            waiting = threading.Thread(
+                target=lambda: held_up.update(first.send(update))
+            )
+            waiting.start()
+            wait_for(
+                lambda: (
+                    holder.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                        "'Lock' AND datname = current_database()"
+                    ).fetchone()[0]
+                    == 1
+                ),
+                timeout=30,
+                what="the A08 waiting for the patient's row",
+                process=process,
+            )
+            other = adt("A01", "H3", mrn="MRN-2", visit="V2", place="WARD-B^R1^B1")
+            assert second.send(other)["code"] == "AA"
+            assert waiting.is_alive()
+            assert not held_up
+        waiting.join(timeout=30)  # the holder's transaction is over
+        assert held_up["code"] == "AA", held_up
+        first.close()
+        second.close()
+    assert Encounter.objects.filter(ward__name="WARD-B").count() == 1

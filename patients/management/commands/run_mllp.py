@@ -19,7 +19,8 @@ class Command(BaseCommand):
             "--workers",
             type=int,
             default=4,
-            help="Messages applied at once (one per connection at most).",
+            help="Threads serving connections, each applying one message at a "
+            "time on its own database connection; more connections share them.",
         )
 
     def handle(self, *args, host: str, port: int, workers: int, **options) -> None:
