@@ -390,7 +390,7 @@ def test_iam_segments_change_one_allergy_each():
 
 
 def test_bytes_that_did_not_come_as_a_whole_frame_are_kept_not_applied():
-    from patients.ingest.hl7v2.mllp import UNFINISHED
+    from patients.ingest.hl7v2.framing import UNFINISHED
 
     wards("WARD-A")
     answer = acknowledgement(

@@ -803,7 +803,15 @@ def test_a_message_held_up_on_one_connection_does_not_hold_up_another(
                 process=process,
             )
             other = adt("A01", "H3", mrn="MRN-2", visit="V2", place="WARD-B^R1^B1")
-            assert second.send(other)["code"] == "AA"
+            try:
+                assert second.send(other)["code"] == "AA"
+            except TimeoutError:
+                waits = holder.execute(
+                    "SELECT wait_event_type, wait_event, state, left(query, 80) "
+                    "FROM pg_stat_activity WHERE datname = current_database()"
+                ).fetchall()
+                log = (tmp_path / "mllp.log").read_text()
+                pytest.fail(f"the other connection waited too: {waits}\n{log}")
             assert waiting.is_alive()
             assert not held_up
         waiting.join(timeout=30)  # the holder's transaction is over

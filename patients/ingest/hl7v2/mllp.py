@@ -15,89 +15,15 @@ import signal
 import socket
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connections
 
+from patients.ingest.hl7v2.framing import CR, END, START, Frame, Framer
 from patients.ingest.hl7v2.inbox import hl7_receive, hl7_replay
 from patients.models import InboundMessage
 
 logger = logging.getLogger(__name__)
-
-START, END, CR = b"\x0b", b"\x1c", b"\r"
-OUTSIDE = "bytes outside an MLLP frame: kept, not applied"
-UNFINISHED = (
-    "the connection closed before the end of the message: kept, not applied "
-    "(the sender had no ACK and sends it again)"
-)
-
-
-@dataclass
-class Frame:
-    raw: bytes
-    size: int  # bytes received, more than len(raw) when cut at the limit
-    # None: a whole frame; else why these bytes are kept but not applied.
-    unframed: str | None = None
-
-
-class Framer:
-    """Splits a byte stream into MLLP frames: <VT> message <FS><CR>."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.buffer = bytearray()
-        self.inside = False
-        self.size = 0  # of the current frame, kept or not
-        self.swallow_cr = False
-
-    def feed(self, data: bytes) -> list[Frame]:
-        frames = []
-        if self.swallow_cr and data[:1] == CR:
-            data = data[1:]
-        self.swallow_cr = False
-        view = memoryview(data)
-        while view:
-            if not self.inside:
-                start = bytes(view).find(START)
-                junk = view if start < 0 else view[:start]
-                self._keep(junk)
-                if start < 0:
-                    break
-                if self.buffer.strip():
-                    frames.append(Frame(bytes(self.buffer), self.size, OUTSIDE))
-                self.buffer.clear()
-                self.size = 0
-                self.inside = True
-                view = view[start + 1 :]
-                continue
-            end = bytes(view).find(END)
-            self._keep(view if end < 0 else view[:end])
-            if end < 0:
-                break
-            frames.append(Frame(bytes(self.buffer), self.size))
-            self.buffer.clear()
-            self.size = 0
-            self.inside = False
-            view = view[end + 1 :]
-            if view[:1] == CR:
-                view = view[1:]
-            elif not view:
-                self.swallow_cr = True
-        return frames
-
-    def rest(self) -> Frame | None:
-        """What is left when the connection closes: half a frame, or junk."""
-        if self.buffer.strip():
-            why = UNFINISHED if self.inside else OUTSIDE
-            return Frame(bytes(self.buffer), self.size, why)
-        return None
-
-    def _keep(self, chunk) -> None:
-        self.size += len(chunk)
-        room = self.limit - len(self.buffer)
-        if room > 0:
-            self.buffer += chunk[:room]
 
 
 class Listener:
@@ -135,6 +61,13 @@ class Listener:
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        # Django refuses its database calls in a thread whose event loop is
+        # running, lest they hold up everything else that loop serves: in a
+        # worker, holding up its other connections is the point, each waits
+        # for its turn as it waited for a free thread before (the variable is
+        # read at each call; set before the threads start, in this process,
+        # which is only the listener).
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
         for worker in self.workers:
             worker.start()
         address = listening.getsockname()
@@ -169,6 +102,7 @@ class _Worker:
 
     def __init__(self, number: int) -> None:
         self.connections = 0  # served now (read by the accepting thread)
+        self.counting = threading.Lock()  # two threads change it
         self.loop = asyncio.new_event_loop()
         self.stopped: asyncio.Event | None = None
         self.started = threading.Event()
@@ -181,19 +115,14 @@ class _Worker:
         self.started.wait()
 
     def take(self, connection: socket.socket) -> None:
-        self.connections += 1
+        with self.counting:
+            self.connections += 1
         self.loop.call_soon_threadsafe(self._serve, connection)
 
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.stopped.set)
 
     def _run(self) -> None:
-        # Django refuses its database calls in a thread whose event loop is
-        # running, lest they hold up everything else that loop serves: here
-        # holding up this thread's connections is the point, each waits for
-        # its turn as it would for a free worker (DJANGO_ALLOW_ASYNC_UNSAFE,
-        # read at each call; this process is only the listener).
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
         asyncio.set_event_loop(self.loop)
         try:
             self.loop.run_until_complete(self._until_stopped())
@@ -215,12 +144,19 @@ class _Worker:
         task.add_done_callback(self._served)
 
     def _served(self, _task) -> None:
-        self.connections -= 1
+        with self.counting:
+            self.connections -= 1
 
     async def _connection(self, connection: socket.socket) -> None:
-        reader, writer = await asyncio.open_connection(sock=connection)
-        host, port = writer.get_extra_info("peername")[:2]
+        try:
+            reader, writer = await asyncio.open_connection(sock=connection)
+        except OSError:  # gone before it was served
+            connection.close()
+            return
+        # None: the sender left already; what it sent is still read and kept.
+        host, port = (writer.get_extra_info("peername") or ("?", 0))[:2]
         peer = f"{host}:{port}"
+        logger.info("Connection from %s, served by %s", peer, self.thread.name)
         framer = Framer(settings.HL7_MAX_MESSAGE_BYTES)
         try:
             while data := await reader.read(65536):
