@@ -1,10 +1,14 @@
 """The real listener (``manage.py run_mllp``) over TCP, fed by python-hl7's
 MLLP client: the shared fixtures, broken input, and a kill mid-flight."""
 
+import contextlib
 import re
+import socket
+from collections.abc import Iterator
 
 import psycopg
 import pytest
+from django.db import connection
 from hl7 import parse_batch, parse_file
 
 from patients.models import (
@@ -667,8 +671,6 @@ def test_a_message_stored_but_not_applied_before_a_stop_is_applied_at_restart(
 def test_the_listener_carries_on_when_its_database_connection_is_cut(
     test_database_url, tmp_path
 ):
-    from django.db import connection
-
     wards("WARD-A")
     with listener(test_database_url, tmp_path / "mllp.log") as (port, _process):
         sender = Sender(port)
@@ -691,8 +693,6 @@ def test_a_message_that_cannot_be_stored_gets_no_ack_and_the_connection_closes(
     """With the database unreachable, nothing is acknowledged: the engine
     keeps the message and sends it again, and it goes through once the
     database is back."""
-    from django.db import connection
-
     wards("WARD-A")
     raw = adt("A01", "N1", place="WARD-A^R1^B1")
     name = connection.settings_dict["NAME"]
@@ -819,3 +819,67 @@ def test_a_message_held_up_on_one_connection_does_not_hold_up_another(
         first.close()
         second.close()
     assert Encounter.objects.filter(ward__name="WARD-B").count() == 1
+
+
+@contextlib.contextmanager
+def _worker_serving(monkeypatch) -> Iterator[socket.socket]:
+    """One listener thread (in this process) serving one connection; yields
+    the sender's end."""
+    from patients.ingest.hl7v2.mllp import _Worker
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # as serve() sets
+    worker = _Worker(1)
+    worker.start()
+    ours, theirs = socket.socketpair()
+    ours.settimeout(10)
+    try:
+        worker.take(theirs)
+        yield ours
+    finally:
+        ours.close()
+        worker.stop()
+        worker.thread.join(timeout=10)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_waiting_for_its_next_message_survives_garbage_collection(
+    monkeypatch,
+):
+    """Nothing but the worker keeps a connection's task: asyncio's loop
+    holds tasks weakly, and one collected while it waits for the next
+    message would leave that connection unanswered (it happened in CI)."""
+    import gc
+    import time
+
+    with _worker_serving(monkeypatch) as sender:
+        time.sleep(0.2)  # waiting for a message
+        gc.collect()
+        sender.sendall(b"\x0bnot HL7 at all\x1c\r")
+        assert b"MSA|AR|" in sender.recv(4096)
+    assert InboundMessage.objects.get().status == "rejected"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_that_ends_closes_its_database_connection(monkeypatch):
+    """Where an event loop runs, Django gives each task, here each MLLP
+    connection, a database connection of its own: it must close with it,
+    or engines reconnecting would use up the server's connections."""
+    import time
+
+    def others() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                "current_database() AND pid <> pg_backend_pid()"
+            )
+            return cursor.fetchone()[0]
+
+    with _worker_serving(monkeypatch) as sender:
+        sender.sendall(b"\x0bnot HL7 at all\x1c\r")
+        assert b"MSA|AR|" in sender.recv(4096)
+        assert others() == 1  # the connection's own
+        sender.shutdown(socket.SHUT_WR)  # the engine hangs up
+        deadline = time.monotonic() + 10
+        while others() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert others() == 0

@@ -30,8 +30,9 @@ class Listener:
     """The main thread's event loop accepts connections and hands each to
     one of ``workers`` threads, the one serving the fewest; each thread runs
     an event loop of its own for its connections, and reads, applies and
-    answers their messages there, one at a time, on its own database
-    connection.
+    answers their messages there, one at a time. Each connection has a
+    database connection of its own, open while it is: Django keeps them per
+    task where an event loop runs (asgiref's ``Local``).
 
     A message is applied in the thread that read it: handing it to a worker
     pool and the answer back cost a quarter of the listener's throughput on
@@ -97,12 +98,16 @@ class Listener:
 
 
 class _Worker:
-    """A thread with its own event loop and database connection, serving
-    the connections handed to it."""
+    """A thread with its own event loop, serving the connections handed to
+    it."""
 
     def __init__(self, number: int) -> None:
         self.connections = 0  # served now (read by the accepting thread)
         self.counting = threading.Lock()  # two threads change it
+        # The loop holds its tasks only weakly: one not kept here could be
+        # collected in the middle of its connection, which would then never
+        # be answered (seen in CI).
+        self.tasks: set[asyncio.Task] = set()
         self.loop = asyncio.new_event_loop()
         self.stopped: asyncio.Event | None = None
         self.started = threading.Event()
@@ -132,7 +137,6 @@ class _Worker:
                 task.cancel()
             self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
             self.loop.close()
-            connections.close_all()
 
     async def _until_stopped(self) -> None:
         self.stopped = asyncio.Event()
@@ -141,9 +145,11 @@ class _Worker:
 
     def _serve(self, connection: socket.socket) -> None:
         task = self.loop.create_task(self._connection(connection))
+        self.tasks.add(task)
         task.add_done_callback(self._served)
 
-    def _served(self, _task) -> None:
+    def _served(self, task: asyncio.Task) -> None:
+        self.tasks.discard(task)
         with self.counting:
             self.connections -= 1
 
@@ -180,6 +186,7 @@ class _Worker:
             )
         finally:
             writer.close()
+            connections.close_all()  # this connection's: one per task here
 
 
 def _apply_leftovers() -> dict[str, int]:
@@ -203,7 +210,7 @@ def _receive(frame: Frame, peer: str) -> bytes:
 
 
 def _drop_broken_connections() -> None:
-    """A worker thread keeps its database connection from one message to the
+    """A connection keeps its database connection from one message to the
     next (a new one costs more than the message); one that no longer answers
     (the database restarted) is dropped first, so that the message does not
     fail for it, and the message opens another.

@@ -20,7 +20,7 @@ class Command(BaseCommand):
             type=int,
             default=4,
             help="Threads serving connections, each applying one message at a "
-            "time on its own database connection; more connections share them.",
+            "time; more connections share them.",
         )
 
     def handle(self, *args, host: str, port: int, workers: int, **options) -> None:
