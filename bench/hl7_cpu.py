@@ -36,22 +36,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 from lag_proxy import lagged, latency_option  # noqa: E402
-from mirror_load import URL, free_port  # noqa: E402
+from mirror_load import URL, free_port, process_cpu  # noqa: E402
 from mllp import messages  # noqa: E402
 
 
 def backend_cpu(pid: int) -> float | None:
     """Seconds of CPU the PostgreSQL backend ``pid`` has used; None when it
     is not a process of this host."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            name, fields = stat.read().rsplit(")", 1)
-    except OSError:
-        return None
-    if "postgres" not in name:  # another process with that number
-        return None
-    fields = fields.split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return process_cpu(pid, "postgres")
 
 
 def main() -> None:

@@ -66,6 +66,21 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def process_cpu(pid: int, name: str = "") -> float | None:
+    """Seconds of CPU the process ``pid`` of this host has used; None when
+    there is none (or its command is not ``name``: another process now has
+    that number)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            command, fields = stat.read().rsplit(")", 1)
+    except OSError:
+        return None
+    if name not in command:
+        return None
+    fields = fields.split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

@@ -34,7 +34,13 @@ import psycopg
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 from lag_proxy import lagged, latency_option  # noqa: E402
-from mirror_load import URL, free_port, prepare_database, vacuum  # noqa: E402
+from mirror_load import (  # noqa: E402
+    URL,
+    free_port,
+    prepare_database,
+    process_cpu,
+    vacuum,
+)
 
 START, END = b"\x0b", b"\x1c\r"
 
@@ -112,6 +118,43 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
+class Cpu:
+    """The CPU the listener and PostgreSQL use from now on (the database on
+    this host: its backends are processes here)."""
+
+    def __init__(self, listener: int) -> None:
+        self.listener = listener
+        with psycopg.connect(URL, autocommit=True) as admin:
+            # The listener's connections open with its first message: those
+            # of the bench database, once its startup is done, are all there
+            # are besides this one.
+            self.backends = [
+                row[0]
+                for row in admin.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = "
+                    "current_database() AND backend_type = 'client backend' "
+                    "AND pid <> pg_backend_pid()"
+                )
+            ]
+        self.start = self._now()
+
+    def _now(self) -> tuple[float | None, float | None]:
+        backends = [process_cpu(pid, "postgres") for pid in self.backends]
+        return (
+            process_cpu(self.listener),
+            None if None in backends or not backends else sum(backends),
+        )
+
+    def used(self, messages: int) -> str:
+        (listener, database), (listener_0, database_0) = self._now(), self.start
+        if listener is None or database is None:
+            return "n/a (PostgreSQL not on this host)"
+        return (
+            f"listener {(listener - listener_0) / messages * 1000:.2f} ms, "
+            f"PostgreSQL {(database - database_0) / messages * 1000:.2f} ms"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=5000)
@@ -163,8 +206,10 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.1)
-        burst = messages(options.messages, wards, 0, rng)
+        first, *burst = messages(1 + options.messages, wards, 0, rng)
+        exchange(connection, first[2])  # the listener's database connection opens
         latencies, failed = [], 0
+        cpu = Cpu(listener.pid)
         started = time.perf_counter()
         for _control, _mrn, raw in burst:
             sent = time.perf_counter()
@@ -178,9 +223,10 @@ def main() -> None:
             f"ACK p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
             f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms; not AA: {failed}"
         )
+        print(f"              CPU a message: {cpu.used(len(burst))}")
 
         paced = messages(
-            options.rate * options.paced_seconds, wards, options.messages, rng
+            options.rate * options.paced_seconds, wards, 1 + options.messages, rng
         )
         latencies, failed, visible = [], 0, []
         reader = psycopg.connect(URL, autocommit=True)
