@@ -81,6 +81,27 @@ def test_a_failing_statement_raises_its_error_and_those_after_it_do_not_run():
     ]
 
 
+def test_statements_are_prepared_anew_now_and_then_and_the_old_ones_closed(
+    monkeypatch,
+):
+    """A plan is made for the tables' sizes when its statement is prepared:
+    one made on a nearly empty table would scan it whole once it has grown.
+    Each renewal closes the statements it replaces, so none pile up."""
+    monkeypatch.setattr(wire, "_RENEW_AFTER", (3, 3600.0))
+    names = []
+    for number in range(7):
+        assert statements.run(connection, "SELECT %s + 1", [number], fetch=True) == [
+            (number + 1,)
+        ]
+        assert _prepared_here() == ["SELECT $1 + 1"]
+        names.append(
+            _psycopg()
+            .execute("SELECT name FROM pg_prepared_statements WHERE name LIKE 'hl7%%'")
+            .fetchone()[0]
+        )
+    assert len(set(names)) == 3  # prepared at the 1st, 3rd and 6th round trips
+
+
 def test_a_statement_the_server_no_longer_has_is_prepared_again():
     assert statements.run(connection, "SELECT %s::text", ["a"], fetch=True) == [("a",)]
     _psycopg().execute("DEALLOCATE ALL")  # as a pooler resetting the session may

@@ -15,6 +15,7 @@ import functools
 import itertools
 import re
 import select
+import time
 import weakref
 from collections.abc import Sequence
 
@@ -29,6 +30,14 @@ _ANSWERED = (Status.COMMAND_OK, Status.TUPLES_OK)
 # reset) or whose rows no longer fit its plan (a migration): prepared anew.
 _FORGOTTEN = {"26000", "0A000"}
 _MAX_PREPARED = 256  # statements prepared on a connection; then unnamed
+# A prepared statement's plan is made for the sizes its tables have then, and
+# made again only after they are analyzed: one prepared on an almost empty
+# inbox scanned the whole table ever after (bench/mllp.py: the database's time
+# a message rose from 0.47 to 1.29 ms over 20,000 messages, on a PostgreSQL
+# whose autovacuum, which analyzes, is off; a minute at most where it is on).
+# So a connection prepares its statements anew after this many round trips
+# or seconds, whichever comes first: about 15 statements parsed again.
+_RENEW_AFTER = (1000, 60.0)
 
 
 def exchange(
@@ -58,7 +67,8 @@ def exchange(
         statements = [(begin_command(connection), ()), *statements]
     # Every parameter is dumped before anything is sent: a value that cannot
     # be leaves the connection as it was.
-    sends = [session.bound(sql, params, prepare) for sql, params in statements]
+    closes = session.renewal() if prepare else []
+    sends = closes + [session.bound(sql, params, prepare) for sql, params in statements]
     pgconn.enter_pipeline_mode()
     try:
         for send in sends:
@@ -69,7 +79,7 @@ def exchange(
         _abandon(connection)
         raise
     pgconn.exit_pipeline_mode()
-    answers = [send.answer(results, session) for send in sends]
+    answers = [send.answer(results, session) for send in sends][len(closes) :]
     if begin:
         raise_first(answers[:1], connection)  # nothing after it ran
         del answers[0]
@@ -131,6 +141,23 @@ class _Send:
         return answer
 
 
+class _Close:
+    """A prepared statement closed on the server, to be prepared anew.
+    Closing one the server does not have is not an error (the protocol's
+    Close message), so this cannot fail the statements sent with it."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: bytes) -> None:
+        self.name = name
+
+    def send(self, pgconn: pq.abc.PGconn) -> None:
+        pgconn.send_close_prepared(self.name)
+
+    def answer(self, results: list, session: "_Session") -> pq.PGresult:
+        return results.pop(0)
+
+
 class _Session:
     """What one connection keeps: its statements' names on the server, the
     Transformer dumping and loading its values, a poller on its socket."""
@@ -143,6 +170,10 @@ class _Session:
         self.transformer = Transformer(self)
         self.names: dict[tuple, bytes] = {}
         self.numbers = itertools.count(1)
+        self.round_trips, self.prepared_since = 0, time.monotonic()
+        # Closing needs libpq 17 (psycopg's binary package brings 18);
+        # with an older one, statements keep the plans they were made with.
+        self.renewing = pq.version() >= 170000
         # poll(), not select(): any descriptor number.
         self.sending, self.reading = select.poll(), select.poll()
         self.sending.register(connection.pgconn.socket, select.POLLIN | select.POLLOUT)
@@ -163,6 +194,20 @@ class _Session:
             return _Send(command, dumped, types, formats, None, None)
         name = f"hl7_{next(self.numbers)}".encode()
         return _Send(command, dumped, types, formats, name, key)
+
+    def renewal(self) -> list[_Close]:
+        """The statements to close before this round trip, when it is time
+        to prepare them anew (``_RENEW_AFTER``)."""
+        self.round_trips += 1
+        trips, seconds = _RENEW_AFTER
+        now = time.monotonic()
+        if not self.renewing or (
+            self.round_trips < trips and now - self.prepared_since < seconds
+        ):
+            return []
+        self.round_trips, self.prepared_since = 0, now
+        stale, self.names = list(self.names.values()), {}
+        return [_Close(name) for name in stale]
 
     def wait_results(self) -> list[pq.PGresult]:
         """Everything sent is flushed, then the answers read up to the sync
