@@ -67,8 +67,11 @@ def exchange(
         statements = [(begin_command(connection), ()), *statements]
     # Every parameter is dumped before anything is sent: a value that cannot
     # be leaves the connection as it was.
-    closes = session.renewal() if prepare else []
-    sends = closes + [session.bound(sql, params, prepare) for sql, params in statements]
+    if prepare:
+        session.renew_if_due()
+    sends = [session.bound(sql, params, prepare) for sql, params in statements]
+    closes = session.closing()
+    sends = closes + sends
     pgconn.enter_pipeline_mode()
     try:
         for send in sends:
@@ -137,7 +140,7 @@ class _Send:
             return run
         answer = results.pop(0)
         if self.name is not None and _state(answer) in _FORGOTTEN:
-            session.names.clear()
+            session.forget_all()
         return answer
 
 
@@ -171,6 +174,7 @@ class _Session:
         self.names: dict[tuple, bytes] = {}
         self.numbers = itertools.count(1)
         self.round_trips, self.prepared_since = 0, time.monotonic()
+        self.stale: list[bytes] = []  # names to close on the server
         # Closing needs libpq 17 (psycopg's binary package brings 18);
         # with an older one, statements keep the plans they were made with.
         self.renewing = pq.version() >= 170000
@@ -195,18 +199,27 @@ class _Session:
         name = f"hl7_{next(self.numbers)}".encode()
         return _Send(command, dumped, types, formats, name, key)
 
-    def renewal(self) -> list[_Close]:
-        """The statements to close before this round trip, when it is time
-        to prepare them anew (``_RENEW_AFTER``)."""
+    def renew_if_due(self) -> None:
+        """Every statement is prepared anew when it is time (``_RENEW_AFTER``)."""
+        if not self.renewing:
+            return
         self.round_trips += 1
         trips, seconds = _RENEW_AFTER
         now = time.monotonic()
-        if not self.renewing or (
-            self.round_trips < trips and now - self.prepared_since < seconds
-        ):
-            return []
-        self.round_trips, self.prepared_since = 0, now
-        stale, self.names = list(self.names.values()), {}
+        if self.round_trips >= trips or now - self.prepared_since >= seconds:
+            self.round_trips, self.prepared_since = 0, now
+            self.forget_all()
+
+    def forget_all(self) -> None:
+        """Every statement is prepared again before its next use; those the
+        server has are closed with the next round trip."""
+        if self.renewing:
+            self.stale.extend(self.names.values())
+        self.names = {}
+
+    def closing(self) -> list[_Close]:
+        """The statements to close in the round trip about to go."""
+        stale, self.stale = self.stale, []
         return [_Close(name) for name in stale]
 
     def wait_results(self) -> list[pq.PGresult]:
