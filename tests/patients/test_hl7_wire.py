@@ -135,3 +135,21 @@ def test_only_placeholders_are_numbered():
     assert wire._numbered("SELECT %s, '100%%', %s") == b"SELECT $1, '100%', $2"
     with pytest.raises(ValueError, match="%d"):
         wire._numbered("SELECT %d")
+
+
+def test_a_transaction_begins_as_psycopg_would_begin_it(test_database_url):
+    """Outside autocommit, the round trip begins the transaction with the
+    connection's isolation level and access mode, as psycopg's BEGIN does."""
+    with psycopg.connect(test_database_url) as own:
+        own.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
+        own.read_only = True
+        answers = wire.exchange(
+            own,
+            [("SHOW transaction_isolation", []), ("SHOW transaction_read_only", [])],
+            prepare=False,
+        )
+        assert [wire.rows(answer, own) for answer in answers] == [
+            [("serializable",)],
+            [("on",)],
+        ]
+        assert own.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS

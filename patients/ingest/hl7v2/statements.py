@@ -314,7 +314,7 @@ def _taken(waiting: list | None) -> list:
 def batched() -> Iterator[None]:
     """Within it (a message's transaction), writes wait: each is sent with
     the next read, or with the others by ``send``, in one round trip
-    (psycopg's pipeline mode); the reads the message is about to make go
+    (libpq's pipeline mode, wire.py); the reads the message is about to make go
     together first (``mirror.read_ahead``). A message took 8 to 10 round
     trips one after the other, and takes 3 or 4 with the inbox row's:
     bench/mllp.py applies about 14% more a second on a 2-core machine whose
