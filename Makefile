@@ -6,7 +6,7 @@ PY := .venv/bin/python
 # Django's own catalogues live under .venv; compile only ours.
 MESSAGES := $(PY) manage.py compilemessages --ignore=.venv --ignore=.tools -v 0
 
-.PHONY: demo test install install-test lint format lock messages clean
+.PHONY: demo test install install-test lint format lock messages clean station
 
 demo: install
 	$(PY) manage.py demo
@@ -48,9 +48,15 @@ format: .venv/.synced
 lock: | $(UV)
 	$(UV) lock
 
+# The ward station program as a wheel, for `uv tool install` or pip on ward PCs
+# (README: Ward stations).
+station: | $(UV)
+	$(UV) build --wheel --out-dir station/dist station
+	@ls station/dist/*.whl
+
 # Refresh the French and Dutch catalogues after changing user-facing strings.
 messages: .venv/.synced
-	$(PY) manage.py makemessages -l fr -l nl --ignore=.venv --ignore=.tools --ignore=var --no-obsolete
+	$(PY) manage.py makemessages -l fr -l nl --ignore=.venv --ignore=.tools --ignore=var --ignore=station --no-obsolete
 
 clean:
 	rm -rf .venv .tools staticfiles

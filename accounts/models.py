@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -64,13 +65,19 @@ class AccessLog(models.Model):
         RENDER = "render", _("Render requested")
         WORKLIST = "worklist", _("Recovery worklist")
         REPORT = "report", _("Downtime report")
+        STATION_DOWNLOAD = "station_download", _("Downloaded by a ward station")
+        STATION_OPEN = "station_open", _("Opened on a ward station")
+        STATION_PRINT = "station_print", _("Printed on a ward station")
 
     class Outcome(models.TextChoices):
         ALLOWED = "allowed", _("Allowed")
         DENIED = "denied", _("Denied")
         FAILED = "failed", _("Failed")
 
-    at = models.DateTimeField(_("at (UTC)"), auto_now_add=True, db_index=True)
+    # When it happened: now, or on a ward station, as its clock said.
+    at = models.DateTimeField(
+        _("at (UTC)"), default=timezone.now, editable=False, db_index=True
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("user"),
@@ -86,11 +93,31 @@ class AccessLog(models.Model):
     patients = models.JSONField(_("patients (internal ids)"), default=list, blank=True)
     address = models.GenericIPAddressField(_("from address"), null=True, blank=True)
     outcome = models.CharField(_("outcome"), max_length=8, choices=Outcome.choices)
+    # A ward station's downloads, and what people opened and printed on it
+    # with the server gone (``username`` is then the name they typed there).
+    station = models.ForeignKey(
+        "stations.Station",
+        verbose_name=_("ward station"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # The station's own id of an entry it logged, and when the server got it:
+    # an upload sent twice is recorded once.
+    station_entry = models.UUIDField(_("station's entry id"), null=True, blank=True)
+    reported_at = models.DateTimeField(_("reported at (UTC)"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("access log entry")
         verbose_name_plural = _("access log")
         indexes = [models.Index(fields=["user", "-at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["station", "station_entry"],
+                name="accounts_station_entry_once",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.action}"

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "patients",
     "printouts",
     "downtime",
+    "stations",
 ]
 
 MIDDLEWARE = [
@@ -354,6 +355,27 @@ PACK_DEBOUNCE_SECONDS = env_int("PACK_DEBOUNCE_SECONDS", 60, min_value=0)
 # Data older than these many minutes shows amber, then red.
 FRESHNESS_AMBER_MINUTES = env_int("FRESHNESS_AMBER_MINUTES", 15, min_value=1)
 FRESHNESS_RED_MINUTES = env_int("FRESHNESS_RED_MINUTES", 60, min_value=1)
+
+# Ward stations -------------------------------------------------------------
+# Ward PCs keep their wards' newest packs (`station/`, `downtime-station`).
+# What the manifest tells them: ask for changes every CHECK seconds (a 304
+# when nothing changed), report what they hold every SYNC seconds, and while
+# a declared downtime's final set is not complete, ask every DOWNTIME seconds.
+STATION_CHECK_SECONDS = env_int("STATION_CHECK_SECONDS", 15, min_value=5)
+STATION_SYNC_SECONDS = env_int("STATION_SYNC_SECONDS", 120, min_value=30)
+STATION_DOWNTIME_SECONDS = env_int("STATION_DOWNTIME_SECONDS", 30, min_value=5)
+# Readiness: a ward whose best station copy's data is older than this, or
+# that no station holds, is red; a station not heard from for this long is
+# named.
+STATION_COPY_MAX_MINUTES = env_int("STATION_COPY_MAX_MINUTES", 30, min_value=1)
+STATION_SILENT_MINUTES = env_int("STATION_SILENT_MINUTES", 10, min_value=1)
+# Requests a minute: per station; failed tokens per address; enrolments per
+# address (counted per web process, see stations/limits.py).
+STATION_RATE_PER_MINUTE = env_int("STATION_RATE_PER_MINUTE", 120, min_value=10)
+STATION_AUTH_FAILURES_PER_MINUTE = env_int(
+    "STATION_AUTH_FAILURES_PER_MINUTE", 10, min_value=1
+)
+STATION_ENROL_PER_MINUTE = env_int("STATION_ENROL_PER_MINUTE", 10, min_value=1)
 
 # Logging -------------------------------------------------------------------
 # Log lines carry internal ids only, never names, MRNs or birth dates.

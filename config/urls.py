@@ -12,6 +12,8 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("packs/", include("printouts.urls")),
     path("downtime/", include("downtime.urls")),
+    path("stations/", include("stations.urls")),
+    path("station-api/v1/", include("stations.api_urls")),
     path("admin/", admin.site.urls),
     path("health/live/", health.live, name="health-live"),
     path("health/ready/", health.ReadinessView.as_view(), name="health-ready"),

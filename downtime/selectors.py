@@ -12,6 +12,13 @@ from patients.models import FeedState, Location
 from patients.selectors import freshness_level, mirror_as_of
 from printouts.models import Pack
 from printouts.selectors import PackRow, pack_rows
+from stations.selectors import (
+    PlaceCopies,
+    copies_of,
+    copy_level,
+    silent_stations,
+    station_copies,
+)
 
 
 def heartbeat_age() -> dt.timedelta | None:
@@ -75,17 +82,24 @@ def downtime_feeds_isolated() -> bool:
 
 @dataclass
 class ReadyRow:
-    """One ward (or a clinic's list for a day): could it work on paper now?"""
+    """One ward (or a clinic's list for a day): could it work on paper now,
+    and with the server gone?"""
 
     row: PackRow
     pack_level: str  # "fresh", "amber" or "red" (none, or too old)
     last_download: dt.datetime | None
     download_level: str
+    copies: PlaceCopies  # what the ward stations hold of it
+    station_level: str  # "red": a ward no station holds a recent copy of
 
     @property
     def level(self) -> str:
-        levels = (self.pack_level, self.download_level)
+        levels = (self.pack_level, self.download_level, self.station_level)
         return "red" if "red" in levels else "amber" if "amber" in levels else "fresh"
+
+    @property
+    def station_holds_newest(self) -> bool:
+        return bool(self.row.ready) and self.copies.holds(f"pack-{self.row.ready.pk}")
 
 
 @dataclass
@@ -95,6 +109,7 @@ class Readiness:
     mirror_level: str
     feeds: list  # FeedState rows, oldest success first
     rows: list[ReadyRow]
+    silent_stations: list  # Station rows not heard from lately
 
     @property
     def not_printed(self) -> list[str]:
@@ -109,8 +124,16 @@ class Readiness:
 
     @property
     def ready(self) -> bool:
-        """Every ward has a pack recent enough to work from."""
-        return bool(self.rows) and all(row.pack_level != "red" for row in self.rows)
+        """Every ward has a pack recent enough to work from, on the server
+        and on a ward station."""
+        return bool(self.rows) and all(
+            "red" not in (row.pack_level, row.station_level) for row in self.rows
+        )
+
+    @property
+    def without_station_copy(self) -> list[str]:
+        """The wards no station holds a recent copy of, by name."""
+        return [r.row.location.name for r in self.rows if r.station_level == "red"]
 
 
 def readiness(*, now: dt.datetime | None = None) -> Readiness:
@@ -124,15 +147,23 @@ def readiness(*, now: dt.datetime | None = None) -> Readiness:
     rows = pack_rows(locations=places)
     downloads = _last_downloads(now, {row.location.pk for row in rows})
     limit = dt.timedelta(days=settings.READINESS_DOWNLOAD_DAYS)
+    held = station_copies()
     ready_rows = []
     for row in rows:
         last = downloads.get(row.location.pk)
+        copies = copies_of(held, place=row.location.pk, kind=row.kind, day=row.day)
         ready_rows.append(
             ReadyRow(
                 row=row,
                 pack_level=freshness_level(row.ready.as_of if row.ready else None, now),
                 last_download=last,
                 download_level="red" if last is None or last < now - limit else "fresh",
+                copies=copies,
+                # A ward must be on a station; a clinic's list is shown, not
+                # required.
+                station_level=copy_level(copies, now)
+                if row.kind == Pack.Kind.WARD
+                else "fresh",
             )
         )
     as_of = mirror_as_of()
@@ -146,6 +177,7 @@ def readiness(*, now: dt.datetime | None = None) -> Readiness:
             )
         ),
         rows=ready_rows,
+        silent_stations=silent_stations(now),
     )
 
 
@@ -155,7 +187,11 @@ def _last_downloads(now: dt.datetime, places: set[int]) -> dict[int, dt.datetime
     since = now - 2 * dt.timedelta(days=settings.READINESS_DOWNLOAD_DAYS)
     found: dict[int, dt.datetime] = {}
     entries = AccessLog.objects.filter(
-        action__in=(AccessLog.Action.DOWNLOAD, AccessLog.Action.DOWNLOAD_ALL),
+        action__in=(
+            AccessLog.Action.DOWNLOAD,
+            AccessLog.Action.DOWNLOAD_ALL,
+            AccessLog.Action.STATION_PRINT,
+        ),
         outcome=AccessLog.Outcome.ALLOWED,
         at__gte=since,
     ).order_by("-at")

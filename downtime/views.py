@@ -248,6 +248,8 @@ def readiness_page(request: HttpRequest) -> HttpResponse:
         {
             "check": readiness(),
             "download_days": settings.READINESS_DOWNLOAD_DAYS,
+            "copy_minutes": settings.STATION_COPY_MAX_MINUTES,
+            "silent_minutes": settings.STATION_SILENT_MINUTES,
         },
     )
 
@@ -293,8 +295,21 @@ def readiness_json(request: HttpRequest) -> JsonResponse:
                         "level": item.download_level,
                         "at": _iso(item.last_download),
                     },
+                    "station": {
+                        "level": item.station_level,
+                        "stations": item.copies.stations,
+                        "holds_newest": item.station_holds_newest,
+                        "best_as_of": _iso(item.copies.best and item.copies.best.as_of),
+                        "best_held_by": item.copies.best.stations
+                        if item.copies.best
+                        else [],
+                    },
                 }
                 for item in check.rows
+            ],
+            "silent_stations": [
+                {"name": station.name, "last_seen_at": _iso(station.last_seen_at)}
+                for station in check.silent_stations
             ],
         },
         status=200 if check.ready else 503,

@@ -72,6 +72,11 @@ class Pack(models.Model):
     # Internal ids of the patients in it, for the access log of downloads.
     patients = models.JSONField(_("patients (internal ids)"), default=list, blank=True)
     error = models.TextField(_("error"), blank=True)
+    # What the file is (printouts.signing), signed when it was published:
+    # ward stations keep and open only files whose statement verifies.
+    statement = models.TextField(_("signed statement"), blank=True)
+    signature = models.CharField(_("signature"), max_length=128, blank=True)
+    signing_key = models.CharField(_("signing key"), max_length=16, blank=True)
     # The downtime whose final set this pack belongs to: rendered at once,
     # at top priority, when it was declared (or just before a planned one).
     downtime = models.ForeignKey(

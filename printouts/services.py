@@ -21,6 +21,7 @@ from patients.selectors import lagging_feeds, mirror_as_of
 from printouts import documents, pdf
 from printouts.models import Pack
 from printouts.pdf import RenderError
+from printouts.signing import iso, statement_sign
 from printouts.templatetags.packs import when
 
 logger = logging.getLogger(__name__)
@@ -182,6 +183,17 @@ def _publish(
     documents.write_atomically(
         settings.PACK_DIR / "files" / f"{sha256}.pdf", document.pdf
     )
+    signed = statement_sign(
+        pack_statement(
+            pack,
+            sha256=sha256,
+            size=len(document.pdf),
+            pages=document.pages,
+            patients=document.patients,
+            as_of=as_of,
+            generated_at=generated_at,
+        )
+    )
     published = Pack.objects.filter(
         pk=pack.pk, status=Pack.Status.RENDERING, worker=pack.worker
     ).update(
@@ -194,6 +206,9 @@ def _publish(
         content_digest=digest,
         as_of=as_of,
         generated_at=generated_at,
+        statement=signed.statement,
+        signature=signed.signature,
+        signing_key=signed.key_id,
     )
     pack.refresh_from_db()
     if not published:  # taken over meanwhile: keep no file nobody refers to
@@ -208,6 +223,34 @@ def _publish(
         document.cached,
     )
     return pack
+
+
+def pack_statement(
+    pack: Pack,
+    *,
+    sha256: str,
+    size: int,
+    pages: int,
+    patients: int,
+    as_of: dt.datetime,
+    generated_at: dt.datetime,
+) -> dict:
+    """What a published pack is, as a ward station shows and checks it."""
+    return {
+        "format": 1,
+        "item": f"pack-{pack.pk}",
+        "kind": pack.kind,
+        "location": {"id": pack.location_id, "name": pack.title},
+        "day": pack.day.isoformat() if pack.day else None,
+        "language": pack.language,
+        "as_of": iso(as_of),
+        "generated_at": iso(generated_at),
+        "sha256": sha256,
+        "size": size,
+        "pages": pages,
+        "patients": patients,
+        "final_set_of_downtime": pack.downtime_id,
+    }
 
 
 def _fail(pack: Pack, error: Exception) -> None:

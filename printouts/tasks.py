@@ -56,7 +56,7 @@ def send_renders(pack_ids: list[int], *, priority: int | None = None) -> bool:
 
 @shared_task
 def queue_due_packs() -> list[int]:
-    """Every minute (config/celery.py): queue the packs that are due."""
+    """Every 15 seconds (config/celery.py): queue the packs that are due."""
     due = packs_due()
     final = set(
         Pack.objects.filter(pk__in=due, downtime__isnull=False).values_list(

@@ -31,6 +31,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         )
 
 
+@pytest.fixture(autouse=True)
+def data_dir(settings, tmp_path):
+    """Each test writes under a folder of its own: its own signing key too."""
+    settings.DATA_DIR = tmp_path
+    return tmp_path
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     """The suite's Redis (database 15); fails in CI, skips elsewhere, if down."""

@@ -5,6 +5,7 @@ process answers, and stops it on exit, so a test can also stop one halfway.
 """
 
 import contextlib
+import dataclasses
 import os
 import secrets
 import shutil
@@ -176,12 +177,14 @@ def serving(
     log: Path,
     timeout: float = 60,
     host: str | None = None,
+    address: str | None = None,
 ) -> Iterator[str]:
-    """Serve the app with the command made for a free address; yields its base URL.
+    """Serve the app with the command made for ``address`` (else a free one);
+    yields its base URL.
 
     ``host`` is the Host header to probe it with (production refuses others).
     """
-    address = f"127.0.0.1:{free_port()}"
+    address = address or f"127.0.0.1:{free_port()}"
     process = spawn(command_for(address), env=env, log=log)
     base = f"http://{address}"
     try:
@@ -197,9 +200,14 @@ def serving(
 
 
 def web_server(
-    *, env: dict[str, str], log: Path, host: str | None = None
+    *,
+    env: dict[str, str],
+    log: Path,
+    host: str | None = None,
+    address: str | None = None,
 ) -> contextlib.AbstractContextManager:
-    """gunicorn serving the app, as in production."""
+    """gunicorn serving the app, as in production (on ``address``, e.g. the
+    one a server stopped earlier had)."""
     return serving(
         lambda address: [
             str(VENV_BIN / "gunicorn"),
@@ -209,7 +217,41 @@ def web_server(
         env=env,
         log=log,
         host=host,
+        address=address,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class Served:
+    base: str  # gunicorn's base URL
+    broker_url: str  # the worker's Redis
+    env: dict[str, str]  # the web server's environment, to start it again
+
+
+@contextlib.contextmanager
+def hospital_served(
+    tmp_path: Path, *, database_url: str, **settings: str
+) -> Iterator[Served]:
+    """The server as production runs it: a Redis of its own, a Celery worker
+    and gunicorn, writing under ``tmp_path``; ``settings`` go to the web
+    server's environment."""
+    with redis_server(tmp_path) as (broker_url, _redis):
+        env = app_env(
+            CELERY_BROKER_URL=broker_url,
+            DATABASE_URL=database_url,
+            DATA_DIR=str(tmp_path),
+            **settings,
+        )
+        with (
+            celery_worker(
+                broker_url=broker_url,
+                database_url=database_url,
+                log=tmp_path / "worker.log",
+                extra_env={"DATA_DIR": str(tmp_path)},
+            ),
+            web_server(env=env, log=tmp_path / "web.log") as base,
+        ):
+            yield Served(base, broker_url, env)
 
 
 PRODUCTION_HOST = "downtime.hospital.example"

@@ -16,6 +16,7 @@ import pytest
 from tests.processes import REPO, app_env, serving
 
 CREDENTIAL = re.compile(r"user (\w+)\s+password (\S+)")
+ENROL = re.compile(r"^\s+(\S+downtime-station --home \S+ enrol \S+ \S+)$", re.M)
 
 
 @pytest.fixture
@@ -64,6 +65,21 @@ def test_demo_serves_the_site_and_its_printed_accounts_sign_in(demo_env, tmp_pat
         status, pdf = browser.get(links[0], text=False)
         assert status == 200
         assert pdf.startswith(b"%PDF")
+
+        # The one command the demo prints enrols and syncs its ward station,
+        # and readiness then shows every ward held by it.
+        enrol = ENROL.search(log.read_text()).group(1)
+        done = subprocess.run(
+            enrol.split(), capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        it = Browser(base)
+        it.sign_in("it", printed["it"])
+        status, body = it.get("/downtime/readiness.json")
+        wards = [p for p in json.loads(body)["places"] if p["kind"] == "ward"]
+        assert len(wards) == 8
+        assert {p["station"]["level"] for p in wards} == {"fresh"}
+        assert all(p["station"]["holds_newest"] for p in wards)
     assert (tmp_path / "db.sqlite3").exists()
 
 

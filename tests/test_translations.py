@@ -1,4 +1,7 @@
-"""French and Dutch are shipped complete: every marked string, translated."""
+"""French and Dutch are shipped complete: every marked string, translated.
+
+The ward station program (``station/``) runs without Django and carries a
+catalogue of its own (``tests/station/test_i18n.py``)."""
 
 import shutil
 import subprocess
@@ -10,7 +13,9 @@ import pytest
 from tests.processes import REPO, app_env
 
 LANGUAGES = ["fr", "nl"]
-NOT_SOURCES = shutil.ignore_patterns(".git", ".venv", ".tools", "var", "staticfiles")
+NOT_SOURCES = shutil.ignore_patterns(
+    ".git", ".venv", ".tools", "var", "staticfiles", "station"
+)
 
 
 def catalogue(root, language) -> polib.POFile:

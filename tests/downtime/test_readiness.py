@@ -5,6 +5,7 @@ import datetime as dt
 import json
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
@@ -12,6 +13,8 @@ from django.utils import timezone
 from accounts.models import AccessLog
 from patients.models import FeedState
 from printouts.models import Pack
+from stations.models import Station
+from stations.services import station_create, station_enrol, station_heartbeat
 from tests.printouts.test_views import person
 
 pytestmark = pytest.mark.django_db
@@ -54,6 +57,30 @@ def downloaded(ward, *, days_ago: float) -> None:
         )
 
 
+def on_a_station(*wards, name: str = "Ward PC", minutes_silent: int = 0) -> Station:
+    """A ward station serving these wards, holding their newest packs."""
+    it = User.objects.get_or_create(username="it-station-maker")[0]
+    station, code = station_create(name=name, locations=wards, notes="", user=it)
+    station, _token = station_enrol(code=code, address=None, version="test")
+    newest = [ward.packs.order_by("-generated_at").first() for ward in wards]
+    station_heartbeat(
+        station=station,
+        report={
+            "holdings": [
+                {"item": f"pack-{pack.pk}", "sha256": pack.sha256}
+                for pack in newest
+                if pack
+            ]
+        },
+        address=None,
+    )
+    Station.objects.filter(pk=station.pk).update(
+        last_seen_at=timezone.now() - dt.timedelta(minutes=minutes_silent)
+    )
+    station.refresh_from_db()
+    return station
+
+
 def places(response) -> dict[str, dict]:
     return {place["name"]: place for place in json.loads(response.content)["places"]}
 
@@ -65,6 +92,7 @@ def test_each_ward_is_measured_against_its_thresholds(client, wards, settings):
     ready_pack(ward_b, minutes_old=settings.FRESHNESS_RED_MINUTES + 5)
     downloaded(ward_a, days_ago=1)
     downloaded(ward_b, days_ago=9)
+    on_a_station(ward_a)
     client.force_login(person("ivan", "it"))
 
     response = client.get(reverse("downtime:readiness-json"))
@@ -89,6 +117,10 @@ def test_each_ward_is_measured_against_its_thresholds(client, wards, settings):
 
     ready_pack(ward_b, minutes_old=1)
     downloaded(ward_b, days_ago=0)
+    response = client.get(reverse("downtime:readiness-json"))
+    assert response.status_code == 503  # no ward station holds B's pack yet
+    assert places(response)["WARD-B"]["station"]["level"] == "red"
+    on_a_station(ward_b, name="B's PC")
     response = client.get(reverse("downtime:readiness-json"))
     assert response.status_code == 200
     assert {p["level"] for p in places(response).values()} == {"fresh"}
@@ -121,3 +153,61 @@ def test_json_is_for_it_or_a_monitor_with_the_token(client, wards, settings):
     client.force_login(person("anne", "nurse", ward_a))
     assert client.get(url).status_code == 403
     assert client.get(reverse("downtime:readiness")).status_code == 403
+
+
+def test_a_ward_no_station_holds_a_recent_copy_of_is_red(client, wards, settings):
+    ward_a, ward_b = wards
+    settings.STATION_COPY_MAX_MINUTES = 30
+    older = ready_pack(ward_a, minutes_old=40)
+    downloaded(ward_a, days_ago=0)
+    downloaded(ward_b, days_ago=0)
+    on_a_station(ward_a)  # holds A's pack of 40 minutes ago
+    newest_a = ready_pack(ward_a, minutes_old=2)
+    ready_pack(ward_b, minutes_old=2)
+    client.force_login(person("ivan", "it"))
+
+    response = client.get(reverse("downtime:readiness-json"))
+
+    assert response.status_code == 503
+    found = places(response)
+    assert found["WARD-A"]["station"] == {
+        "level": "red",  # its copy is older than 30 minutes
+        "stations": ["Ward PC"],
+        "holds_newest": False,
+        "best_as_of": older.as_of.isoformat(),
+        "best_held_by": ["Ward PC"],
+    }
+    assert found["WARD-B"]["station"]["level"] == "red"
+    assert found["WARD-B"]["station"]["stations"] == []
+    page = client.get(reverse("downtime:readiness")).content.decode()
+    assert ">No station<" in page
+    assert "No ward station holds a copy of these wards' packs from the last " in page
+    assert "WARD-A, WARD-B." in page
+
+    on_a_station(ward_a, ward_b, name="Second PC")  # holds both newest packs
+
+    response = client.get(reverse("downtime:readiness-json"))
+    assert response.status_code == 200
+    found = places(response)
+    assert found["WARD-A"]["station"]["holds_newest"] is True
+    assert found["WARD-A"]["station"]["best_as_of"] == newest_a.as_of.isoformat()
+    assert found["WARD-A"]["station"]["best_held_by"] == ["Second PC"]
+    assert found["WARD-A"]["station"]["stations"] == ["Second PC", "Ward PC"]
+    assert {p["station"]["level"] for p in found.values()} == {"fresh"}
+
+
+def test_a_silent_station_is_named(client, wards, settings):
+    ward_a, _ward_b = wards
+    settings.STATION_SILENT_MINUTES = 10
+    ready_pack(ward_a, minutes_old=1)
+    on_a_station(ward_a, name="Quiet PC", minutes_silent=11)
+    on_a_station(ward_a, name="Lively PC", minutes_silent=2)
+    client.force_login(person("ivan", "it"))
+
+    data = json.loads(client.get(reverse("downtime:readiness-json")).content)
+    page = client.get(reverse("downtime:readiness")).content.decode()
+
+    assert [s["name"] for s in data["silent_stations"]] == ["Quiet PC"]
+    assert "Ward stations not heard from for 10 minutes or more:" in page
+    assert ">Quiet PC</a>" in page
+    assert ">Lively PC</a>" not in page

@@ -1,9 +1,14 @@
+import sys
+from pathlib import Path
+
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 from accounts.services import demo_accounts_ensure
+from stations.services import station_demo_ensure
 
 
 class Command(BaseCommand):
@@ -42,12 +47,46 @@ class Command(BaseCommand):
         self.stdout.write(_("Rendering the ward packs..."))
         call_command("render_packs", "--all", stdout=self.stdout, stderr=self.stderr)
         self._print_accounts(demo_accounts_ensure(reset_passwords=reset_passwords))
+        self._print_station(addrport)
         if no_serve:
             return
         self.stdout.write(
             self.style.SUCCESS(_("Serving the demo on http://%s/") % addrport)
         )
         call_command("runserver", addrport, use_reloader=False)
+
+    def _print_station(self, addrport: str) -> None:
+        """The demo's ward station: the one command that enrols and syncs it,
+        to run in another terminal while the demo serves."""
+        code = station_demo_ensure(user=User.objects.get(username="it"))
+        home = settings.DATA_DIR / "demo-station"
+        program = Path(sys.executable).parent / "downtime-station"
+        command = f"{program} --home {home}"
+        if code is None:
+            self.stdout.write(
+                _(
+                    "The demo ward station is enrolled; keep it current with "
+                    "`%(command)s run`, open its page with `%(command)s open`."
+                )
+                % {"command": command}
+            )
+            return
+        self.stdout.write(
+            self.style.WARNING(
+                _(
+                    "A demo ward station waits to be enrolled. In another "
+                    "terminal, while the demo serves:"
+                )
+            )
+        )
+        self.stdout.write(f"  {command} enrol http://{addrport} {code}")
+        self.stdout.write(
+            _(
+                "Then see it on the readiness page, and open its packs without "
+                "the server: `%(command)s open`."
+            )
+            % {"command": command}
+        )
 
     def _print_accounts(self, credentials) -> None:
         if not credentials:

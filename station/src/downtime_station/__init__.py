@@ -1,0 +1,3 @@
+"""Ward station: keeps its wards' signed, encrypted downtime packs."""
+
+__version__ = "0.1.0"

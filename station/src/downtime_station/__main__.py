@@ -1,0 +1,3 @@
+from downtime_station.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,207 @@
+"""The station API: a few JSON and PDF URLs for ward stations.
+
+Authenticated by the station's token only (``Authorization: Bearer``): no
+session, no CSRF, whatever cookies come along. Scoped to the station's
+wards and clinics: any other file answers 404, exactly like one that does
+not exist, and the attempt is logged. A revoked or unknown token answers
+401. Every request counts against a rate limit (``stations.limits``).
+"""
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from functools import wraps
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.models import AccessLog
+from printouts.models import Pack
+from printouts.services import pack_path
+from printouts.signing import keys_chain
+from stations import limits
+from stations.manifest import station_manifest
+from stations.models import Station
+from stations.services import (
+    EnrolmentRefused,
+    ReportInvalid,
+    station_authenticated,
+    station_download_record,
+    station_enrol,
+    station_heartbeat,
+    station_log_upload,
+    station_seen,
+)
+
+logger = logging.getLogger(__name__)
+MAX_BODY = 1024 * 1024  # a heartbeat or a log upload
+
+
+def _error(message: str, status: int) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+def _address(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _too_many() -> JsonResponse:
+    response = _error(_("Too many requests: wait a minute."), 429)
+    response["Retry-After"] = "60"
+    return response
+
+
+def station_required(view: Callable) -> Callable:
+    """The station of the bearer token, or 401. Failed tokens are counted
+    by address, and past STATION_AUTH_FAILURES_PER_MINUTE the address waits;
+    a station's requests are counted against STATION_RATE_PER_MINUTE."""
+
+    @csrf_exempt
+    @never_cache
+    @wraps(view)
+    def checked(request: HttpRequest, *args, **kwargs):
+        failures = f"failed:{_address(request)}"
+        if limits.reached(failures, limit=settings.STATION_AUTH_FAILURES_PER_MINUTE):
+            return _too_many()
+        scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
+        station = (
+            station_authenticated(token=token.strip())
+            if scheme.lower() == "bearer"
+            else None
+        )
+        if station is None:
+            limits.hit(failures, limit=settings.STATION_AUTH_FAILURES_PER_MINUTE)
+            response = _error(
+                _("This station is unknown or revoked: enrol it again."), 401
+            )
+            response["WWW-Authenticate"] = 'Bearer realm="downtime-station"'
+            return response
+        if limits.hit(f"station:{station.pk}", limit=settings.STATION_RATE_PER_MINUTE):
+            return _too_many()
+        return view(request, station, *args, **kwargs)
+
+    return checked
+
+
+def _json_body(request: HttpRequest) -> dict:
+    if len(request.body) > MAX_BODY:
+        raise ReportInvalid(f"the body is larger than {MAX_BODY} bytes")
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        raise ReportInvalid("the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise ReportInvalid("the body must be a JSON object")
+    return body
+
+
+@csrf_exempt
+@never_cache
+@require_POST
+def enrol(request: HttpRequest) -> JsonResponse:
+    """A one-time code in, the station's token and the server's signing keys
+    out."""
+    address = _address(request)
+    if limits.hit(f"enrol:{address}", limit=settings.STATION_ENROL_PER_MINUTE):
+        return _too_many()
+    try:
+        body = _json_body(request)
+        code = body.get("code")
+        if not isinstance(code, str):
+            raise ReportInvalid("code: the enrolment code IT gave")
+        version = body.get("version") if isinstance(body.get("version"), str) else ""
+        station, token = station_enrol(code=code, address=address, version=version)
+    except ReportInvalid as error:
+        return _error(str(error), 400)
+    except EnrolmentRefused as error:
+        return _error(str(error), 403)
+    logger.info("station %s enrolled from %s", station.pk, address)
+    return JsonResponse(
+        {
+            "station": {"id": station.pk, "name": station.name},
+            "token": token,
+            "keys": keys_chain(),
+        },
+        status=201,
+    )
+
+
+@require_GET
+@station_required
+def manifest(request: HttpRequest, station: Station) -> HttpResponse:
+    station_seen(station=station, address=_address(request))
+    body, etag = station_manifest(station=station)
+    tag = f'"{etag}"'
+    if request.headers.get("If-None-Match") == tag:
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(body, content_type="application/json")
+    response["ETag"] = tag
+    return response
+
+
+@require_GET
+@station_required
+def file(request: HttpRequest, station: Station, item: str) -> HttpResponse:
+    """One file of the station's wards, checked against its SHA-256 and
+    logged as the station's download in the transaction that reads it."""
+    address = _address(request)
+    kind, _sep, number = item.partition("-")
+    pack = None
+    if kind == "pack" and number.isdigit():
+        pack = Pack.objects.filter(
+            pk=int(number),
+            status=Pack.Status.READY,
+            location__in=station.locations.all(),
+        ).first()
+    record = {"station": station, "item": item, "address": address}
+    if pack is None or not pack.signature:
+        station_download_record(pack=None, outcome=AccessLog.Outcome.DENIED, **record)
+        return _error(_("No such file for this station."), 404)
+    if request.headers.get("If-None-Match") == f'"{pack.sha256}"':
+        return HttpResponse(status=304)
+    with transaction.atomic():
+        data = _checked(pack)
+        outcome = AccessLog.Outcome.ALLOWED if data else AccessLog.Outcome.FAILED
+        station_download_record(pack=pack, outcome=outcome, **record)
+    if data is None:
+        return _error(_("The file is damaged on the server; try again later."), 503)
+    response = HttpResponse(data, content_type="application/pdf")
+    response["ETag"] = f'"{pack.sha256}"'
+    return response
+
+
+def _checked(pack: Pack) -> bytes | None:
+    """The pack's bytes if they match its SHA-256; None (and a log line) if
+    the file is missing or damaged."""
+    try:
+        data = pack_path(pack).read_bytes()
+    except OSError:
+        data = b""
+    if hashlib.sha256(data).hexdigest() != pack.sha256:
+        logger.error("pack %s cannot be served to a station: file damaged", pack.pk)
+        return None
+    return data
+
+
+@require_POST
+@station_required
+def heartbeat(request: HttpRequest, station: Station) -> JsonResponse:
+    """What the station holds and how it is; its local log comes along."""
+    address = _address(request)
+    try:
+        body = _json_body(request)
+        with transaction.atomic():  # all of it, or none of it
+            station_heartbeat(station=station, report=body, address=address)
+            logged = station_log_upload(
+                station=station, entries=body.get("log", []), address=address
+            )
+    except ReportInvalid as error:
+        return _error(str(error), 400)
+    return JsonResponse({"ok": True, "logged": logged})
