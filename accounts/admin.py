@@ -22,8 +22,18 @@ class WardMembershipAdmin(admin.ModelAdmin):
 class AccessLogAdmin(ReadOnlyAdmin):
     """Read-only, as the database makes it: rows are never changed."""
 
-    list_display = ("at", "username", "roles", "action", "target", "outcome", "address")
-    list_filter = ("action", "outcome", "roles")
+    list_display = (
+        "at",
+        "username",
+        "roles",
+        "station",
+        "action",
+        "target",
+        "outcome",
+        "address",
+    )
+    list_filter = ("action", "outcome", "roles", "station")
+    list_select_related = ("station",)
     search_fields = ("username", "target")
     date_hierarchy = "at"
     ordering = ("-at", "-pk")

@@ -7,6 +7,7 @@ from paper is caught: "DT0001234" is read out as DT 000123 4.
 """
 
 import datetime as dt
+import hashlib
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -21,6 +22,8 @@ from downtime.selectors import downtime_active
 from downtime.worklists import worklist_add_number
 from patients.models import Location, Patient
 from printouts import pdf
+from printouts.models import Printout
+from printouts.published import printout_publish
 
 LABELS_PER_SHEET = 21  # printouts' label sheets: 3 x 7 of 63.5 x 38.1 mm
 MAX_BLOCK = 50 * LABELS_PER_SHEET
@@ -109,6 +112,36 @@ def number_labels(*, block: NumberBlock, language: str) -> bytes:
         )
         data, _fetcher = pdf.html_to_pdf(html)
     return data
+
+
+def number_labels_due() -> list[NumberBlock]:
+    """Blocks whose label sheets ward stations do not have yet."""
+    published = set(
+        Printout.objects.filter(kind=Printout.Kind.NUMBERS).values_list(
+            "key", flat=True
+        )
+    )
+    blocks = NumberBlock.objects.select_related("location").order_by("pk")
+    return [block for block in blocks if _key(block) not in published]
+
+
+def number_labels_publish(*, block: NumberBlock) -> Printout:
+    """A block's label sheets, signed, for the stations of its ward."""
+    data = number_labels(block=block, language=settings.LANGUAGE_CODE)
+    numbers = list(block.numbers.values_list("number", flat=True))
+    return printout_publish(
+        kind=Printout.Kind.NUMBERS,
+        title=f"{number_text(block.first)} - {number_text(block.last)}",
+        data=data,
+        pages=pdf.page_count(data),
+        content_digest=hashlib.sha256(" ".join(numbers).encode()).hexdigest(),
+        location=block.location,
+        key=_key(block),
+    )
+
+
+def _key(block: NumberBlock) -> str:
+    return f"block-{block.pk}"
 
 
 def number_use_record(

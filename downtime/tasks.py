@@ -2,6 +2,7 @@ import socket
 
 from celery import shared_task
 
+from downtime.numbers import number_labels_due, number_labels_publish
 from downtime.services import downtime_tick, heartbeat_record
 
 
@@ -14,5 +15,14 @@ def heartbeat(self) -> int:
 
 @shared_task
 def tick() -> list[int]:
-    """Every minute (config/celery.py): scheduled downtimes' packs and starts."""
+    """Every minute (config/celery.py): scheduled downtimes' packs and starts,
+    and the label sheets of newly allocated downtime numbers for the ward
+    stations."""
+    if number_labels_due():
+        publish_number_labels.delay()
     return downtime_tick()
+
+
+@shared_task(acks_late=True)
+def publish_number_labels() -> list[int]:
+    return [number_labels_publish(block=b).pk for b in number_labels_due()]

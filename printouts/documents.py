@@ -181,30 +181,41 @@ def blank_form(*, form: str, language: str) -> bytes:
         return _part("form.html", context).pdf
 
 
-def label_sheets(*, ward: Location, language: str) -> Document:
+LABEL_FIELDS = ("name", "mrn", "birth_date", "sex", "bed")
+
+
+def label_entries(*, ward: Location) -> list[dict]:
+    """What the ward's label sheets print, patient by patient, by bed."""
+    return [
+        {"patient_id": section["patient_id"], **{k: section[k] for k in LABEL_FIELDS}}
+        for section in ward_content(ward=ward).patients
+    ]
+
+
+def label_sheets(
+    *, ward: Location, language: str, entries: list[dict] | None = None
+) -> Document:
     """A sheet of labels for each patient on the ward's census, by bed."""
+    if entries is None:
+        entries = label_entries(ward=ward)
     with translation.override(language):
-        content = ward_content(ward=ward)
         parts = [
             _part(
                 "labels.html",
                 {
                     "language": language,
                     "slots": range(LABELS_PER_SHEET),
-                    "p": {
-                        key: section[key]
-                        for key in ("name", "mrn", "birth_date", "sex", "bed")
-                    },
+                    "p": {key: entry[key] for key in LABEL_FIELDS},
                 },
             )
-            for section in content.patients
+            for entry in entries
         ]
         data, pages = pdf.assemble(part.pdf for part in parts)
     return Document(
         data,
         pages,
         patients=len(parts),
-        patient_ids=[section["patient_id"] for section in content.patients],
+        patient_ids=[entry["patient_id"] for entry in entries],
     )
 
 

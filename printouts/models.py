@@ -143,3 +143,58 @@ class PackSchedule(models.Model):
 
     def __str__(self) -> str:
         return str(self.location)
+
+
+class Printout(models.Model):
+    """A signed file that a ward keeps beside its packs: its label sheets, a
+    blank downtime form, a block of downtime numbers as labels.
+
+    Published like a pack (file first, under its SHA-256, then the row) and
+    signed, so that ward stations keep and open it as they do packs. A new
+    row only when what it shows changed (``content_digest``).
+    """
+
+    class Kind(models.TextChoices):
+        LABELS = "labels", _("Patient label sheets")
+        FORM = "form", _("Blank downtime form")
+        NUMBERS = "numbers", _("Downtime number labels")
+
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
+    # The ward (labels), the ward or department (numbers); none for a form.
+    location = models.ForeignKey(
+        "patients.Location",
+        verbose_name=_("ward or clinic"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="printouts",
+    )
+    # Which form, or which block of numbers; "" for label sheets.
+    key = models.CharField(_("which"), max_length=32, blank=True)
+    title = models.CharField(_("title"), max_length=255)
+    language = models.CharField(_("language"), max_length=8)
+    as_of = models.DateTimeField(_("data as of"), null=True, blank=True)
+    generated_at = models.DateTimeField(_("generated at"))
+    page_count = models.PositiveIntegerField(_("pages"))
+    size = models.PositiveBigIntegerField(_("size (bytes)"))
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    content_digest = models.CharField(_("content digest"), max_length=64)
+    # Internal ids of the patients on it, for the access log.
+    patients = models.JSONField(_("patients (internal ids)"), default=list, blank=True)
+    statement = models.TextField(_("signed statement"))
+    signature = models.CharField(_("signature"), max_length=128)
+    signing_key = models.CharField(_("signing key"), max_length=16)
+
+    class Meta:
+        verbose_name = _("printout")
+        verbose_name_plural = _("printouts")
+        indexes = [
+            models.Index(fields=["kind", "location", "key", "-generated_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.title} #{self.pk}"
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.sha256}.pdf"

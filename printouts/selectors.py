@@ -3,11 +3,11 @@
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from patients.models import Location
-from printouts.models import Pack
+from printouts.models import Pack, Printout
 
 
 @dataclass
@@ -53,3 +53,17 @@ def pack_rows(*, locations: QuerySet[Location]) -> list[PackRow]:
 
 def newest_ready(*, locations: QuerySet[Location]) -> list[Pack]:
     return [row.ready for row in pack_rows(locations=locations) if row.ready]
+
+
+def printouts_kept(*, locations: QuerySet[Location], language: str) -> list[Printout]:
+    """What ward stations keep besides packs, for these places: the newest
+    label sheets of each ward, the labels of each block of downtime numbers,
+    and the newest of each blank form in ``language``."""
+    rows = Printout.objects.filter(
+        Q(location__in=locations) | Q(kind=Printout.Kind.FORM, location=None),
+        language=language,
+    ).order_by("kind", "location", "key", "-generated_at", "-pk")
+    newest: dict[tuple, Printout] = {}
+    for printout in rows.select_related("location"):
+        newest.setdefault((printout.kind, printout.location_id, printout.key), printout)
+    return list(newest.values())

@@ -19,8 +19,9 @@ from downtime.selectors import downtime_active
 from patients.models import Location
 from patients.selectors import lagging_feeds, mirror_as_of
 from printouts import documents, pdf
-from printouts.models import Pack
+from printouts.models import Pack, Printout
 from printouts.pdf import RenderError
+from printouts.published import labels_publish, printouts_prune
 from printouts.signing import iso, statement_sign
 from printouts.templatetags.packs import when
 
@@ -119,12 +120,25 @@ def pack_render(*, pack_id: int, use_cache: bool = True) -> Pack:
             document = documents.clinic_list(
                 clinic=pack.location, day=pack.day, use_cache=use_cache, **times
             )
-        return _publish(
+        published = _publish(
             pack, document, digest=digest, as_of=as_of, generated_at=generated_at
         )
     except Exception as error:
         _fail(pack, error)
         raise
+    if pack.kind == Pack.Kind.WARD and published.status == Pack.Status.READY:
+        _labels(published)
+    return published
+
+
+def _labels(pack: Pack) -> None:
+    """The ward's label sheets, for its stations, as its census stands now. A
+    failure here never fails the pack: it is logged, and the next render of
+    the ward tries again."""
+    try:
+        labels_publish(ward=pack.location, as_of=pack.as_of)
+    except Exception:
+        logger.exception("label sheets of ward %s not published", pack.location_id)
 
 
 MAX_ATTEMPTS = 5
@@ -392,9 +406,10 @@ def _abandoned(now: dt.datetime) -> list[int]:
 
 
 def packs_prune(*, keep: int | None = None, now: dt.datetime | None = None) -> int:
-    """Keep the newest ``keep`` ready packs of each ward; delete older rows and
-    their files, failed rows after a week, and cached parts unused for two
-    days. Returns how many packs were deleted."""
+    """Keep the newest ``keep`` ready packs of each ward (and the newest
+    printouts, ``published.printouts_prune``); delete older rows and their
+    files, failed rows after a week, and cached parts unused for two days.
+    Returns how many packs were deleted."""
     keep = keep or settings.PACK_KEEP
     now = now or timezone.now()
     old = []
@@ -411,7 +426,12 @@ def packs_prune(*, keep: int | None = None, now: dt.datetime | None = None) -> i
     old += list(Pack.objects.filter(day__lt=past).values_list("pk", flat=True))
     files = set(Pack.objects.filter(pk__in=old).values_list("sha256", flat=True))
     deleted, _ = Pack.objects.filter(pk__in=old).delete()
+    _printouts_deleted, printed = printouts_prune()
+    files |= printed
     still = set(Pack.objects.filter(sha256__in=files).values_list("sha256", flat=True))
+    still |= set(
+        Printout.objects.filter(sha256__in=files).values_list("sha256", flat=True)
+    )
     for digest in files - still - {""}:
         (settings.PACK_DIR / "files" / f"{digest}.pdf").unlink(missing_ok=True)
     _prune_parts(now)

@@ -8,6 +8,7 @@ from django.conf import settings
 
 from printouts.models import Pack
 from printouts.pdf import tune_gc
+from printouts.published import forms_due, forms_publish
 from printouts.services import pack_render, pack_requeue, packs_due, packs_prune
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,15 @@ def queue_due_packs() -> list[int]:
             render_pack.delay(pack_id)
     if due:
         logger.info("queued %d packs", len(due))
+    if forms_due():  # new templates: the stations' blank forms again
+        publish_forms.delay()
     return due
+
+
+@shared_task(acks_late=True)
+def publish_forms() -> list[int]:
+    """The blank forms of the current templates, signed for ward stations."""
+    return [printout.pk for printout in forms_publish()]
 
 
 @shared_task

@@ -15,6 +15,7 @@ from functools import wraps
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -22,8 +23,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import AccessLog
-from printouts.models import Pack
-from printouts.services import pack_path
+from printouts.models import Pack, Printout
 from printouts.signing import keys_chain
 from stations import limits
 from stations.manifest import station_manifest
@@ -151,41 +151,53 @@ def manifest(request: HttpRequest, station: Station) -> HttpResponse:
 def file(request: HttpRequest, station: Station, item: str) -> HttpResponse:
     """One file of the station's wards, checked against its SHA-256 and
     logged as the station's download in the transaction that reads it."""
-    address = _address(request)
-    kind, _sep, number = item.partition("-")
-    pack = None
-    if kind == "pack" and number.isdigit():
-        pack = Pack.objects.filter(
-            pk=int(number),
-            status=Pack.Status.READY,
-            location__in=station.locations.all(),
-        ).first()
-    record = {"station": station, "item": item, "address": address}
-    if pack is None or not pack.signature:
-        station_download_record(pack=None, outcome=AccessLog.Outcome.DENIED, **record)
+    row = _scoped(station, item)
+    record = {"station": station, "item": item, "address": _address(request)}
+    if row is None:
+        station_download_record(row=None, outcome=AccessLog.Outcome.DENIED, **record)
         return _error(_("No such file for this station."), 404)
-    if request.headers.get("If-None-Match") == f'"{pack.sha256}"':
+    if request.headers.get("If-None-Match") == f'"{row.sha256}"':
         return HttpResponse(status=304)
     with transaction.atomic():
-        data = _checked(pack)
+        data = _checked(row)
         outcome = AccessLog.Outcome.ALLOWED if data else AccessLog.Outcome.FAILED
-        station_download_record(pack=pack, outcome=outcome, **record)
+        station_download_record(row=row, outcome=outcome, **record)
     if data is None:
         return _error(_("The file is damaged on the server; try again later."), 503)
     response = HttpResponse(data, content_type="application/pdf")
-    response["ETag"] = f'"{pack.sha256}"'
+    response["ETag"] = f'"{row.sha256}"'
     return response
 
 
-def _checked(pack: Pack) -> bytes | None:
-    """The pack's bytes if they match its SHA-256; None (and a log line) if
+def _scoped(station: Station, item: str) -> Pack | Printout | None:
+    """The signed file ``item`` names, if it is one of the station's wards'
+    (a blank form is everyone's)."""
+    kind, _sep, number = item.partition("-")
+    if not number.isdigit():
+        return None
+    places = station.locations.all()
+    if kind == "pack":
+        found = Pack.objects.filter(
+            pk=int(number), status=Pack.Status.READY, location__in=places
+        )
+    elif kind in Printout.Kind.values:
+        found = Printout.objects.filter(pk=int(number), kind=kind).filter(
+            Q(location__in=places) | Q(kind=Printout.Kind.FORM, location=None)
+        )
+    else:
+        return None
+    return found.exclude(signature="").first()
+
+
+def _checked(row: Pack | Printout) -> bytes | None:
+    """The file's bytes if they match its SHA-256; None (and a log line) if
     the file is missing or damaged."""
     try:
-        data = pack_path(pack).read_bytes()
+        data = (settings.PACK_DIR / "files" / row.file_name).read_bytes()
     except OSError:
         data = b""
-    if hashlib.sha256(data).hexdigest() != pack.sha256:
-        logger.error("pack %s cannot be served to a station: file damaged", pack.pk)
+    if hashlib.sha256(data).hexdigest() != row.sha256:
+        logger.error("%s %s cannot be served to a station: damaged", row.kind, row.pk)
         return None
     return data
 

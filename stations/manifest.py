@@ -13,8 +13,8 @@ from django.conf import settings
 from django.urls import reverse
 
 from downtime.selectors import downtime_active, downtime_final_set
-from printouts.models import Pack
-from printouts.selectors import newest_ready
+from printouts.models import Pack, Printout
+from printouts.selectors import newest_ready, printouts_kept
 from printouts.signing import iso, keys_chain
 from stations.models import Station
 
@@ -32,7 +32,7 @@ def station_manifest(*, station: Station) -> tuple[bytes, str]:
             "name": station.name,
             "locations": [
                 {"id": place.pk, "name": place.name, "kind": place.kind}
-                for place in sorted(places, key=lambda place: (place.kind, place.name))
+                for place in sorted(places, key=lambda p: (p.kind != "ward", p.name))
             ],
         },
         "intervals": {
@@ -43,30 +43,45 @@ def station_manifest(*, station: Station) -> tuple[bytes, str]:
         "downtime": _downtime(ids),
         "keys": keys_chain(),
         "items": [
-            _item(pack)
-            for pack in newest_ready(
-                locations=station.locations.all().order_by("kind", "name")
-            )
-            if pack.signature
+            *(
+                _item(f"pack-{pack.pk}", pack, location=pack.location_id, day=pack.day)
+                for pack in newest_ready(
+                    locations=station.locations.all().order_by("kind", "name")
+                )
+                if pack.signature
+            ),
+            *(
+                _item(
+                    f"{printout.kind}-{printout.pk}",
+                    printout,
+                    location=printout.location_id,
+                )
+                for printout in printouts_kept(
+                    locations=station.locations.all(),
+                    language=settings.LANGUAGE_CODE,
+                )
+            ),
         ],
+        "language": settings.LANGUAGE_CODE,
     }
     body = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
     return body, hashlib.sha256(body).hexdigest()[:32]
 
 
-def _item(pack: Pack) -> dict:
-    item = f"pack-{pack.pk}"
+def _item(item: str, row: Pack | Printout, *, location: int | None, day=None) -> dict:
+    """A file to keep: what the station checks (the signed statement) and
+    where it downloads it."""
     return {
         "item": item,
-        "kind": pack.kind,
-        "location": pack.location_id,
-        "day": pack.day.isoformat() if pack.day else None,
-        "sha256": pack.sha256,
-        "size": pack.size,
+        "kind": row.kind,
+        "location": location,
+        "day": day.isoformat() if day else None,
+        "sha256": row.sha256,
+        "size": row.size,
         "url": reverse("station_api:file", args=[item]),
-        "statement": pack.statement,
-        "signature": pack.signature,
-        "key_id": pack.signing_key,
+        "statement": row.statement,
+        "signature": row.signature,
+        "key_id": row.signing_key,
     }
 
 

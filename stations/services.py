@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import AccessLog
 from patients.models import Location
-from printouts.models import Pack
+from printouts.models import Pack, Printout
 from stations.models import Station
 
 CODE_LIFETIME = dt.timedelta(hours=24)
@@ -140,11 +140,17 @@ def station_authenticated(*, token: str) -> Station | None:
     )
 
 
+SEEN_EVERY = dt.timedelta(seconds=60)
+
+
 def station_seen(*, station: Station, address: str | None) -> None:
-    """Any authenticated request says the station is alive (one write)."""
-    Station.objects.filter(pk=station.pk).update(
-        last_seen_at=timezone.now(), address=address
-    )
+    """Any authenticated request says the station is alive; written at most
+    once a minute (stations check every few seconds, and "silent" counts in
+    minutes)."""
+    now = timezone.now()
+    last = station.last_seen_at
+    if last is None or now - last >= SEEN_EVERY or station.address != address:
+        Station.objects.filter(pk=station.pk).update(last_seen_at=now, address=address)
 
 
 class ReportInvalid(ValueError):
@@ -297,7 +303,12 @@ def _log_row(station: Station, index: int, entry, address: str | None) -> Access
 
 
 def station_download_record(
-    *, station: Station, pack: Pack | None, item: str, outcome: str, address: str | None
+    *,
+    station: Station,
+    row: Pack | Printout | None,
+    item: str,
+    outcome: str,
+    address: str | None,
 ) -> AccessLog:
     """A file a station asked for: in the transaction that reads it."""
     return AccessLog.objects.create(
@@ -305,8 +316,8 @@ def station_download_record(
         roles="station",
         action=AccessLog.Action.STATION_DOWNLOAD,
         target=item[:128],
-        locations=[pack.location_id] if pack else [],
-        patients=pack.patients if pack else [],
+        locations=[row.location_id] if row and row.location_id else [],
+        patients=row.patients if row else [],
         address=address,
         outcome=outcome,
         station=station,

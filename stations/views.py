@@ -79,21 +79,29 @@ def detail(request: HttpRequest, station_id: int) -> HttpResponse:
 def _detail(
     request: HttpRequest, station: Station, *, status: int = 200, **forms
 ) -> HttpResponse:
-    names = {place.pk: place.name for place in station.locations.all()}
+    places = sorted(
+        station.locations.all(), key=lambda place: (place.kind != "ward", place.name)
+    )
+    names = {place.pk: place.name for place in places}
+    holdings = [
+        {
+            **holding,
+            "name": names.get(holding["location"], "?"),
+            "as_of": parse_datetime(holding["as_of"]),
+        }
+        for holding in station.holdings
+    ]
     return render(
         request,
         "stations/detail.html",
         {
             "station": station,
+            "places": places,
             "silent": station_silent(station, timezone.now()),
-            "holdings": [
-                {
-                    **holding,
-                    "name": names.get(holding["location"], "?"),
-                    "as_of": parse_datetime(holding["as_of"]),
-                }
-                for holding in station.holdings
-            ],
+            "holdings": sorted(
+                holdings,
+                key=lambda h: (h["kind"] != "ward", h["name"], h["day"] or ""),
+            ),
             "code_form": forms.get("code_form")
             or ConfirmForm(request=request, prefix="code"),
             "revoke_form": forms.get("revoke_form")

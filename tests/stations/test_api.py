@@ -12,6 +12,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AccessLog
+from downtime.numbers import number_labels_publish, numbers_allocate
+from printouts.models import Printout
+from printouts.published import forms_publish
 from printouts.services import pack_path
 from printouts.signing import statement_verify
 from stations.models import Station
@@ -111,8 +114,9 @@ def test_the_manifest_lists_the_newest_signed_pack_of_the_stations_wards_only(
         "no-cache" in answer["Cache-Control"] or "no-store" in answer["Cache-Control"]
     )
     body = answer.json()
-    assert [item["item"] for item in body["items"]] == [f"pack-{newest.pk}"]
-    item = body["items"][0]
+    packs = [item for item in body["items"] if item["item"].startswith("pack-")]
+    assert [item["item"] for item in packs] == [f"pack-{newest.pk}"]
+    item = packs[0]
     key = {entry["id"]: entry["public_key"] for entry in body["keys"]}[item["key_id"]]
     assert statement_verify(
         statement=item["statement"], signature=item["signature"], public_key=key
@@ -351,3 +355,49 @@ def test_too_many_requests_wait_a_minute(client, small_ward, it_user, settings):
     blocked = client.get(url, **bearer(token))
     assert blocked.status_code == 429
     assert blocked["Retry-After"] == "60"
+
+
+def test_the_manifest_brings_label_sheets_downtime_numbers_and_blank_forms(
+    client, small_ward, other_ward, it_user
+):
+    pack = published(small_ward)
+    published(other_ward)
+    forms_publish()
+    block = numbers_allocate(location=small_ward, count=21, user=it_user)
+    number_labels_publish(block=block)
+    theirs = numbers_allocate(location=other_ward, count=21, user=it_user)
+    their_numbers = number_labels_publish(block=theirs)
+    their_labels = Printout.objects.get(kind="labels", location=other_ward)
+    station, token = enrolled("PC", [small_ward], it_user)
+
+    body = client.get(reverse("station_api:manifest"), **bearer(token)).json()
+
+    kinds = sorted((item["kind"], item["location"]) for item in body["items"])
+    assert kinds == [
+        ("form", None),
+        ("form", None),
+        ("form", None),
+        ("form", None),
+        ("form", None),
+        ("labels", small_ward.pk),
+        ("numbers", small_ward.pk),
+        ("ward", small_ward.pk),
+    ]
+    keys = {entry["id"]: entry["public_key"] for entry in body["keys"]}
+    for item in body["items"]:
+        assert statement_verify(
+            statement=item["statement"],
+            signature=item["signature"],
+            public_key=keys[item["key_id"]],
+        )
+        answer = client.get(item["url"], **bearer(token))
+        assert answer.status_code == 200
+        assert hashlib.sha256(answer.content).hexdigest() == item["sha256"]
+    labels = next(i for i in body["items"] if i["kind"] == "labels")
+    entry = AccessLog.objects.get(target=labels["item"])
+    assert sorted(entry.patients) == sorted(pack.patients)
+
+    for other in (f"labels-{their_labels.pk}", f"numbers-{their_numbers.pk}"):
+        answer = client.get(reverse("station_api:file", args=[other]), **bearer(token))
+        assert answer.status_code == 404
+    assert AccessLog.objects.filter(station=station, outcome="denied").count() == 2

@@ -26,6 +26,7 @@ from patients.ingest.sources import from_resources
 from patients.models import Location
 from patients.services import fhir_load_import
 from printouts.models import Pack
+from printouts.published import forms_publish
 from printouts.services import pack_path, packs_due
 from stations.services import station_create, station_revoke
 from tests.processes import (
@@ -62,6 +63,10 @@ def held_items(home: Path) -> set[str]:
     return (
         {e["item"] for e in json.loads(index.read_text())} if index.exists() else set()
     )
+
+
+def packs_held(home: Path) -> set[str]:
+    return {item for item in held_items(home) if item.startswith("pack-")}
 
 
 def render_every_pack(broker_url: str) -> None:
@@ -179,6 +184,7 @@ def test_a_ward_station_keeps_its_packs_and_prints_them_with_the_server_gone(
     ) as served:
         base = served.base
         render_every_pack(served.broker_url)
+        forms_publish()  # beat's tick does it; there is no beat here
 
         # Enrolled and synced, in a folder of its own.
         station(home, "enrol", base, code.lower())
@@ -187,10 +193,12 @@ def test_a_ward_station_keeps_its_packs_and_prints_them_with_the_server_gone(
             ward.pk: ward.packs.filter(status="ready").latest("generated_at")
             for ward in (ward_a, ward_b, ward_c)
         }
-        assert held_items(home) == {
+        assert packs_held(home) == {
             f"pack-{newest[ward_a.pk].pk}",
             f"pack-{newest[ward_b.pk].pk}",
         }
+        kinds = sorted(item.split("-")[0] for item in held_items(home))
+        assert kinds == ["form"] * 5 + ["labels"] * 2 + ["pack"] * 2
         token = json.loads((home / "station.json").read_text())["token"]
         api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"})
         theirs = api.get(f"/station-api/v1/files/pack-{newest[ward_c.pk].pk}")
@@ -212,7 +220,7 @@ def test_a_ward_station_keeps_its_packs_and_prints_them_with_the_server_gone(
                 if pack.location_id in (ward_a.pk, ward_b.pk)
             }
             assert len(final) == 2, downtime_final_set(downtime=downtime).packs
-            assert not {f"pack-{pk}" for pk in final} & held_items(home)
+            assert not {f"pack-{pk}" for pk in final} & packs_held(home)
             wait_for(
                 lambda: (
                     Pack.objects.filter(pk__in=final, status="ready").count()
@@ -228,7 +236,9 @@ def test_a_ward_station_keeps_its_packs_and_prints_them_with_the_server_gone(
                 what="the station holding the final set (log: station-run.log)",
                 process=runner,
             )
-            assert time.time() - ready_at < POLL * 1.1 + 5
+            took = time.time() - ready_at
+            log = (tmp_path / "station-run.log").read_text()
+            assert took < POLL * 1.1 + 5, f"{took:.1f} s; the station's log:\n{log}"
         finally:
             stop(runner)
         api.close()
@@ -242,7 +252,10 @@ def test_a_ward_station_keeps_its_packs_and_prints_them_with_the_server_gone(
         assert ward_b.name in listing
         assert ward_c.name not in listing
         assert "DOWNTIME declared" in listing
-        assert listing.count("Data as of") == 4  # two versions of each ward
+        assert listing.count("Ward pack") == 4  # two versions of each ward
+        assert listing.count("Label sheets") == 2
+        assert "Blank forms" in listing
+        assert "Medication administration record" in listing
 
         final_a = Pack.objects.get(pk__in=final, location=ward_a)
         answer = page.print(f"pack-{final_a.pk}")

@@ -16,6 +16,7 @@ from patients.management.report import progress_bar
 from patients.models import Location
 from printouts.models import Pack
 from printouts.pdf import html_to_pdf, tune_gc
+from printouts.published import forms_publish
 from printouts.services import pack_path, pack_render, pack_request, packs_due
 
 
@@ -104,6 +105,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 _("Peak memory of a rendering process: %(mb).0f MB") % {"mb": peak}
             )
+        if all:  # what ward stations keep besides packs
+            forms_publish()
         self.stdout.write(
             _("%(number)d packs in %(seconds).1f s")
             % {

@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     except ServerError as error:
         print(f"downtime-station: {error}", file=sys.stderr)
         return 1
+    except ValueError as error:  # a malformed address or setting
+        print(f"downtime-station: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 
@@ -145,12 +148,14 @@ def _status(home, arguments) -> int:
         if about.get("unverified"):
             print(f"  {held.item}: UNVERIFIED, will not open")
             continue
-        age = now - dt.datetime.fromisoformat(about["as_of"])
-        print(
-            f"  {about['location']['name']:<24} {about['kind']:<6} "
-            f"{about.get('day') or '':<10} as of {about['as_of']} "
-            f"({int(age.total_seconds() // 60)} min ago)  {held.item}"
-        )
+        place = (about.get("location") or {}).get("name", about.get("title", ""))
+        what = f"{place[:32]:<32} {about['kind']:<7} {about.get('day') or '':<10}"
+        if about.get("as_of"):
+            age = now - dt.datetime.fromisoformat(about["as_of"])
+            minutes = int(age.total_seconds() // 60)
+            print(f"  {what} as of {about['as_of']} ({minutes} min ago)  {held.item}")
+        else:
+            print(f"  {what} made {about.get('generated_at')}  {held.item}")
     broken = audit.broken_at(home)
     if broken is not None:
         print(f"the local log's chain breaks at line {broken + 1}", file=sys.stderr)

@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ENVIRONMENT = "DOWNTIME_STATION_HOME"
@@ -58,7 +59,7 @@ def write_atomically(path: Path, data: bytes) -> None:
             output.write(data)
             output.flush()
             os.fsync(output.fileno())
-        os.replace(temporary, path)
+        _replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
@@ -68,6 +69,19 @@ def write_atomically(path: Path, data: bytes) -> None:
             os.fsync(folder)
         finally:
             os.close(folder)
+
+
+def _replace(source: str, target: Path) -> None:
+    """A rename over the old file. Windows refuses it while another process
+    reads the old one (the page, while a sync writes): try again briefly."""
+    for attempt in range(50):
+        try:
+            os.replace(source, target)
+            return
+        except PermissionError:
+            if sys.platform != "win32" or attempt == 49:
+                raise
+            time.sleep(0.05)
 
 
 def read_json(path: Path, default):

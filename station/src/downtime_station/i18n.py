@@ -55,10 +55,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "%(age)s old": {"fr": "il y a %(age)s", "nl": "%(age)s oud"},
     "newest": {"fr": "la plus récente", "nl": "de nieuwste"},
     "older copy": {"fr": "copie plus ancienne", "nl": "oudere kopie"},
-    "%(pages)s pages, %(patients)s patients": {
-        "fr": "%(pages)s pages, %(patients)s patients",
-        "nl": "%(pages)s pagina's, %(patients)s patiënten",
-    },
+    "1 page": {"fr": "1 page", "nl": "1 pagina"},
+    "%(count)s pages": {"fr": "%(count)s pages", "nl": "%(count)s pagina's"},
+    "1 patient": {"fr": "1 patient", "nl": "1 patiënt"},
+    "%(count)s patients": {"fr": "%(count)s patients", "nl": "%(count)s patiënten"},
     "Open": {"fr": "Ouvrir", "nl": "Openen"},
     "Print": {"fr": "Imprimer", "nl": "Afdrukken"},
     "Nothing is kept on this station yet.": {
@@ -92,6 +92,13 @@ CATALOGUE: dict[str, dict[str, str]] = {
     },
     "%(minutes)d min": {"fr": "%(minutes)d min", "nl": "%(minutes)d min"},
     "unverified": {"fr": "non vérifié", "nl": "niet geverifieerd"},
+    "Blank forms": {"fr": "Formulaires vierges", "nl": "Blanco formulieren"},
+    "Blank form": {"fr": "Formulaire vierge", "nl": "Blanco formulier"},
+    "Label sheets": {"fr": "Planches d'étiquettes", "nl": "Etikettenvellen"},
+    "Downtime numbers %(range)s": {
+        "fr": "Numéros de panne %(range)s",
+        "nl": "Storingsnummers %(range)s",
+    },
 }
 
 

@@ -45,13 +45,22 @@ class Held:
     about: dict  # the statement, read
 
     @property
-    def slot(self) -> tuple:
-        """What it is a version of: a ward's pack, a clinic's list of a day."""
-        return (self.about["kind"], self.about["location"]["id"], self.about["day"])
+    def place(self) -> int | None:
+        """The ward or clinic it belongs to; None for a blank form."""
+        location = self.about.get("location")
+        return location["id"] if location else None
 
     @property
-    def as_of(self) -> dt.datetime:
-        return dt.datetime.fromisoformat(self.about["as_of"])
+    def slot(self) -> tuple:
+        """What it is a version of: a ward's pack, a clinic's list of a day,
+        a ward's label sheets, a blank form, a block of downtime numbers."""
+        about = self.about
+        return (about["kind"], self.place, about.get("day"), about.get("key", ""))
+
+    @property
+    def moment(self) -> str:
+        """Its data's as-of time (ISO), else when it was made: newest first."""
+        return self.about.get("as_of") or self.about.get("generated_at") or ""
 
     @property
     def sha256(self) -> str:
@@ -90,9 +99,7 @@ class Store:
             except Refused:
                 about = _unverified(entry)
             kept.append(Held(about=about, **entry))
-        return sorted(
-            kept, key=lambda held: held.about.get("as_of") or "", reverse=True
-        )
+        return sorted(kept, key=lambda held: held.moment, reverse=True)
 
     def holds(self, item: str, sha256: str) -> bool:
         return any(h.item == item and h.sha256 == sha256 for h in self.held())
@@ -130,7 +137,7 @@ class Store:
         """Drop every file of a ward or clinic the station no longer serves
         (no patient data is kept beyond need). Returns how many went."""
         kept = self.held()
-        gone = [h for h in kept if h.about["location"]["id"] not in places]
+        gone = [h for h in kept if h.place is not None and h.place not in places]
         if gone:
             self._save([h for h in kept if h not in gone])
         return len(gone)
@@ -140,9 +147,7 @@ class Store:
         longer in it: a crash in between leaves a stray file, never an
         entry without its file."""
         chosen, counts = [], {}
-        for entry in sorted(
-            held, key=lambda h: h.about.get("as_of") or "", reverse=True
-        ):
+        for entry in sorted(held, key=lambda h: h.moment, reverse=True):
             counts[entry.slot] = counts.get(entry.slot, 0) + 1
             if counts[entry.slot] <= KEEP:
                 chosen.append(entry)
@@ -225,7 +230,7 @@ def _unverified(entry: dict) -> dict:
     except ValueError:
         about = {}
     about.setdefault("kind", "?")
-    about.setdefault("location", {"id": None, "name": "?"})
+    about.setdefault("location", None)
     about.setdefault("day", None)
     about["unverified"] = True
     return about

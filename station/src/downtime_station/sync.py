@@ -125,7 +125,10 @@ def _fetch(api: Api, store: Store, entry: dict, places: set[int]) -> None:
     """Check the statement before downloading: a file the station would not
     keep is not fetched."""
     about = store.statement(entry["statement"], entry["signature"], entry["key_id"])
-    if about["location"]["id"] not in places:
+    location = about.get("location")
+    if (location is None and about.get("kind") != "form") or (
+        location is not None and location.get("id") not in places
+    ):
         raise Refused("its statement names a ward this station does not serve")
     data = api.file(entry["url"])
     store.keep(

@@ -45,6 +45,10 @@ a.button, button { font-size: 1.4rem; padding: .5rem 1.4rem; margin-right: 1rem;
 button.print { background: #111; color: #fff; }
 input[type=text] { font-size: 1.5rem; padding: .3rem; width: 20em; }
 form.inline { display: inline; }
+form.who { margin: .5rem 0; }
+form.who button { font-size: 1rem; padding: .2rem .8rem; margin-left: .5rem; }
+nav.contents { font-size: 1.3rem; line-height: 2; margin: 1rem 0; }
+nav.contents a { color: #111; margin-right: .3rem; }
 """
 
 
@@ -163,9 +167,9 @@ class Handler(BaseHTTPRequestHandler):
         held = self.viewer.store().held()
         parts = [
             f"<h1>{_e(_('Downtime packs on this ward station'))}</h1>",
-            f"<p>{_e(_('Signed in as %(name)s') % {'name': person})} · "
-            f'<form class="inline" method="post" action="leave">'
-            f'<button type="submit">{_e(_("Not you?"))}</button></form></p>',
+            f'<form class="who" method="post" action="leave">'
+            f"{_e(_('Signed in as %(name)s') % {'name': person})} "
+            f'<button type="submit">{_e(_("Not you?"))}</button></form>',
             _banner(state),
             _sync_line(state),
         ]
@@ -320,26 +324,64 @@ def _sync_line(state: settings.State) -> str:
     return line
 
 
+KIND_ORDER = {"ward": 0, "clinic": 0, "labels": 1, "numbers": 2, "form": 3}
+
+
 def _places(state: settings.State, held: list[Held]) -> str:
-    """Each ward and clinic, its copies newest first."""
+    """Each ward and clinic with its packs (newest first), label sheets and
+    downtime numbers; then the blank forms."""
     if not held:
         return f'<p class="error">{_e(_("Nothing is kept on this station yet."))}</p>'
     order = [place["id"] for place in state.places]
     by_place: dict = {}
     for entry in held:
-        by_place.setdefault(entry.about["location"]["id"], []).append(entry)
+        by_place.setdefault(entry.place, []).append(entry)
     ranked = sorted(
-        by_place, key=lambda p: order.index(p) if p in order else len(order)
+        by_place,
+        key=lambda p: (p is None, order.index(p) if p in order else len(order)),
     )
-    parts = []
+    parts = [_contents(ranked, by_place)]
     for place in ranked:
-        copies = by_place[place]
-        parts.append(f"<h2>{_e(copies[0].about['location']['name'])}</h2>")
+        copies = sorted(
+            by_place[place],
+            key=lambda h: (
+                KIND_ORDER.get(h.about["kind"], 9),
+                str(h.slot),
+                _moment(h.about) is None,
+                -(
+                    _moment(h.about) or dt.datetime.min.replace(tzinfo=dt.UTC)
+                ).timestamp(),
+            ),
+        )
+        heading = _heading(copies)
+        parts.append(f'<h2 id="place-{place or "forms"}">{_e(heading)}</h2>')
         seen: set = set()
         for entry in copies:
             parts.append(_copy(entry, newest=entry.slot not in seen))
             seen.add(entry.slot)
     return "\n".join(parts)
+
+
+def _contents(ranked: list, by_place: dict) -> str:
+    """Links to each ward, clinic and the forms: a station may serve many."""
+    if len(ranked) < 3:
+        return ""
+    links = [
+        f'<a href="#place-{place or "forms"}">{_e(_heading(by_place[place]))}</a>'
+        for place in ranked
+    ]
+    return f'<nav class="contents">{" · ".join(links)}</nav>'
+
+
+def _heading(copies: list[Held]) -> str:
+    location = copies[0].about.get("location")
+    return location["name"] if location else _("Blank forms")
+
+
+def _moment(about: dict) -> dt.datetime | None:
+    """When its data was taken (as of), else when it was made."""
+    text = about.get("as_of") or about.get("generated_at")
+    return dt.datetime.fromisoformat(text) if text else None
 
 
 def _copy(entry: Held, *, newest: bool) -> str:
@@ -349,17 +391,20 @@ def _copy(entry: Held, *, newest: bool) -> str:
             f'<div class="copy"><p class="error">{_e(_title(entry))}: '
             f"{_e(_('unverified'))}</p></div>"
         )
-    as_of = dt.datetime.fromisoformat(about["as_of"])
     rank = _("newest") if newest else _("older copy")
-    size = _("%(pages)s pages, %(patients)s patients") % {
-        "pages": about.get("pages", "?"),
-        "patients": about.get("patients", "?"),
-    }
+    size = _pages(about.get("pages", 0))
+    if about.get("kind") in ("ward", "clinic", "labels"):
+        size += ", " + _patients(about.get("patients", 0))
+    lines = [f"<p>{_e(_title(entry, place=False))} · {_e(rank)} · {_e(size)}</p>"]
+    if about.get("as_of"):
+        as_of = dt.datetime.fromisoformat(about["as_of"])
+        when = _("Data as of %(time)s") % {"time": _clock(as_of)}
+        lines.append(f'<p class="as-of">{_e(when)}</p>')
+        lines.append(
+            f'<p class="age">{_e(_("%(age)s old") % {"age": _age(as_of)})}</p>'
+        )
     return (
-        f'<div class="copy{" newest" if newest else ""}">'
-        f"<p>{_e(_title(entry))} · {_e(rank)} · {_e(size)}</p>"
-        f'<p class="as-of">{_e(_("Data as of %(time)s") % {"time": _clock(as_of)})}</p>'
-        f'<p class="age">{_e(_("%(age)s old") % {"age": _age(as_of)})}</p>'
+        f'<div class="copy{" newest" if newest else ""}">{"".join(lines)}'
         f'<a class="button" href="open/{_e(entry.item)}" target="_blank">'
         f"{_e(_('Open'))}</a>"
         f'<form class="inline" method="post" action="print/{_e(entry.item)}">'
@@ -367,13 +412,34 @@ def _copy(entry: Held, *, newest: bool) -> str:
     )
 
 
-def _title(entry: Held) -> str:
+def _pages(count: int) -> str:
+    return _("1 page") if count == 1 else _("%(count)s pages") % {"count": count}
+
+
+def _patients(count: int) -> str:
+    if count == 1:
+        return _("1 patient")
+    return _("%(count)s patients") % {"count": count}
+
+
+def _title(entry: Held, *, place: bool = True) -> str:
+    """What it is; with its ward or clinic unless the heading says it."""
     about = entry.about
-    if about.get("kind") == "clinic":
-        what = _("Clinic list of %(day)s") % {"day": about.get("day")}
+    kind = about.get("kind")
+    if kind == "form":
+        return about.get("title") or _("Blank form")
+    if kind == "clinic":
+        day = dt.date.fromisoformat(about["day"]).strftime("%d/%m/%Y")
+        what = _("Clinic list of %(day)s") % {"day": day}
+    elif kind == "labels":
+        what = _("Label sheets")
+    elif kind == "numbers":
+        what = _("Downtime numbers %(range)s") % {"range": about.get("title", "")}
     else:
         what = _("Ward pack")
-    return f"{about['location']['name']} · {what}"
+    if not place:
+        return what
+    return f"{(about.get('location') or {}).get('name', '?')} · {what}"
 
 
 def _clock(moment: dt.datetime) -> str:
