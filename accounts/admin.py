@@ -53,7 +53,8 @@ class AccessLogAdmin(ReadOnlyAdmin):
         writer = csv.writer(response)
         fields = [f.name for f in AccessLog._meta.fields if f.name != "user"]
         writer.writerow(fields)
-        for entry in queryset.order_by("at", "pk").iterator():
+        entries = queryset.select_related("station").order_by("at", "pk")
+        for entry in entries.iterator():
             writer.writerow([_csv_value(entry, name) for name in fields])
         return response
 

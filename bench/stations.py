@@ -75,19 +75,30 @@ def load_hospital(wards: int) -> list:
     return list(Location.objects.filter(kind=Location.Kind.WARD).order_by("name"))
 
 
-def bench_station(name: str, places: list) -> str:
-    """A station made as IT makes it; its enrolment code. Earlier runs'
-    stations are revoked (the access log keeps them)."""
+def bench_it():
     from django.contrib.auth.models import User
 
-    from stations.models import Station
-    from stations.services import station_create, station_revoke
+    return User.objects.get_or_create(username="bench-it")[0]
 
-    it, _created = User.objects.get_or_create(username="bench-it")
-    for old in Station.objects.filter(name__startswith="bench-", revoked_at=None):
-        station_revoke(station=old, user=it)
-    Station.objects.filter(name=name).update(name=f"{name}-{time.time_ns()}")
-    _station, code = station_create(name=name, locations=places, notes="", user=it)
+
+def revoke_earlier_stations() -> None:
+    """Earlier runs' stations are revoked and renamed (the access log keeps
+    them, so they stay)."""
+    from stations.models import Station
+    from stations.services import station_revoke
+
+    for old in Station.objects.filter(name__startswith="bench-"):
+        station_revoke(station=old, user=bench_it())
+        Station.objects.filter(pk=old.pk).update(name=f"old-{old.pk}-{old.name}")
+
+
+def bench_station(name: str, places: list) -> str:
+    """A station made as IT makes it; its enrolment code."""
+    from stations.services import station_create
+
+    _station, code = station_create(
+        name=name, locations=places, notes="", user=bench_it()
+    )
     return code
 
 
@@ -106,6 +117,7 @@ def latency(options) -> None:
     from printouts.models import Pack
 
     wards = load_hospital(options.wards)
+    revoke_earlier_stations()
     mine = wards[:STATION_WARDS]
     tmp = Path(os.environ["DATA_DIR"])
     home = tmp / "station"
@@ -179,14 +191,21 @@ def _all_ready(wards: list) -> bool:
 
 
 def _station_command(arguments: list[str]) -> None:
+    """Run the station program once. Its first sync may refuse files whose
+    copy on the server is gone (an earlier run's blank forms, kept in the
+    database, their files in that run's folder): the server makes them again
+    and `run` fetches them at its next checks."""
     import subprocess
 
-    subprocess.run(  # noqa: S603 - our own program
+    done = subprocess.run(  # noqa: S603 - our own program
         [str(VENV_BIN / "downtime-station"), *arguments],
-        check=True,
         capture_output=True,
+        text=True,
         timeout=300,
+        check=False,
     )
+    if done.returncode not in (0, 1) or "Enrolled" not in done.stdout:
+        raise RuntimeError(f"the station did not enrol: {done.stdout}{done.stderr}")
 
 
 def _samples(options, port: int, mine: list, home: Path, pack_model) -> list[dict]:
@@ -252,7 +271,7 @@ def _wait_held(home: Path, ward: int, acked: float) -> str:
     deadline = time.time() + 600
     while time.time() < deadline:
         for about in held(home):
-            if about["location"]["id"] != ward:
+            if about["kind"] != "ward" or about["location"]["id"] != ward:
                 continue
             pack = Pack.objects.filter(pk=int(about["item"].removeprefix("pack-")))
             started = pack.values_list("generated_at", flat=True).first()
@@ -284,6 +303,7 @@ def load(options) -> None:
     from stations.services import station_enrol
 
     wards = load_hospital(options.wards)
+    revoke_earlier_stations()
     tokens = []
     for number in range(options.stations):
         code = bench_station(f"bench-load-{number}", [wards[number % len(wards)]])
@@ -297,7 +317,9 @@ def load(options) -> None:
         timings: list[float] = []
         errors: list[str] = []
         until = time.monotonic() + options.seconds
+        _warm_up(port, tokens[0])
         cpu_before = _cpu(gunicorn)
+        database_before = _postgres_cpu()
         threads = [
             threading.Thread(
                 target=_station,
@@ -312,6 +334,7 @@ def load(options) -> None:
             thread.join()
         seconds = time.monotonic() - started
         cpu = _cpu(gunicorn) - cpu_before
+        database = _postgres_cpu() - database_before
     print(
         f"{options.stations} stations for {seconds:.0f} s against gunicorn "
         f"({WEB_WORKERS} workers), checking every {settings.STATION_CHECK_SECONDS} s "
@@ -328,14 +351,23 @@ def load(options) -> None:
         f"of one core, {cpu / max(1, len(timings)) * 1000:.2f} ms a request "
         "(heartbeats included)"
     )
+    print(
+        f"  PostgreSQL CPU {database:.1f} s = {database / seconds * 100:.1f}% of one "
+        f"core, {database / max(1, len(timings)) * 1000:.2f} ms a request"
+    )
     print(f"  errors: {len(errors)}" + (f" {sorted(set(errors))}" if errors else ""))
 
 
 def _render_all(wards: list) -> None:
-    from printouts.services import pack_render, pack_request
+    """Every pack and the blank forms, as the scheduler would have them."""
+    import io
 
-    for ward in wards:
-        pack_render(pack_id=pack_request(location=ward, reason="command").pk)
+    from django.core.management import call_command
+
+    print(f"rendering every pack of {len(wards)} wards first (cold)...")
+    started = time.perf_counter()
+    call_command("render_packs", "--all", "--jobs", "2", stdout=io.StringIO())
+    print(f"  {time.perf_counter() - started:.0f} s")
 
 
 def _gunicorn_pids(port: int) -> list[int]:
@@ -357,14 +389,46 @@ def _cpu(pids: list[int]) -> float:
     return sum(process_cpu(pid) or 0.0 for pid in pids)
 
 
+def _warm_up(port: int, token: str) -> None:
+    """Every worker has loaded the app and opened its database connection
+    (kept 60 s, CONN_MAX_AGE) before anything is measured."""
+    for _request in range(WEB_WORKERS * 4):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request(
+            "GET",
+            "/station-api/v1/manifest",
+            headers={"Authorization": f"Bearer {token}", "Host": "127.0.0.1"},
+        )
+        connection.getresponse().read()
+        connection.close()
+
+
+def _postgres_cpu() -> float:
+    """Seconds of CPU every PostgreSQL process of this host has used, those
+    that ended included (the postmaster's children's time): the web
+    workers' connections are renewed every minute (CONN_MAX_AGE)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        try:
+            command, fields = (entry / "stat").read_text().rsplit(")", 1)
+        except (OSError, ValueError):
+            continue
+        if "postgres" in command:
+            utime, stime, cutime, cstime = fields.split()[11:15]
+            total += int(utime) + int(stime) + int(cutime) + int(cstime)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _station(port, token, until, settings, timings, errors) -> None:
     """What `downtime-station run` does on the wire, without the downloads."""
     rng = random.Random(token)  # noqa: S311 - jitter, not secrecy
     headers = {"Authorization": f"Bearer {token}", "Host": "127.0.0.1"}
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     etag, holdings, reported = "", [], 0.0
     time.sleep(rng.uniform(0, settings.STATION_CHECK_SECONDS))  # not all at once
     while time.monotonic() < until:
+        # A connection a request, as the station's own client makes them
+        # (gunicorn's sync workers close each one anyway).
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         sent = time.perf_counter()
         try:
             connection.request(
@@ -385,6 +449,8 @@ def _station(port, token, until, settings, timings, errors) -> None:
                 errors.append(f"manifest {response.status}")
             if time.monotonic() - reported >= settings.STATION_SYNC_SECONDS:
                 report = json.dumps({"version": "bench", "holdings": holdings})
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
                 connection.request(
                     "POST",
                     "/station-api/v1/heartbeat",
@@ -397,10 +463,9 @@ def _station(port, token, until, settings, timings, errors) -> None:
                     errors.append(f"heartbeat {answer.status}")
                 reported = time.monotonic()
         except (OSError, http.client.HTTPException) as error:
-            connection.close()
             errors.append(type(error).__name__)
+        connection.close()
         time.sleep(settings.STATION_CHECK_SECONDS * rng.uniform(0.9, 1.1))
-    connection.close()
 
 
 def main() -> None:

@@ -13,8 +13,8 @@ from django.utils import timezone, translation
 
 from patients.models import Location
 from printouts import documents, pdf
-from printouts.models import Printout
-from printouts.signing import iso, statement_sign
+from printouts.models import Pack, Printout
+from printouts.signing import iso, key_current, statement_sign, text_sign
 
 KEEP = 3  # versions of each printout kept on the server
 
@@ -181,3 +181,39 @@ def printouts_prune() -> tuple[int, set[str]]:
     files = set(Printout.objects.filter(pk__in=old).values_list("sha256", flat=True))
     deleted, _ = Printout.objects.filter(pk__in=old).delete()
     return deleted, files
+
+
+def signatures_renew() -> int:
+    """Ready packs and printouts signed by a key no longer in use, signed
+    again with the current one, their statements unchanged: after a
+    rotation (stations enrolled again after a broken chain trust only the
+    new key), or when the keys were lost and made anew. Returns how many."""
+    current = key_current().key_id
+    renewed = 0
+    for rows in (
+        Pack.objects.filter(status=Pack.Status.READY).exclude(signature=""),
+        Printout.objects.all(),
+    ):
+        stale = rows.exclude(signing_key=current).values_list("pk", "statement")
+        for pk, statement in stale.iterator():
+            signed = text_sign(statement)
+            renewed += rows.filter(pk=pk, statement=statement).update(
+                signature=signed.signature, signing_key=signed.key_id
+            )
+    return renewed
+
+
+def signatures_stale() -> bool:
+    current = key_current().key_id
+    packs = Pack.objects.filter(status=Pack.Status.READY).exclude(signature="")
+    return (
+        packs.exclude(signing_key=current).exists()
+        or Printout.objects.exclude(signing_key=current).exists()
+    )
+
+
+def printout_discard(*, printout: Printout) -> None:
+    """A printout whose file is missing or damaged: its row goes, and it is
+    made again (forms and number labels at the next tick, label sheets with
+    the ward's next pack)."""
+    Printout.objects.filter(pk=printout.pk).delete()

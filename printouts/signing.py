@@ -59,10 +59,13 @@ class Signed:
 
 def statement_sign(payload: dict) -> Signed:
     """Sign what a file is; the statement is kept verbatim beside the file."""
-    statement = canonical(payload)
+    return text_sign(canonical(payload))
+
+
+def text_sign(statement: str) -> Signed:
+    """Sign a statement kept before (again, with the key in use now)."""
     key = key_current()
-    signature = key.private.sign(statement.encode())
-    return Signed(statement, _b64(signature), key.key_id)
+    return Signed(statement, _b64(key.private.sign(statement.encode())), key.key_id)
 
 
 def statement_verify(*, statement: str, signature: str, public_key: str) -> bool:

@@ -8,7 +8,12 @@ from django.conf import settings
 
 from printouts.models import Pack
 from printouts.pdf import tune_gc
-from printouts.published import forms_due, forms_publish
+from printouts.published import (
+    forms_due,
+    forms_publish,
+    signatures_renew,
+    signatures_stale,
+)
 from printouts.services import pack_render, pack_requeue, packs_due, packs_prune
 
 logger = logging.getLogger(__name__)
@@ -75,6 +80,9 @@ def queue_due_packs() -> list[int]:
         logger.info("queued %d packs", len(due))
     if forms_due():  # new templates: the stations' blank forms again
         publish_forms.delay()
+    if signatures_stale():  # a new signing key: what stations keep, signed again
+        renewed = signatures_renew()
+        logger.info("%d signatures renewed with the signing key in use", renewed)
     return due
 
 

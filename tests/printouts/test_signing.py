@@ -6,6 +6,8 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
+from printouts.models import Printout
+from printouts.published import signatures_stale
 from printouts.signing import key_current, keys_chain, statement_verify
 from tests.printouts.test_views import ready
 
@@ -58,3 +60,28 @@ def test_the_command_shows_and_rotates_the_key(capsys, data_dir):
     ]
     with pytest.raises(CommandError):
         call_command("signing_key", "--break-chain")
+
+
+def test_after_a_rotation_what_stations_keep_is_signed_again_with_the_new_key(
+    small_ward, capsys
+):
+    pack = ready(small_ward)
+    labels = Printout.objects.get(kind=Printout.Kind.LABELS)
+    before = (pack.statement, labels.statement)
+
+    call_command("signing_key", "--rotate", "--break-chain")
+
+    new = key_current()
+    assert "2 packs and printouts signed again" in capsys.readouterr().out
+    pack.refresh_from_db()
+    labels.refresh_from_db()
+    assert (pack.statement, labels.statement) == before
+    public = {entry["id"]: entry["public_key"] for entry in keys_chain()}
+    for row in (pack, labels):
+        assert row.signing_key == new.key_id
+        assert statement_verify(
+            statement=row.statement,
+            signature=row.signature,
+            public_key=public[new.key_id],
+        )
+    assert not signatures_stale()

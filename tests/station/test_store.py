@@ -135,3 +135,11 @@ def test_the_local_log_is_a_chain_that_shows_a_line_changed(tmp_path):
     log = tmp_path / audit.NAME
     log.write_text(log.read_text().replace('"print"', '"open"', 1))
     assert audit.broken_at(tmp_path) == 2
+
+
+def test_a_file_signed_again_is_not_taken_for_the_one_held(tmp_path):
+    store = Store(tmp_path, trusted())
+    held = kept(store, "pack-1")
+    assert store.holds("pack-1", held.sha256, held.signature)
+    assert not store.holds("pack-1", held.sha256, "another signature")
+    assert not store.holds("pack-1", "0" * 64, held.signature)

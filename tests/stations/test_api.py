@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from accounts.models import AccessLog
 from downtime.numbers import number_labels_publish, numbers_allocate
-from printouts.models import Printout
-from printouts.published import forms_publish
+from printouts.models import Pack, Printout
+from printouts.published import forms_due, forms_publish
 from printouts.services import pack_path
 from printouts.signing import statement_verify
 from stations.models import Station
@@ -231,6 +231,27 @@ def test_a_damaged_file_is_not_served(client, small_ward, it_user):
 
     assert answer.status_code == 503
     assert AccessLog.objects.get().outcome == AccessLog.Outcome.FAILED
+    again = Pack.objects.exclude(pk=pack.pk).get()  # rendered again
+    assert (again.location, again.status) == (small_ward, Pack.Status.QUEUED)
+
+
+def test_a_printout_whose_file_is_gone_is_made_again(
+    client, small_ward, it_user, pack_dir
+):
+    form = next(p for p in forms_publish() if p.key == "mar")
+    form_path = pack_dir / "files" / form.file_name
+    form_path.unlink()
+    _station, token = enrolled("PC", [small_ward], it_user)
+
+    answer = client.get(
+        reverse("station_api:file", args=[f"form-{form.pk}"]), **bearer(token)
+    )
+
+    assert answer.status_code == 503
+    assert forms_due() == ["mar"]
+    remade = next(iter(forms_publish()))
+    assert remade.key == "mar"
+    assert form_path.exists()  # the same bytes, made again
 
 
 def heartbeat(client, token: str, body: dict):
@@ -341,17 +362,20 @@ def test_the_stations_log_reaches_the_access_log_once(client, small_ward, it_use
     assert all(sorted(r.patients) == sorted(pack.patients) for r in rows)
 
 
-def test_too_many_requests_wait_a_minute(client, small_ward, it_user, settings):
+def test_too_many_requests_or_failed_tokens_wait_a_minute(
+    client, small_ward, it_user, settings
+):
     settings.STATION_RATE_PER_MINUTE = 10
     settings.STATION_AUTH_FAILURES_PER_MINUTE = 3
     _station, token = enrolled("PC", [small_ward], it_user)
     url = reverse("station_api:manifest")
 
-    statuses = [client.get(url, **bearer(token)).status_code for _ in range(11)]
     guesses = [client.get(url, **bearer("dst_guess")).status_code for _ in range(4)]
+    statuses = [client.get(url, **bearer(token)).status_code for _ in range(11)]
 
-    assert statuses == [200] * 10 + [429]
     assert guesses == [401, 401, 401, 429]
+    # A good token from the same address (the proxy's) is not held back.
+    assert statuses == [200] * 10 + [429]
     blocked = client.get(url, **bearer(token))
     assert blocked.status_code == 429
     assert blocked["Retry-After"] == "60"

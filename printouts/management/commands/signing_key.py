@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from printouts.published import signatures_renew
 from printouts.signing import key_current, key_rotate, keys_chain
 
 
@@ -28,7 +29,11 @@ class Command(BaseCommand):
             raise CommandError("--break-chain goes with --rotate.")
         if rotate:
             key = key_rotate(endorse=not break_chain)
-            self.stdout.write(f"New signing key {key.key_id} in use.")
+            renewed = signatures_renew()
+            self.stdout.write(
+                f"New signing key {key.key_id} in use; {renewed} packs and "
+                "printouts signed again with it."
+            )
             if break_chain:
                 self.stdout.write(
                     self.style.WARNING(

@@ -101,8 +101,13 @@ class Store:
             kept.append(Held(about=about, **entry))
         return sorted(kept, key=lambda held: held.moment, reverse=True)
 
-    def holds(self, item: str, sha256: str) -> bool:
-        return any(h.item == item and h.sha256 == sha256 for h in self.held())
+    def holds(self, item: str, sha256: str, signature: str) -> bool:
+        """Kept already, with this signature: a file signed again (a new
+        server key) is fetched and kept again with its new signature."""
+        return any(
+            h.item == item and h.sha256 == sha256 and h.signature == signature
+            for h in self.held()
+        )
 
     # Keeping ----------------------------------------------------------------
 

@@ -105,7 +105,7 @@ def _apply(home: Path, api: Api, config: settings.Config, state, body: dict) -> 
     store = Store(home, trusted)
     places = {place["id"] for place in body["station"]["locations"]}
     for entry in body["items"]:
-        if store.holds(entry["item"], entry["sha256"]):
+        if store.holds(entry["item"], entry["sha256"], entry["signature"]):
             continue
         try:
             _fetch(api, store, entry, places)
@@ -168,6 +168,11 @@ def _heartbeat(home: Path, api: Api, config: settings.Config, state) -> None:
     state.last_heartbeat_at = _now()
 
 
+# Answers after which asking again soon helps nobody: revoked or unknown
+# (until IT enrols it again), and too many requests.
+BACK_OFF = {401: 600.0, 429: 60.0}
+
+
 def next_wait(state) -> float:
     """Seconds to the next check: the manifest's ``check`` interval, or its
     ``downtime`` one while a declared downtime's final set is not all here,
@@ -186,6 +191,7 @@ def run(home: Path) -> None:
     loop goes on (the server may be down for weeks)."""
     logger.info("downtime-station %s keeping %s", __version__, home)
     while True:
+        wait = None
         try:
             outcome = sync(home)
             if outcome.kept or outcome.refused or outcome.dropped:
@@ -197,11 +203,12 @@ def run(home: Path) -> None:
                 )
         except ServerError as error:
             logger.warning("sync failed: %s", error)
+            wait = BACK_OFF.get(error.status)
         except settings.NotEnrolled:
             raise
         except Exception:  # never stop for good: log it, try again later
             logger.exception("sync failed")
-        time.sleep(next_wait(settings.state(home)))
+        time.sleep(wait or next_wait(settings.state(home)))
 
 
 def _now() -> str:
