@@ -97,7 +97,15 @@ def sync(home: Path, *, force_heartbeat: bool = False) -> Outcome:
 
 
 def _apply(home: Path, api: Api, config: settings.Config, state, body: dict) -> Outcome:
+    """What the manifest says of the station's wards and of a downtime is
+    saved before any file is fetched: a station stopped mid-sync (a power
+    cut) never holds a downtime's files without knowing of the downtime."""
     outcome = Outcome(changed=True)
+    state.places = body["station"]["locations"]
+    state.language = body.get("language", state.language)
+    state.downtime = body.get("downtime")
+    state.intervals = body.get("intervals", {})
+    state.save(home)
     trusted = followed(config.trusted, body.get("keys", []))
     if trusted != config.trusted:
         config.trusted = trusted
@@ -114,10 +122,6 @@ def _apply(home: Path, api: Api, config: settings.Config, state, body: dict) -> 
             logger.error("%s not kept: %s", entry["item"], error)
             outcome.refused.append(f"{entry['item']}: {error}")
     outcome.dropped = store.forget_places(places)
-    state.places = body["station"]["locations"]
-    state.language = body.get("language", state.language)
-    state.downtime = body.get("downtime")
-    state.intervals = body.get("intervals", {})
     return outcome
 
 
