@@ -132,9 +132,11 @@ def pack_render(*, pack_id: int, use_cache: bool = True) -> Pack:
 
 
 def _labels(pack: Pack) -> None:
-    """The ward's label sheets, for its stations, as its census stands now. A
-    failure here never fails the pack: it is logged, and the next render of
-    the ward tries again."""
+    """The ward's label sheets as its census stands now, when a ward station
+    keeps them (the clerk's page makes its own on demand). A failure here
+    never fails the pack: it is logged, and the next render tries again."""
+    if not pack.location.stations.filter(revoked_at__isnull=True).exists():
+        return
     try:
         labels_publish(ward=pack.location, as_of=pack.as_of)
     except Exception:

@@ -13,6 +13,7 @@ from downtime.numbers import (
 from printouts.models import Printout
 from printouts.published import forms_due, forms_publish, printouts_prune
 from printouts.signing import keys_chain, statement_verify
+from stations.services import station_create
 from tests.patients.fhir import encounter, patient
 from tests.patients.test_pages import wards  # noqa: F401 - the fixture
 from tests.printouts.conftest import load
@@ -31,9 +32,20 @@ def verifies(printout: Printout) -> bool:
     )
 
 
+def on_a_station(*places) -> None:
+    """Label sheets are made for the wards a ward station keeps."""
+    station_create(name="PC", locations=places, notes="", user=person("it", "it"))
+
+
+def test_without_a_station_a_ward_pack_makes_no_label_sheets(small_ward):
+    ready(small_ward)
+    assert not Printout.objects.exists()
+
+
 def test_a_ward_pack_brings_its_label_sheets_new_only_when_the_census_changes(
     small_ward, pack_dir
 ):
+    on_a_station(small_ward)
     pack = ready(small_ward)
     labels = Printout.objects.get(kind=Printout.Kind.LABELS)
     assert labels.location == small_ward
@@ -93,6 +105,7 @@ def test_a_block_of_downtime_numbers_is_published_for_its_ward(wards):  # noqa: 
 
 
 def test_older_printouts_go_beyond_the_newest_three(small_ward, pack_dir):
+    on_a_station(small_ward)
     ready(small_ward)
     for number in range(5):
         load(

@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 from printouts.models import Printout
 from printouts.published import signatures_stale
 from printouts.signing import key_current, keys_chain, statement_verify
+from tests.printouts.test_published import on_a_station
 from tests.printouts.test_views import ready
 
 pytestmark = pytest.mark.django_db
@@ -65,6 +66,7 @@ def test_the_command_shows_and_rotates_the_key(capsys, data_dir):
 def test_after_a_rotation_what_stations_keep_is_signed_again_with_the_new_key(
     small_ward, capsys
 ):
+    on_a_station(small_ward)
     pack = ready(small_ward)
     labels = Printout.objects.get(kind=Printout.Kind.LABELS)
     before = (pack.statement, labels.statement)

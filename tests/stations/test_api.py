@@ -384,6 +384,8 @@ def test_too_many_requests_or_failed_tokens_wait_a_minute(
 def test_the_manifest_brings_label_sheets_downtime_numbers_and_blank_forms(
     client, small_ward, other_ward, it_user
 ):
+    station, token = enrolled("PC", [small_ward], it_user)
+    enrolled("Their PC", [other_ward], it_user)
     pack = published(small_ward)
     published(other_ward)
     forms_publish()
@@ -392,7 +394,6 @@ def test_the_manifest_brings_label_sheets_downtime_numbers_and_blank_forms(
     theirs = numbers_allocate(location=other_ward, count=21, user=it_user)
     their_numbers = number_labels_publish(block=theirs)
     their_labels = Printout.objects.get(kind="labels", location=other_ward)
-    station, token = enrolled("PC", [small_ward], it_user)
 
     body = client.get(reverse("station_api:manifest"), **bearer(token)).json()
 

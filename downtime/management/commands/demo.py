@@ -44,10 +44,13 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write(_("Loading the demo hospital through the FHIR importer..."))
         call_command("seed_demo", stdout=self.stdout, stderr=self.stderr)
+        credentials = demo_accounts_ensure(reset_passwords=reset_passwords)
+        # Before the packs: its wards' label sheets are made with them.
+        code = station_demo_ensure(user=User.objects.get(username="it"))
         self.stdout.write(_("Rendering the ward packs..."))
         call_command("render_packs", "--all", stdout=self.stdout, stderr=self.stderr)
-        self._print_accounts(demo_accounts_ensure(reset_passwords=reset_passwords))
-        self._print_station(addrport)
+        self._print_accounts(credentials)
+        self._print_station(addrport, code)
         if no_serve:
             return
         self.stdout.write(
@@ -55,10 +58,9 @@ class Command(BaseCommand):
         )
         call_command("runserver", addrport, use_reloader=False)
 
-    def _print_station(self, addrport: str) -> None:
+    def _print_station(self, addrport: str, code: str | None) -> None:
         """The demo's ward station: the one command that enrols and syncs it,
         to run in another terminal while the demo serves."""
-        code = station_demo_ensure(user=User.objects.get(username="it"))
         home = settings.DATA_DIR / "demo-station"
         program = Path(sys.executable).parent / "downtime-station"
         command = f"{program} --home {home}"
