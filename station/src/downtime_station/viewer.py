@@ -59,6 +59,7 @@ class Viewer:
         self.home = home
         self.secret = secrets.token_urlsafe(24)
         self.people: dict[str, str] = {}  # session cookie: name typed
+        self.notices: dict[str, tuple[str, str]] = {}  # session: (notice, error)
         self.lock = threading.Lock()
 
     def store(self) -> Store:
@@ -130,10 +131,19 @@ class Handler(BaseHTTPRequestHandler):
 
     # Who is at the keyboard -------------------------------------------------
 
-    def _person(self) -> str | None:
+    def _session(self) -> str:
         jar = cookies.SimpleCookie(self.headers.get("Cookie", ""))
-        session = jar[COOKIE].value if COOKIE in jar else ""
-        return self.viewer.people.get(session)
+        return jar[COOKIE].value if COOKIE in jar else ""
+
+    def _person(self) -> str | None:
+        return self.viewer.people.get(self._session())
+
+    def _then_list(self, *, notice: str = "", error: str = "") -> None:
+        """Back to the list, saying what happened: a reload of the list must
+        not print again."""
+        with self.viewer.lock:
+            self.viewer.notices[self._session()] = (notice, error)
+        self._redirect()
 
     def _set_name(self, name: str) -> None:
         name = " ".join(name.split())[:100]
@@ -157,11 +167,13 @@ class Handler(BaseHTTPRequestHandler):
 
     # Pages ------------------------------------------------------------------
 
-    def _list(self, notice: str = "", error: str = "") -> None:
+    def _list(self) -> None:
         person = self._person()
         if person is None:
             self._page(self._name_form())
             return
+        with self.viewer.lock:
+            notice, error = self.viewer.notices.pop(self._session(), ("", ""))
         state = settings.state(self.viewer.home)
         set_language(state.language)
         held = self.viewer.store().held()
@@ -239,10 +251,10 @@ class Handler(BaseHTTPRequestHandler):
         try:
             print_pdf(home, data, command=settings.load(home).print_command)
         except PrintFailed as error:
-            self._list(error=_("Printing failed: %(error)s") % {"error": error})
+            self._then_list(error=_("Printing failed: %(error)s") % {"error": error})
             return
         audit.record(home, person=person, action="print", item=item)
-        self._list(
+        self._then_list(
             notice=_("Sent to the printer: %(title)s.") % {"title": _title(held)}
         )
 
