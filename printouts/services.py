@@ -456,15 +456,23 @@ class PackDamaged(Exception):
     """A pack's file is missing or no longer matches its SHA-256."""
 
 
+def published_bytes(row: Pack | Printout) -> bytes:
+    """A published file (a pack's or a printout's), checked against its
+    SHA-256; PackDamaged if it is missing or does not match."""
+    name = f"{row.kind} {row.pk}"
+    try:
+        data = (settings.PACK_DIR / "files" / row.file_name).read_bytes()
+    except OSError as error:
+        raise PackDamaged(f"{name}: file missing") from error
+    if not row.sha256 or hashlib.sha256(data).hexdigest() != row.sha256:
+        raise PackDamaged(f"{name}: file does not match its SHA-256")
+    return data
+
+
 def pack_printable(*, pack: Pack, printed_by: str, at: dt.datetime) -> bytes:
     """The pack's file, checked against its SHA-256, with "printed by NAME at
     TIME" on top of every page: a sheet found later says whose it was."""
-    try:
-        data = pack_path(pack).read_bytes()
-    except (OSError, ValueError) as error:
-        raise PackDamaged(f"pack {pack.pk}: file missing") from error
-    if hashlib.sha256(data).hexdigest() != pack.sha256:
-        raise PackDamaged(f"pack {pack.pk}: file does not match its SHA-256")
+    data = published_bytes(pack)
     with translation.override(pack.language):
         line = _("Printed by %(name)s at %(time)s") % {
             "name": printed_by,

@@ -1,10 +1,12 @@
 """Pack tasks: ids in, a service call, ids out. Retry policy lives here."""
 
 import logging
+from functools import partial
 
 from celery import shared_task
 from celery.signals import worker_process_init
 from django.conf import settings
+from django.db import transaction
 
 from printouts.models import Pack
 from printouts.pdf import tune_gc
@@ -14,7 +16,13 @@ from printouts.published import (
     signatures_renew,
     signatures_stale,
 )
-from printouts.services import pack_render, pack_requeue, packs_due, packs_prune
+from printouts.services import (
+    pack_render,
+    pack_request,
+    pack_requeue,
+    packs_due,
+    packs_prune,
+)
 
 logger = logging.getLogger(__name__)
 RETRIES = 3
@@ -58,6 +66,17 @@ def send_renders(pack_ids: list[int], *, priority: int | None = None) -> bool:
             Pack.objects.filter(pk__in=pack_ids[index:]).update(queued_at=None)
             return False
     return True
+
+
+def render_requested(*, location, kind: str, day, user=None) -> Pack:
+    """A render asked for now (a person, or a damaged file found); its task
+    is sent once the row is committed, none when one is already queued."""
+    pack = pack_request(
+        location=location, kind=kind, day=day, reason=Pack.Reason.REQUESTED, user=user
+    )
+    if pack.newly_created:
+        transaction.on_commit(partial(send_renders, [pack.pk]))
+    return pack
 
 
 @shared_task

@@ -5,7 +5,6 @@ import datetime as dt
 import io
 import logging
 import zipfile
-from functools import partial
 
 from django.contrib import messages
 from django.db import transaction
@@ -23,8 +22,8 @@ from accounts.services import access_denied, access_record
 from printouts import documents
 from printouts.models import Pack
 from printouts.selectors import newest_ready, pack_rows
-from printouts.services import PackDamaged, pack_printable, pack_request
-from printouts.tasks import send_renders
+from printouts.services import PackDamaged, pack_printable
+from printouts.tasks import render_requested
 
 logger = logging.getLogger(__name__)
 READERS = (Role.NURSE, Role.CLERK, Role.IT)
@@ -126,7 +125,9 @@ def pack_render_now(request: HttpRequest, location_id: int) -> HttpResponse:
         if day is None:
             return HttpResponseBadRequest(_("A clinic list is for today or tomorrow."))
     with transaction.atomic():
-        pack = _queue_render(request, location, kind, day)
+        pack = render_requested(
+            location=location, kind=kind, day=day, user=request.user
+        )
         access_record(
             request=request,
             action=AccessLog.Action.RENDER,
@@ -194,25 +195,12 @@ def _printable(pack: Pack, request: HttpRequest, now) -> bytes:
         raise
 
 
-def _queue_render(request: HttpRequest, location, kind: str, day) -> Pack:
-    """A render asked by this user; its task is sent once the row is saved
-    (none when a render of it is already queued)."""
-    pack = pack_request(
-        location=location,
-        kind=kind,
-        day=day,
-        reason=Pack.Reason.REQUESTED,
-        user=request.user,
-    )
-    if pack.newly_created:
-        transaction.on_commit(partial(send_renders, [pack.pk]))
-    return pack
-
-
 def _render_again(request: HttpRequest, pack: Pack) -> None:
     """A damaged file is never served: a new render is queued instead."""
     with transaction.atomic():
-        _queue_render(request, pack.location, pack.kind, pack.day)
+        render_requested(
+            location=pack.location, kind=pack.kind, day=pack.day, user=request.user
+        )
     messages.error(
         request,
         _(

@@ -7,15 +7,13 @@ not exist, and the attempt is logged. A revoked or unknown token answers
 401. Every request counts against a rate limit (``stations.limits``).
 """
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable
-from functools import partial, wraps
+from functools import wraps
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -25,12 +23,13 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.models import AccessLog
 from printouts.models import Pack, Printout
 from printouts.published import printout_discard
-from printouts.services import pack_request
+from printouts.services import PackDamaged, published_bytes
 from printouts.signing import keys_chain
-from printouts.tasks import send_renders
+from printouts.tasks import render_requested
 from stations import limits
 from stations.manifest import station_manifest
 from stations.models import Station
+from stations.selectors import station_file
 from stations.services import (
     EnrolmentRefused,
     ReportInvalid,
@@ -157,7 +156,7 @@ def manifest(request: HttpRequest, station: Station) -> HttpResponse:
 def file(request: HttpRequest, station: Station, item: str) -> HttpResponse:
     """One file of the station's wards, checked against its SHA-256 and
     logged as the station's download in the transaction that reads it."""
-    row = _scoped(station, item)
+    row = station_file(station=station, item=item)
     record = {"station": station, "item": item, "address": _address(request)}
     if row is None:
         station_download_record(row=None, outcome=AccessLog.Outcome.DENIED, **record)
@@ -176,26 +175,6 @@ def file(request: HttpRequest, station: Station, item: str) -> HttpResponse:
     return response
 
 
-def _scoped(station: Station, item: str) -> Pack | Printout | None:
-    """The signed file ``item`` names, if it is one of the station's wards'
-    (a blank form is everyone's)."""
-    kind, _sep, number = item.partition("-")
-    if not number.isdigit():
-        return None
-    places = station.locations.all()
-    if kind == "pack":
-        found = Pack.objects.filter(
-            pk=int(number), status=Pack.Status.READY, location__in=places
-        )
-    elif kind in Printout.Kind.values:
-        found = Printout.objects.filter(pk=int(number), kind=kind).filter(
-            Q(location__in=places) | Q(kind=Printout.Kind.FORM, location=None)
-        )
-    else:
-        return None
-    return found.exclude(signature="").first()
-
-
 def _repair(row: Pack | Printout) -> None:
     """A damaged file is never served: a pack is rendered again, a printout
     made again."""
@@ -203,27 +182,17 @@ def _repair(row: Pack | Printout) -> None:
         printout_discard(printout=row)
         return
     with transaction.atomic():
-        pack = pack_request(
-            location=row.location,
-            kind=row.kind,
-            day=row.day,
-            reason=Pack.Reason.REQUESTED,
-        )
-        if pack.newly_created:
-            transaction.on_commit(partial(send_renders, [pack.pk]))
+        render_requested(location=row.location, kind=row.kind, day=row.day)
 
 
 def _checked(row: Pack | Printout) -> bytes | None:
     """The file's bytes if they match its SHA-256; None (and a log line) if
     the file is missing or damaged."""
     try:
-        data = (settings.PACK_DIR / "files" / row.file_name).read_bytes()
-    except OSError:
-        data = b""
-    if hashlib.sha256(data).hexdigest() != row.sha256:
-        logger.error("%s %s cannot be served to a station: damaged", row.kind, row.pk)
+        return published_bytes(row)
+    except PackDamaged as error:
+        logger.error("cannot be served to a station: %s", error)
         return None
-    return data
 
 
 @require_POST

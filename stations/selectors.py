@@ -4,10 +4,11 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from printouts.models import Pack, Printout
 from stations.models import Station
 
 
@@ -96,3 +97,49 @@ def copy_level(copies: PlaceCopies, now: dt.datetime) -> str:
 def silent_stations(now: dt.datetime | None = None) -> list[Station]:
     now = now or timezone.now()
     return [s for s in stations_in_service() if station_silent(s, now)]
+
+
+def item_reference(item: str) -> tuple[str, int] | None:
+    """("pack", 12) for "pack-12"; None for anything else."""
+    kind, _sep, number = item.partition("-")
+    return (kind, int(number)) if number.isdigit() else None
+
+
+def station_file(*, station: Station, item: str) -> Pack | Printout | None:
+    """The signed file ``item`` names, if it is one of the station's wards'
+    (a blank form is everyone's): every station download is scoped here."""
+    reference = item_reference(item)
+    if reference is None:
+        return None
+    kind, pk = reference
+    places = station.locations.all()
+    if kind == "pack":
+        found = Pack.objects.filter(
+            pk=pk, status=Pack.Status.READY, location__in=places
+        )
+    elif kind in Printout.Kind.values:
+        found = Printout.objects.filter(pk=pk, kind=kind).filter(
+            Q(location__in=places) | Q(kind=Printout.Kind.FORM, location=None)
+        )
+    else:
+        return None
+    return found.exclude(signature="").first()
+
+
+def station_holdings(*, station: Station) -> tuple[list, list[dict]]:
+    """Its wards and clinics (wards first), and what it reported holding of
+    them, by ward, with each copy's as-of time."""
+    places = sorted(
+        station.locations.all(), key=lambda place: (place.kind != "ward", place.name)
+    )
+    names = {place.pk: place.name for place in places}
+    holdings = [
+        {
+            **holding,
+            "name": names.get(holding["location"], "?"),
+            "as_of": parse_datetime(holding["as_of"]),
+        }
+        for holding in station.holdings
+    ]
+    holdings.sort(key=lambda h: (h["kind"] != "ward", h["name"], h["day"] or ""))
+    return places, holdings

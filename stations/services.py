@@ -18,6 +18,7 @@ from accounts.models import AccessLog
 from patients.models import Location
 from printouts.models import Pack, Printout
 from stations.models import Station
+from stations.selectors import item_reference
 
 CODE_LIFETIME = dt.timedelta(hours=24)
 # No 0/O, 1/I/L: a code is read off IT's screen and typed on the ward PC.
@@ -178,8 +179,9 @@ def station_heartbeat(*, station: Station, report: dict, address: str | None) ->
     holdings = _holdings(report.get("holdings"))
     places = {place.pk for place in station.locations.all()}
     kept = []
+    references = [item_reference(holding.item) for holding in holdings]
     packs = Pack.objects.filter(
-        pk__in=[pack_id for pack_id in (_pack_id(h.item) for h in holdings) if pack_id],
+        pk__in=[pk for kind, pk in filter(None, references) if kind == "pack"],
         status=Pack.Status.READY,
         location__in=places,
     )
@@ -220,11 +222,6 @@ def _holdings(value) -> list[Holding]:
             raise ReportInvalid(f"holdings[{index}]: needs item and sha256")
         holdings.append(Holding(item, sha256))
     return holdings
-
-
-def _pack_id(item: str) -> int | None:
-    kind, _sep, number = item.partition("-")
-    return int(number) if kind == "pack" and number.isdigit() else None
 
 
 def _text(report: dict, name: str, longest: int) -> str:
@@ -298,7 +295,8 @@ def _log_row(station: Station, index: int, entry, address: str | None) -> Access
         station_entry=entry_id,
         reported_at=timezone.now(),
     )
-    row.pack_id = _pack_id(item)
+    reference = item_reference(item)
+    row.pack_id = reference[1] if reference and reference[0] == "pack" else None
     return row
 
 

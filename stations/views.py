@@ -7,7 +7,6 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -15,7 +14,7 @@ from accounts.decorators import roles_required
 from accounts.models import Role
 from stations.forms import ConfirmForm, StationForm
 from stations.models import Station
-from stations.selectors import station_silent
+from stations.selectors import station_holdings, station_silent
 from stations.services import (
     CODE_LIFETIME,
     station_create,
@@ -79,18 +78,7 @@ def detail(request: HttpRequest, station_id: int) -> HttpResponse:
 def _detail(
     request: HttpRequest, station: Station, *, status: int = 200, **forms
 ) -> HttpResponse:
-    places = sorted(
-        station.locations.all(), key=lambda place: (place.kind != "ward", place.name)
-    )
-    names = {place.pk: place.name for place in places}
-    holdings = [
-        {
-            **holding,
-            "name": names.get(holding["location"], "?"),
-            "as_of": parse_datetime(holding["as_of"]),
-        }
-        for holding in station.holdings
-    ]
+    places, holdings = station_holdings(station=station)
     return render(
         request,
         "stations/detail.html",
@@ -98,10 +86,7 @@ def _detail(
             "station": station,
             "places": places,
             "silent": station_silent(station, timezone.now()),
-            "holdings": sorted(
-                holdings,
-                key=lambda h: (h["kind"] != "ward", h["name"], h["day"] or ""),
-            ),
+            "holdings": holdings,
             "code_form": forms.get("code_form")
             or ConfirmForm(request=request, prefix="code"),
             "revoke_form": forms.get("revoke_form")
