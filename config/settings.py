@@ -326,6 +326,24 @@ HL7_MAX_MESSAGE_BYTES = env_int(
 # MSH-11 processing ids applied (P: production); others are answered AR, so
 # that test or training messages never reach the mirror by mistake.
 HL7_PROCESSING_IDS = env_list("HL7_PROCESSING_IDS", ["P"])
+# MSH-12 version ids read; others are answered AR with ERR code 203
+# (unsupported version id): the readers know the segments of 2.3 to 2.8.
+HL7_VERSIONS = env_list(
+    "HL7_VERSIONS",
+    [
+        "2.3",
+        "2.3.1",
+        "2.4",
+        "2.5",
+        "2.5.1",
+        "2.6",
+        "2.7",
+        "2.7.1",
+        "2.8",
+        "2.8.1",
+        "2.8.2",
+    ],
+)
 # MSH-3 of our acknowledgements.
 HL7_APPLICATION = env_str("HL7_APPLICATION", "DOWNTIME")
 # The listener's connections prepare their statements on the server; turn it

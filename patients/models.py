@@ -19,7 +19,13 @@ class Mirrored(models.Model):
     source_updated_at = models.DateTimeField(
         _("last updated at the source"), null=True, blank=True
     )
+    # What the mirror shows of the row, digested (patients.ingest.rules).
     source_hash = models.CharField(_("content hash"), max_length=40)
+    # The digest of the FHIR resource the row was built from; empty when
+    # something else wrote it since.
+    source_digest = models.CharField(
+        _("source resource digest"), max_length=40, blank=True, default=""
+    )
     received_at = models.DateTimeField(_("received at"))
 
     class Meta:

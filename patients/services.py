@@ -1,6 +1,5 @@
 """Writes to the mirror. Only the ingest services call these; no view does."""
 
-import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from django.utils.translation import gettext as _
 from downtime.selectors import downtime_feeds_isolated
 from patients.ingest.fhir import Importer, Summary, fhir_import
 from patients.ingest.pull import FhirClient, PullError, PullStopped, fhir_pull
-from patients.ingest.sources import Item, Load, read_paths
+from patients.ingest.sources import Item, Load, Unreadable, read_json, read_paths
 from patients.models import FeedState, QuarantinedResource
 
 Progress = Callable[[int], None]
@@ -174,14 +173,9 @@ def quarantine_replay(
 
 def _item(row: QuarantinedResource) -> Item:
     try:
-        resource = json.loads(row.raw)
-    except json.JSONDecodeError as error:
-        return Item(
-            row.origin,
-            row.raw,
-            error=f"not valid JSON ({error.msg})",
-            quarantine_id=row.pk,
-        )
+        _, resource = read_json(row.raw.encode())
+    except Unreadable as error:
+        return Item(row.origin, row.raw, error=str(error), quarantine_id=row.pk)
     if not isinstance(resource, dict):
         return Item(
             row.origin, row.raw, error="not a JSON object", quarantine_id=row.pk

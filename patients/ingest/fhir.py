@@ -20,15 +20,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from django.db import models, transaction
+from django.db import DataError, IntegrityError, models, transaction
 from django.utils import timezone
 
-from patients.ingest import upsert, values
+from patients.ingest import rules, upsert, values
 from patients.ingest.mappers import MAPPERS, REPLACED_AS_A_SET, Context, Mapper, Row
 from patients.ingest.mappers.directory import location_kind
 from patients.ingest.r4 import RESOURCE_TYPES
 from patients.ingest.references import Ref, parse_reference
-from patients.ingest.sources import Item, Load, canonical_json
+from patients.ingest.sources import (
+    Item,
+    Load,
+    canonical_json,
+    content_problem,
+    storable,
+    storable_value,
+)
 from patients.models import (
     Clinician,
     Encounter,
@@ -42,6 +49,8 @@ from patients.models import (
 
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _URN = re.compile(r"urn:uuid:[0-9a-fA-F-]{36}")
+# How many refused inputs a summary lists by name.
+NOTED = 20
 # Where a reference by identifier looks: model, identifier system, value.
 TARGETS: dict[str, tuple[type[models.Model], str | None, str | None]] = {
     "Patient": (Patient, "mrn_system", "mrn"),
@@ -80,6 +89,15 @@ class Summary:
     skipped: list[str] = field(default_factory=list)
     # Optional references (a prescriber, an attending) not in the mirror.
     unresolved: Counter = field(default_factory=Counter)
+    # Texts longer than their column, shortened with a visible mark.
+    shortened: Counter = field(default_factory=Counter)
+    # Input refused before it was mapped (unreadable, or holding what the
+    # mirror cannot store): "where: why", the first NOTED of them.
+    refused: list[str] = field(default_factory=list)
+    # List types a complete source did not replace, because that many held
+    # items may be on the list: removing what "is no longer listed" could
+    # remove them.
+    removals_skipped: dict[str, int] = field(default_factory=dict)
 
     def add(self, resource_type: str, outcome: Outcome, number: int = 1) -> None:
         if number:
@@ -97,6 +115,9 @@ class Summary:
             "counts": {kind: dict(counter) for kind, counter in self.counts.items()},
             "skipped": self.skipped,
             "unresolved": dict(self.unresolved),
+            "shortened": dict(self.shortened),
+            "refused": self.refused,
+            "removals_skipped": self.removals_skipped,
         }
 
 
@@ -122,6 +143,8 @@ class Importer(Context):
         self._seen: dict[str, dict[str, str]] = defaultdict(dict)
         self._patients: set[int] = set()
         self._kept: dict[str, set[str]] = defaultdict(set)
+        # (type, id) of each held item; "" where it could not be read.
+        self._held: list[tuple[str, str]] = []
         self._inserted: Counter = Counter()
 
     def run(self, load: Load, *, chunk_size: int = 1000, progress=None) -> Summary:
@@ -132,8 +155,11 @@ class Importer(Context):
             if progress:
                 progress(len(chunk))
         if self.replace_sets:
+            held = self._held_unkept()
             for kind in REPLACED_AS_A_SET:
-                if kind in load.covered:
+                if kind in load.covered and held[kind]:
+                    self.summary.removals_skipped[kind] = held[kind]
+                elif kind in load.covered:
                     self._replace_set(kind)
         self.delete(load.deleted)
         upsert.refresh_statistics(
@@ -145,8 +171,10 @@ class Importer(Context):
         groups: dict[tuple[int, str, int], list[Item]] = defaultdict(list)
         for item in chunk:
             kind = item.resource_type
-            if item.error or not kind:
-                self._quarantine(item, item.error or "resourceType is missing")
+            if refusal := item.error or content_problem(item):
+                self._refuse(item, refusal)
+            elif not kind:
+                self._quarantine(item, "resourceType is missing")
             elif kind not in MAPPERS:
                 if kind in RESOURCE_TYPES:
                     self.summary.add(kind, Outcome.IGNORED)
@@ -192,7 +220,7 @@ class Importer(Context):
                 self.summary.add(mapper.resource_type, outcome)
                 self._remember(mapper, candidate, before and before[0])
                 self._resolve_quarantine([candidate.item])
-        self._write(mapper, self._map(mapper, changed), existing.keys())
+        self._write(mapper, self._map(mapper, changed), existing)
 
     def _candidates(self, mapper: Mapper, items: list[Item]) -> list[_Candidate]:
         """Valid ids and timestamps, one candidate per id (the newest)."""
@@ -205,6 +233,8 @@ class Importer(Context):
                 continue
             try:
                 meta = resource.get("meta") or {}
+                if not isinstance(meta, dict):
+                    raise values.Invalid(f"{item.resource_type}.meta is not an object")
                 updated = values.datetime(meta.get("lastUpdated"), "meta.lastUpdated")
             except values.Invalid as error:
                 self._quarantine(item, str(error))
@@ -217,7 +247,7 @@ class Importer(Context):
                 # Two copies in one chunk: the newer (or the later) wins.
                 same = Outcome.UNCHANGED if prior.digest == digest else Outcome.OLDER
                 self.summary.add(kind, same)
-                if _is_older(updated, prior.updated_at):
+                if rules.is_older(updated, prior.updated_at):
                     continue
             elif self._seen[kind].get(source_id) == digest:
                 self.summary.add(kind, Outcome.UNCHANGED)
@@ -227,13 +257,14 @@ class Importer(Context):
         return list(chosen.values())
 
     def _compare(self, candidate: _Candidate, before) -> Outcome | None:
-        """UNCHANGED or OLDER when the mirror has this already; None to write."""
+        """UNCHANGED when the row was built from this very resource, OLDER
+        when the mirror has newer; None to map and write."""
         if before is None:
             return None
-        _, digest, updated = before
+        _, _, digest, updated = before
         if digest == candidate.digest:
             return Outcome.UNCHANGED
-        if _is_older(candidate.updated_at, updated):
+        if rules.is_older(candidate.updated_at, updated):
             return Outcome.OLDER
         return None
 
@@ -284,32 +315,34 @@ class Importer(Context):
                 row.fields[f"{wanted.field}_id"] = pk
         return True
 
-    def _write(self, mapper: Mapper, ready: list[_Candidate], known) -> None:
+    def _write(self, mapper: Mapper, ready: list[_Candidate], existing) -> None:
         if mapper.model is Patient:
-            ready = self._without_mrn_conflicts(ready)
+            ready = self._without_mrn_conflicts(mapper, ready, existing)
         if not ready:
             return
-        rows = [
-            {
-                **c.row.fields,
-                "source_feed": self.feed,
-                "source_type": mapper.resource_type,
-                "source_id": c.source_id,
-                "source_updated_at": c.updated_at,
-                "source_hash": c.digest,
-                "received_at": self.received_at,
-            }
-            for c in ready
-        ]
-        new = {c.source_id for c in ready} - set(known)
-        with transaction.atomic():
-            if mapper.model is Encounter:
-                _free_claimed_beds(rows)
-            pks = upsert.upsert(mapper.model, rows)
-            self._resolve_quarantine([c.item for c in ready])
-        self._inserted[mapper.model] += len(new)
+        try:
+            rows, pks = self._store(mapper, ready)
+        except (DataError, IntegrityError):
+            # One row the database refuses must not take its neighbours
+            # down: each alone, and the one refused quarantined. (Whatever
+            # refuses every write, a full disk or a revoked grant, stops
+            # the run.)
+            if len(ready) == 1:
+                self._quarantine(ready[0].item, _refused(mapper))
+                self._keep(mapper, ready[0].source_id)
+                return
+            for candidate in ready:
+                self._write(mapper, [candidate], existing)
+            return
         for candidate, row in zip(ready, rows, strict=True):
-            outcome = Outcome.NEW if candidate.source_id in new else Outcome.UPDATED
+            before = existing.get(candidate.source_id)
+            if before is None:
+                outcome = Outcome.NEW
+                self._inserted[mapper.model] += 1
+            elif before[1] == row["source_hash"]:
+                outcome = Outcome.UNCHANGED
+            else:
+                outcome = Outcome.UPDATED
             self.summary.add(mapper.resource_type, outcome)
             self._remember(mapper, candidate, pks[candidate.source_id])
             if mapper.model is Location:
@@ -318,6 +351,49 @@ class Importer(Context):
                     row["ward_id"],
                     row["part_of_id"],
                 )
+
+    def _store(self, mapper: Mapper, ready: list[_Candidate]):
+        """Write ``ready`` in one transaction: (rows, {source id: pk})."""
+        rows = [
+            {
+                **c.row.fields,
+                "source_feed": self.feed,
+                "source_type": mapper.resource_type,
+                "source_id": c.source_id,
+                "source_updated_at": c.updated_at,
+                "source_digest": c.digest,
+                "received_at": self.received_at,
+            }
+            for c in ready
+        ]
+        with transaction.atomic():
+            if mapper.model is Encounter:
+                self._claim_beds(rows)
+            for row in rows:
+                if shortened := rules.fit_row(mapper.model, row):
+                    self.summary.shortened[mapper.resource_type] += shortened
+                row["source_hash"] = rules.content_hash(mapper.model, row)
+            pks = upsert.upsert(mapper.model, rows)
+            self._resolve_quarantine([c.item for c in ready])
+        return rows, pks
+
+    def _claim_beds(self, rows: list[dict]) -> None:
+        """Stays that lose their bed to a newer arrival get none."""
+        claiming = [
+            row
+            for row in rows
+            if row.get("bed_id") and row["status"] in Encounter.ON_CENSUS
+        ]
+        claims = [
+            rules.Claim(
+                row["bed_id"],
+                (row["source_type"], row["source_id"]),
+                row["source_updated_at"] or self.received_at,
+            )
+            for row in claiming
+        ]
+        for index in rules.claim_beds(claims):
+            claiming[index]["bed_id"] = None
 
     def _remember(self, mapper: Mapper, candidate: _Candidate, pk: int | None) -> None:
         self._seen[mapper.resource_type][candidate.source_id] = candidate.digest
@@ -333,19 +409,43 @@ class Importer(Context):
         if mapper.resource_type in REPLACED_AS_A_SET:
             self._kept[mapper.resource_type].add(source_id)
 
-    def _without_mrn_conflicts(self, ready: list[_Candidate]) -> list[_Candidate]:
-        """Two patient records must never share an MRN: the later one waits."""
+    def _without_mrn_conflicts(
+        self, mapper: Mapper, ready: list[_Candidate], existing: dict
+    ) -> list[_Candidate]:
+        """One patient, one row: found by its MRN (system and value), as the
+        HL7 feed finds it. A row only the HL7 feed has named takes this
+        resource's id (FHIR resources point at it by id). Two FHIR records
+        with one MRN are a conflict: the later one waits in quarantine."""
         keys = {(c.row.fields["mrn_system"], c.row.fields["mrn"]) for c in ready}
         owners = {
-            (system, mrn): source_id
-            for system, mrn, source_id in Patient.objects.filter(
+            (system, mrn): rest
+            for system, mrn, *rest in Patient.objects.filter(
                 mrn__in=[mrn for _, mrn in keys]
-            ).values_list("mrn_system", "mrn", "source_id")
+            ).values_list(
+                "mrn_system",
+                "mrn",
+                "source_id",
+                "pk",
+                "source_hash",
+                "source_updated_at",
+            )
         }
         kept = []
         for candidate in ready:
             key = (candidate.row.fields["mrn_system"], candidate.row.fields["mrn"])
-            owner = owners.setdefault(key, candidate.source_id)
+            owner, pk, digest, updated = owners.setdefault(
+                key, [candidate.source_id, None, "", None]
+            )
+            if owner != candidate.source_id and owner.startswith("hl7:"):
+                Patient.objects.filter(pk=pk).update(
+                    source_id=candidate.source_id, source_feed=self.feed
+                )
+                owners[key][0] = owner = candidate.source_id
+                existing[candidate.source_id] = (pk, digest, "", updated)
+                if rules.is_older(candidate.updated_at, updated):
+                    self.summary.add("Patient", Outcome.OLDER)
+                    self._remember(mapper, candidate, pk)
+                    continue
             if owner != candidate.source_id:
                 self._quarantine(
                     candidate.item,
@@ -413,27 +513,53 @@ class Importer(Context):
     # Quarantine, sets, deletions
 
     def _quarantine(self, item: Item, reason: str) -> None:
-        self.summary.add(item.resource_type, Outcome.QUARANTINED)
+        """Hold an item with the reason, every text made storable (a NUL or
+        a lone surrogate in the input is kept as a visible escape)."""
+        kind = storable(item.resource_type or item.declared_type)
+        self.summary.add(kind, Outcome.QUARANTINED)
+        held_type, held_id = _held_as(item)
+        self._held.append((held_type, held_id))
+        if held_type in REPLACED_AS_A_SET and held_id:
+            # Its row, if the mirror has one, stays until a good copy comes.
+            self._kept[held_type].add(held_id)
         if item.quarantine_id:
             QuarantinedResource.objects.filter(pk=item.quarantine_id).update(
-                reason=reason, attempts=models.F("attempts") + 1
+                reason=storable(reason), attempts=models.F("attempts") + 1
             )
             return
         urns = {
-            urn: item.urns[urn] for urn in _URN.findall(item.raw) if urn in item.urns
+            urn: storable(item.urns[urn])
+            for urn in _URN.findall(item.raw)
+            if urn in item.urns
         }
         resource_id = item.resource.get("id") if item.resource else ""
         QuarantinedResource.objects.create(
             feed=self.feed,
-            origin=item.origin[:512],
-            resource_type=item.resource_type[:64],
-            resource_id=str(resource_id or "")[:128],
-            patient_source_id=_patient_of(item)[:128],
-            reason=reason,
-            raw=item.raw,
+            origin=storable(item.origin)[:512],
+            resource_type=kind[:64],
+            resource_id=storable(str(resource_id or ""))[:128],
+            patient_source_id=_held_patient(item)[:128],
+            reason=storable(reason),
+            raw=storable(item.raw),
             references=urns,
             received_at=self.received_at,
         )
+
+    def _refuse(self, item: Item, reason: str) -> None:
+        """Hold input that cannot be read as a resource, and say so."""
+        self._quarantine(item, reason)
+        if len(self.summary.refused) < NOTED:
+            self.summary.refused.append(storable(f"{item.origin}: {reason}"))
+
+    def _held_unkept(self) -> Counter:
+        """Per list type, the held items that may be on that list and whose
+        id no removal spares (not read, or not kept)."""
+        held: Counter = Counter()
+        for kind, source_id in self._held:
+            for listed in (kind,) if kind else REPLACED_AS_A_SET:
+                if listed in REPLACED_AS_A_SET and source_id not in self._kept[listed]:
+                    held[listed] += 1
+        return held
 
     def _resolve_quarantine(self, items: list[Item]) -> None:
         """Replayed items that went through are marked so, never deleted."""
@@ -446,18 +572,16 @@ class Importer(Context):
             )
 
     def _replace_set(self, kind: str) -> None:
-        """Remove what a complete source no longer lists for its patients."""
-        model = MAPPERS[kind][0].model
-        patients = sorted(self._patients)
-        kept = self._kept[kind]
-        for start in range(0, len(patients), 500):
-            rows = model.objects.filter(
-                source_type=kind, patient_id__in=patients[start : start + 500]
-            ).values_list("pk", "source_id")
-            gone = [pk for pk, source_id in rows if source_id not in kept]
-            if gone:
-                model.objects.filter(pk__in=gone).delete()
-                self.summary.add(kind, Outcome.DELETED, len(gone))
+        """Remove what a complete source no longer lists for its patients
+        (of this feed's rows: patients.ingest.rules)."""
+        removed = rules.replace_list(
+            MAPPERS[kind][0].model,
+            feed=self.feed,
+            patients=self._patients,
+            kept=self._kept[kind],
+            as_of=None,
+        )
+        self.summary.add(kind, Outcome.DELETED, removed)
 
     def delete(self, refs: Iterable[Ref]) -> None:
         by_type: dict[str, list[str]] = defaultdict(list)
@@ -490,6 +614,27 @@ def fhir_import(
     return importer.run(load, chunk_size=chunk_size, progress=progress)
 
 
+def _held_as(item: Item) -> tuple[str, str]:
+    """(type, id) of a held item as far as they can be told; "" for a type
+    that is not FHIR R4 (it may be a typo of any) and an id not read."""
+    kind = item.resource_type or item.declared_type
+    source_id = item.resource.get("id") if item.resource else None
+    return (
+        kind if kind in RESOURCE_TYPES else "",
+        source_id if isinstance(source_id, str) and _ID.match(source_id) else "",
+    )
+
+
+def _held_patient(item: Item) -> str:
+    """The patient a held item is about, looked up with storable text only
+    (its reference may hold the NUL it is held for)."""
+    if item.resource is None:
+        return ""
+    if content_problem(item):
+        item = Item(item.origin, "", storable_value(item.resource), item.urns)
+    return storable(_patient_of(item))
+
+
 def _patient_of(item: Item) -> str:
     """The id of the Patient a resource is about, if it says so plainly."""
     resource = item.resource or {}
@@ -512,31 +657,8 @@ def _digest(item: Item) -> str:
     return hashlib.blake2b(canonical.encode(), digest_size=20).hexdigest()
 
 
-def _is_older(incoming: datetime | None, current: datetime | None) -> bool:
-    return incoming is not None and current is not None and incoming < current
-
-
-def _free_claimed_beds(encounters: list[dict]) -> None:
-    """A bed has one occupant: the newest admission to it wins.
-
-    The EHR's messages about the previous occupant leaving may come later
-    than the new one arriving; that patient stays on the ward's census,
-    without a bed, until they do.
-    """
-    claims: dict[int, dict] = {}
-    for encounter in sorted(
-        (e for e in encounters if e["bed_id"] and e["status"] in Encounter.ON_CENSUS),
-        key=lambda e: e["source_updated_at"] or e["admitted_at"] or e["received_at"],
-    ):
-        previous = claims.get(encounter["bed_id"])
-        if previous is not None:
-            previous["bed_id"] = None
-        claims[encounter["bed_id"]] = encounter
-    occupants = Encounter.objects.filter(
-        bed_id__in=claims, status__in=Encounter.ON_CENSUS
-    ).values_list("pk", "bed_id", "source_id")
-    displaced = [
-        pk for pk, bed, source_id in occupants if claims[bed]["source_id"] != source_id
-    ]
-    if displaced:
-        Encounter.objects.filter(pk__in=displaced).update(bed=None)
+def _refused(mapper: Mapper) -> str:
+    return (
+        f"{mapper.resource_type}: the database refused the row made from it; "
+        "nothing of it was written"
+    )

@@ -24,7 +24,7 @@ from patients.ingest import values
 from patients.ingest.fhir import Importer, Summary
 from patients.ingest.mappers import MAPPERS
 from patients.ingest.references import Ref
-from patients.ingest.sources import ORDER, Item
+from patients.ingest.sources import ORDER, Item, Unreadable, read_json
 
 PULLED_TYPES = tuple(kind for kind in ORDER if kind in MAPPERS)
 
@@ -89,9 +89,11 @@ class FhirClient:
             reason = getattr(error, "reason", error)
             raise PullError(f"{where} failed: {reason}.") from None
         try:
-            bundle = json.loads(body)
-        except ValueError:
-            raise PullError(f"{where} did not answer with JSON.") from None
+            _text, bundle = read_json(body)
+        except Unreadable as error:
+            raise PullError(
+                f"{where} did not answer with JSON that can be read: {error}."
+            ) from None
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
             raise PullError(f"{where} did not answer with a Bundle.")
         for element in ("entry", "link"):

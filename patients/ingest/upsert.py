@@ -7,7 +7,6 @@ tens of thousands of parameters. Other databases (SQLite, for the demo) use
 Django's ``bulk_create`` with the same conflict rule.
 """
 
-import json
 from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import Any
@@ -66,11 +65,9 @@ def _copy_and_merge(model, rows) -> dict[str, int]:
                     fields, defaults, is_json, strict=True
                 ):
                     value = row.get(f.attname, default)
-                    if json_field:
-                        value = Jsonb(value, dumps=_json_without_nul)
-                    elif isinstance(value, str) and "\x00" in value:
-                        value = value.replace("\x00", "")  # PostgreSQL refuses NUL
-                    values.append(value)
+                    # A NUL, which PostgreSQL refuses, never gets here: the
+                    # importer holds the resource (sources.content_problem).
+                    values.append(Jsonb(value) if json_field else value)
                 copy.write_row(values)
         # The importer compares versions before it writes; the WHERE keeps a
         # concurrent import of an older copy from overwriting a newer one
@@ -101,17 +98,20 @@ def _copy_and_merge(model, rows) -> dict[str, int]:
 def existing(
     model: type[models.Model], source_type: str, ids: Sequence[str]
 ) -> dict[str, tuple[int, str, Any]]:
-    """{source id: (pk, hash, source updated at)} of the rows already there."""
+    """{source id: (pk, hash, resource digest, source updated at)} of the
+    rows already there."""
     if connection.vendor != "postgresql":
         return {
             source_id: tuple(rest)
             for source_id, *rest in model.objects.filter(
                 source_type=source_type, source_id__in=ids
-            ).values_list("source_id", "pk", "source_hash", "source_updated_at")
+            ).values_list(
+                "source_id", "pk", "source_hash", "source_digest", "source_updated_at"
+            )
         }
     # One array parameter rather than a thousand: much less to build and parse.
     query = SQL(
-        "SELECT source_id, id, source_hash, source_updated_at FROM {} "
+        "SELECT source_id, id, source_hash, source_digest, source_updated_at FROM {} "
         "WHERE source_type = %s AND source_id = ANY(%s)"
     ).format(Identifier(model._meta.db_table))
     with connection.cursor() as wrapper, connection.wrap_database_errors:
@@ -130,21 +130,6 @@ def refresh_statistics(tables: Iterable[type[models.Model]]) -> None:
     with connection.cursor() as cursor:
         for model in tables:
             cursor.execute(SQL("ANALYZE {}").format(Identifier(model._meta.db_table)))
-
-
-def _json_without_nul(value) -> str:
-    """JSON text PostgreSQL accepts: jsonb refuses the \\u0000 escape."""
-    return json.dumps(_without_nul(value))
-
-
-def _without_nul(value):
-    if isinstance(value, str):
-        return value.replace("\x00", "")
-    if isinstance(value, dict):
-        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_without_nul(item) for item in value]
-    return value
 
 
 def _pks(model, rows) -> dict[str, int]:

@@ -59,13 +59,26 @@ def datetime(value: Any, path: str) -> dt.datetime | None:
     return parsed
 
 
-def text(value: Any, path: str, *, limit: int) -> str:
-    """A string element, trimmed and cut to the column's length."""
+def text(value: Any, path: str) -> str:
+    """A string element, trimmed. Longer than its column, the importer
+    shortens it with a visible mark (``rules.fit_row``)."""
     if value is None:
         return ""
     if not isinstance(value, str):
         raise Invalid(f"{path} is not a string")
-    return value.strip()[:limit]
+    return value.strip()
+
+
+def identifier(value: Any, path: str, *, limit: int) -> str:
+    """An identifier (a value, a system): refused when longer than its
+    column, never cut (two cut identifiers could name one record)."""
+    found = text(value, path)
+    if len(found) > limit:
+        raise Invalid(
+            f"{path} is longer than the {limit} characters the mirror keeps; "
+            "an identifier is never cut"
+        )
+    return found
 
 
 def code(
@@ -81,20 +94,20 @@ def code(
     return value
 
 
-def concept_text(concept: Any, path: str, *, limit: int = 255) -> str:
+def concept_text(concept: Any, path: str) -> str:
     """What a person reads for a CodeableConcept: its text, else a display."""
     if concept is None:
         return ""
     if not isinstance(concept, dict):
         raise Invalid(f"{path} is not a CodeableConcept")
     if concept.get("text"):
-        return text(concept["text"], f"{path}.text", limit=limit)
+        return text(concept["text"], f"{path}.text")
     for coding in _codings(concept, path):
         if coding.get("display"):
-            return text(coding["display"], f"{path}.coding.display", limit=limit)
+            return text(coding["display"], f"{path}.coding.display")
     for coding in _codings(concept, path):
         if coding.get("code"):
-            return text(coding["code"], f"{path}.coding.code", limit=limit)
+            return text(coding["code"], f"{path}.coding.code")
     return ""
 
 
@@ -150,7 +163,7 @@ def phone(telecoms: Any, path: str) -> str:
         if isinstance(t, dict) and t.get("system") == "phone"
     ]
     phones.sort(key=lambda t: {"home": 0, "mobile": 1}.get(t.get("use"), 2))
-    return text(phones[0].get("value"), f"{path}.value", limit=64) if phones else ""
+    return text(phones[0].get("value"), f"{path}.value") if phones else ""
 
 
 def human_name(names: Any, path: str) -> tuple[str, str, str]:
@@ -160,11 +173,11 @@ def human_name(names: Any, path: str) -> tuple[str, str, str]:
         return "", "", ""
     rank = {"official": 0, "usual": 1}
     chosen = min(candidates, key=lambda n: rank.get(n.get("use"), 2))
-    family = text(chosen.get("family"), f"{path}.family", limit=128)
-    given = " ".join(items(chosen.get("given"), f"{path}.given"))[:128]
-    prefix = " ".join(items(chosen.get("prefix"), f"{path}.prefix"))[:32]
+    family = text(chosen.get("family"), f"{path}.family")
+    given = " ".join(items(chosen.get("given"), f"{path}.given"))
+    prefix = " ".join(items(chosen.get("prefix"), f"{path}.prefix"))
     if not family and chosen.get("text"):
-        family = text(chosen["text"], f"{path}.text", limit=128)
+        family = text(chosen["text"], f"{path}.text")
     return family, given, prefix
 
 
@@ -173,14 +186,26 @@ def address(addresses: Any, path: str) -> str:
         if not isinstance(entry, dict):
             raise Invalid(f"{path} is not an Address")
         if entry.get("text"):
-            return text(entry["text"], f"{path}.text", limit=512)
-        parts = [*items(entry.get("line"), f"{path}.line")]
-        locality = " ".join(
-            p for p in (entry.get("postalCode"), entry.get("city")) if p
+            return text(entry["text"], f"{path}.text")
+        return address_text(
+            items(entry.get("line"), f"{path}.line"),
+            *(
+                text(entry.get(name), f"{path}.{name}")
+                for name in ("postalCode", "city", "state", "country")
+            ),
         )
-        parts += [p for p in (locality, entry.get("country")) if p]
-        return ", ".join(str(p) for p in parts)[:512]
     return ""
+
+
+def address_text(
+    lines: list, postal_code: str, city: str, state: str, country: str
+) -> str:
+    """An address on one line, as both feeds write it:
+    "Rue Haute 1, 1000 Bruxelles, BE"."""
+    locality = " ".join(p for p in (postal_code, city) if p)
+    return ", ".join(
+        str(p) for p in (*lines, locality, state, country) if p and str(p).strip()
+    )
 
 
 def quantity(value: Any, path: str) -> tuple[str, float | None, str]:
@@ -205,6 +230,11 @@ def format_number(number: float) -> str:
     return (
         f"{number:.3g}" if abs(number) < 1 else f"{number:.2f}".rstrip("0").rstrip(".")
     )
+
+
+def joined(parts) -> str:
+    """Several texts as one, each once, in order: "Rash; Wheezing"."""
+    return "; ".join(dict.fromkeys(p for p in parts if p))
 
 
 def search_key(*parts: str) -> str:

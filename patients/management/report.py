@@ -5,7 +5,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from tqdm import tqdm
 
-from patients.ingest.fhir import Outcome, Summary
+from patients.ingest.fhir import NOTED, Outcome, Summary
 
 COLUMNS = (
     (Outcome.NEW, gettext_lazy("new")),
@@ -45,6 +45,15 @@ def print_summary(command: BaseCommand, summary: Summary) -> None:
         command.stdout.write(f"{kind:<{width}}  {cells}")
     for note in summary.skipped:
         command.stdout.write(_("Skipped %(what)s") % {"what": note})
+    print_refusals(command, summary)
+    for kind, number in sorted(summary.shortened.items()):
+        command.stdout.write(
+            _(
+                "%(number)d texts of %(type)s resources were longer than the mirror "
+                "keeps: each was shortened and ends with […]."
+            )
+            % {"number": number, "type": kind}
+        )
     for kind, number in sorted(summary.unresolved.items()):
         command.stdout.write(
             _(
@@ -63,3 +72,25 @@ def print_summary(command: BaseCommand, summary: Summary) -> None:
             % {"number": summary.quarantined}
         )
     command.stdout.write(command.style.SUCCESS(_("Done: nothing was quarantined.")))
+
+
+def print_refusals(command: BaseCommand, summary: Summary) -> None:
+    """Input refused before it was mapped (unreadable, or holding what the
+    mirror cannot store), and the lists left as they were because of it."""
+    for note in summary.refused:
+        command.stdout.write(_("Not imported: %(what)s") % {"what": note})
+    if len(summary.refused) >= NOTED:
+        command.stdout.write(
+            _("Only the first %(number)d are listed here; the admin lists them all.")
+            % {"number": NOTED}
+        )
+    for kind, number in sorted(summary.removals_skipped.items()):
+        command.stdout.write(
+            _(
+                "%(type)s: the source is complete, but what it no longer lists was "
+                "not removed: %(number)d quarantined items may be on that list, "
+                "and removing would lose them. Fix them at the source and import "
+                "again."
+            )
+            % {"type": kind, "number": number}
+        )

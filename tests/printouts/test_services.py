@@ -282,17 +282,3 @@ def test_a_ward_that_keeps_failing_is_given_up_and_not_retried_every_minute(
     assert (given_up.status, given_up.error) == ("failed", "given up after 5 attempts")
     assert packs_due(now=timezone.now() + dt.timedelta(minutes=2)) == []
     assert len(packs_due(now=timezone.now() + dt.timedelta(minutes=11))) == 1
-
-
-def test_a_value_with_a_nul_character_is_imported_without_it(db):
-    load(
-        [
-            {
-                **patient("p1", mrn="MRN-1"),
-                "name": [{"family": "Du\x00bois", "given": ["A\x00nne"]}],
-            }
-        ]
-    )
-    mirrored = Patient.objects.get()
-    assert (mirrored.family, mirrored.given) == ("Dubois", "Anne")
-    assert "\x00" not in str(mirrored.identifiers)

@@ -10,23 +10,23 @@ from datetime import datetime
 from functools import partial
 
 from django.conf import settings
-from django.db.models import Q
 
+from patients.ingest import rules, values
 from patients.ingest.hl7v2.message import Code, Ignored, Message, Problem
 from patients.ingest.hl7v2.mirror import (
     FEED,
     clinician,
     clinician_read,
-    content_hash,
     find_patient,
     mrn,
     patient,
     place,
     place_read,
     read_ahead,
+    source_id,
     write,
 )
-from patients.ingest.hl7v2.statements import Read, fetch, fetch_all, one
+from patients.ingest.hl7v2.statements import Read, fetch, one
 from patients.models import (
     Allergy,
     Appointment,
@@ -42,9 +42,11 @@ from patients.models import (
 )
 
 S = Encounter.Status
-# Trigger: (status the stay gets, whether PV1-3 must name a place).
+# Trigger: (status the stay gets, whether PV1-3 must name a place). Every one
+# is about a stay, and PV1 says which: without it the event is refused, never
+# acknowledged unapplied (A08 without PV1 updates the patient alone).
 STAYS = {
-    "A01": (S.IN_PROGRESS, False),
+    "A01": (S.IN_PROGRESS, True),
     "A02": (S.IN_PROGRESS, True),
     "A03": (S.FINISHED, False),
     "A04": (S.ARRIVED, False),
@@ -57,8 +59,8 @@ STAYS = {
     "A13": (S.IN_PROGRESS, False),
     "A21": (S.ON_LEAVE, False),
     "A22": (S.IN_PROGRESS, False),
-    "A31": (None, False),
 }
+# Events about the person alone, and A08, whose PV1 is optional.
 # PV1-2 patient class to FHIR's v3 ActCode.
 CLASSES = {"I": "IMP", "O": "AMB", "E": "EMER", "P": "PRENC", "R": "AMB", "B": "AMB"}
 # Models whose rows belong to a patient: what a merge moves.
@@ -80,16 +82,30 @@ def apply(message: Message) -> str:
         return merge(message)
     if trigger == "A60":
         return allergies(message)
+    if trigger == "A31":
+        person, person_outcome = patient(message, message.event_at(), update=True)
+        return f"patient {person_outcome}"
     if trigger not in STAYS:
         raise Ignored(f"ADT^{trigger or '?'} is not kept")
     event_at = message.event_at()
-    if message.has("PV1") and trigger != "A31":
+    if message.has("PV1"):
         read_ahead(message, partial(_reads, message))
     person, person_outcome = patient(message, event_at, update=True)
-    if trigger == "A31" or not message.has("PV1"):
-        return f"patient {person_outcome}"
+    if not message.has("PV1"):
+        if trigger == "A08":
+            return f"patient {person_outcome}"
+        raise Problem(
+            f"is missing: ADT^{trigger} is about a stay, and PV1 says which and where",
+            segment="PV1",
+            code=Code.SEGMENT_SEQUENCE,
+        )
     status, place_required = STAYS[trigger]
     _row, outcome = _stay(message, person, status, place_required, event_at)
+    if outcome == "older" and person_outcome in ("older", "unchanged"):
+        raise Ignored(
+            "older than what the mirror holds: the stay changed after EVN-2 "
+            "(else MSH-7)"
+        )
     if message.has("AL1") and trigger in ("A01", "A04", "A08"):
         _replace_allergies(message, person, event_at)
     return f"patient {person_outcome}, stay {outcome}"
@@ -114,7 +130,7 @@ def _visit_read(message: Message) -> Read | None:
     return one(
         Encounter,
         "source_type = %s AND source_id = %s",
-        ["Encounter", key[:128]],
+        ["Encounter", source_id(key)],
         lock=True,
     )
 
@@ -175,6 +191,14 @@ def _stay(
         ward, room, bed = current.ward, current.room, current.bed
     if status is None:
         status = current.status if current is not None else _status_of(message)
+    if ward is None and rules.needs_ward(status, _class(message, current)):
+        raise Problem(
+            "gives no location (point of care), and the mirror knows none for "
+            "this stay",
+            segment="PV1",
+            field=3,
+            code=Code.REQUIRED_MISSING,
+        )
     admitted = message.timestamp("PV1", 44)
     discharged = message.timestamp("PV1", 45)
     if status == S.FINISHED:
@@ -185,7 +209,7 @@ def _stay(
     fields = {
         "patient": person,
         "status": status,
-        "encounter_class": CLASSES.get(message.value("PV1", 2).upper(), "")[:16],
+        "encounter_class": _class(message, current),
         "encounter_type": message.value("PV1", 4, 2) or message.value("PV1", 4, 1),
         "ward": ward,
         "room": room,
@@ -195,14 +219,20 @@ def _stay(
         or (event_at if status in Encounter.ON_CENSUS else None),
         "discharged_at": discharged,
         "attending": attending or (current.attending if current else None),
-        "reason": (message.value("PV2", 3, 2) or message.value("PV2", 3, 1))[:255]
+        "reason": (message.value("PV2", 3, 2) or message.value("PV2", 3, 1))
         if message.has("PV2")
         else (current.reason if current else ""),
         "diet": current.diet if current else "",
     }
-    fields["encounter_type"] = fields["encounter_type"][:255]
     if bed is not None and status in Encounter.ON_CENSUS and not _holds(current, bed):
-        _claim(bed, current, fields, event_at)
+        # One occupant a bed: the newest arrival (patients.ingest.rules).
+        claimant = (
+            (current.source_type, current.source_id)
+            if current is not None
+            else ("Encounter", source_id(key))
+        )
+        if rules.claim_beds([rules.Claim(bed.pk, claimant, event_at)]):
+            fields["bed"] = None
     return write(Encounter, current, ("Encounter", key), fields, event_at)
 
 
@@ -219,28 +249,12 @@ def _holds(current: Encounter | None, bed) -> bool:
     )
 
 
-def _claim(bed, current: Encounter | None, fields: dict, event_at: datetime) -> None:
-    """A bed has one occupant: the newest arrival. One before stays on the
-    ward's census without a bed until the EHR says where they went; a
-    newer one keeps it, and this stay gets no bed."""
-    census = ", ".join(["%s"] * len(Encounter.ON_CENSUS))
-    occupants = fetch_all(
-        Read(
-            Encounter,
-            f"bed_id = %s AND status IN ({census}) AND id <> %s",
-            [bed.pk, *Encounter.ON_CENSUS, current.pk if current else -1],
-            lock=True,
-        )
-    )
-    if any(o.source_updated_at and o.source_updated_at > event_at for o in occupants):
-        fields["bed"] = None
-        return
-    for occupant in occupants:
-        Encounter.objects.filter(pk=occupant.pk).update(
-            bed=None,
-            # What packs and pages show changed: so does the row's hash.
-            source_hash=content_hash({"left": bed.pk, "was": occupant.source_hash}),
-        )
+def _class(message: Message, current: Encounter | None) -> str:
+    """The stay's class (FHIR's v3 ActCode) PV1-2 gives, else the one it had."""
+    given = message.value("PV1", 2).upper()
+    if given:
+        return CLASSES.get(given, "")
+    return current.encounter_class if current is not None else ""
 
 
 def _status_of(message: Message) -> str:
@@ -283,10 +297,7 @@ def merge(message: Message) -> str:
                     continue
                 row.source_id = moved_id
             row.patient = survivor
-            row.source_hash = content_hash(
-                {"merged": row.source_hash, "into": survivor.pk}
-            )
-            row.save(update_fields=["patient", "source_id", "source_hash"])
+            rules.restamp(row, "patient", "source_id")
     merged.delete()
     return f"patient {outcome}, merged one record into it"
 
@@ -347,15 +358,17 @@ def _replace_allergies(message: Message, person: Patient, event_at: datetime) ->
             continue
         if action == "D":  # deleted: this one, the others stay
             Allergy.objects.filter(
-                patient=person, source_type="AllergyIntolerance", source_id=key[:128]
+                patient=person,
+                source_type="AllergyIntolerance",
+                source_id=source_id(key),
             ).delete()
             continue
         fields = {
             "patient": person,
-            "substance": substance[:255],
-            "substance_code": code[:64],
+            "substance": substance,
+            "substance_code": code,
             "category": CATEGORY.get(message.value(name, 2, 1, seq=seq).upper(), ""),
-            "reactions": ", ".join(r for r in reactions if r)[:512],
+            "reactions": values.joined(reactions),
             "severity": SEVERITY.get(severity, ""),
             "criticality": "high" if severity == "SV" else "",
             "clinical_status": "active",
@@ -368,19 +381,15 @@ def _replace_allergies(message: Message, person: Patient, event_at: datetime) ->
             one(
                 Allergy,
                 "source_type = %s AND source_id = %s",
-                ["AllergyIntolerance", key[:128]],
+                ["AllergyIntolerance", source_id(key)],
             )
         )
         row, _ = write(Allergy, current, ("AllergyIntolerance", key), fields, event_at)
-        kept.append(row.pk)
+        kept.append(row.source_id)
     if name == "AL1":
-        # AL1 segments are the whole list: this feed's allergies that are no
-        # longer on it go. (IAM says, allergy by allergy, what changed.)
-        # Another feed's rows are that feed's to remove.
-        stale = Allergy.objects.filter(patient=person, source_feed=FEED).exclude(
-            pk__in=kept
+        # AL1 segments are the whole list (IAM says, allergy by allergy,
+        # what changed): this feed's allergies no longer on it go.
+        rules.replace_list(
+            Allergy, feed=FEED, patients=[person.pk], kept=kept, as_of=event_at
         )
-        stale.filter(
-            Q(source_updated_at__isnull=True) | Q(source_updated_at__lte=event_at)
-        ).delete()
     return len(kept)

@@ -148,6 +148,18 @@ def hl7_process(*, inbox: InboundMessage) -> bytes:
                 code=Code.TABLE_VALUE,
             ),
         )
+    if header.version not in settings.HL7_VERSIONS:
+        return _reject(
+            inbox,
+            header,
+            Unreadable(
+                f"version id {header.version}: this listener reads "
+                f"{', '.join(settings.HL7_VERSIONS)} (HL7_VERSIONS)",
+                segment="MSH",
+                field=12,
+                code=Code.UNSUPPORTED_VERSION,
+            ),
+        )
     facts = _facts(header)
     try:
         facts["event_at"] = message.event_at()
@@ -156,7 +168,11 @@ def hl7_process(*, inbox: InboundMessage) -> bytes:
     applier = APPLIERS.get(header.message_type)
     if applier is None:
         return _finish(
-            inbox, header, facts, Status.IGNORED, f"{header.kind or '?'} is not kept"
+            inbox,
+            header,
+            facts,
+            Status.IGNORED,
+            f"ignored: {header.kind or header.message_type} is not kept",
         )
     # A message applied before is not looked for first: that would cost every
     # message a query. Applied again, it changes nothing (an event never
@@ -169,7 +185,7 @@ def hl7_process(*, inbox: InboundMessage) -> bytes:
         return _duplicate(inbox, header, facts) or _fail(inbox, header, facts, problem)
     except Ignored as ignored:
         return _duplicate(inbox, header, facts) or _finish(
-            inbox, header, facts, Status.IGNORED, str(ignored)
+            inbox, header, facts, Status.IGNORED, f"ignored: {ignored}"
         )
     except IntegrityError:
         if answer := _duplicate(inbox, header, facts):

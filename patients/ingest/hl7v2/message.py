@@ -52,6 +52,7 @@ class Code:
     REQUIRED_MISSING = ("101", "Required field missing")
     DATA_TYPE = ("102", "Data type error")
     TABLE_VALUE = ("103", "Table value not found")
+    UNSUPPORTED_VERSION = ("203", "Unsupported version id")
     UNKNOWN_KEY = ("204", "Unknown key identifier")
     DUPLICATE_KEY = ("205", "Duplicate key identifier")
     INTERNAL = ("207", "Application internal error")

@@ -4,7 +4,6 @@ clinicians (XCN), locations (PL). Every write keeps ``source_hash`` and
 digests see the change and an older event never overwrites a newer one."""
 
 import hashlib
-import json
 from collections.abc import Callable
 from datetime import datetime
 
@@ -12,7 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from patients.ingest import values
+from patients.ingest import rules, values
 from patients.ingest.hl7v2.message import Code, Message, Problem
 from patients.ingest.hl7v2.statements import (
     Read,
@@ -37,16 +36,22 @@ def write(
     event_at: datetime,
 ) -> tuple[models.Model, str]:
     """Create or update one mirrored row; (row, "new" | "updated" |
-    "unchanged" | "older"). ``key``: (source type, source id) of a new row."""
-    digest = content_hash(fields)
+    "unchanged" | "older"). ``key``: (source type, source id) of a new row.
+    ``fields`` not given keep the row's values (a new row's defaults)."""
+    rules.fit_row(model, fields)
     if current is not None:
-        if current.source_hash == digest:
-            return current, "unchanged"
-        if current.source_updated_at and event_at < current.source_updated_at:
+        if rules.is_older(event_at, current.source_updated_at):
             return current, "older"
+        before = current.source_hash
+        for name, value in fields.items():
+            setattr(current, name, value)
+        digest = rules.row_hash(current)
+        if digest == before:
+            return current, "unchanged"
         values = {
             **fields,
             "source_hash": digest,
+            "source_digest": "",
             "source_updated_at": event_at,
             "received_at": timezone.now(),
         }
@@ -57,25 +62,49 @@ def write(
     values = {
         "source_feed": FEED,
         "source_type": key[0],
-        "source_id": key[1][:128],
+        "source_id": source_id(key[1]),
         "source_updated_at": event_at,
-        "source_hash": digest,
         "received_at": timezone.now(),
         **fields,
     }
+    values["source_hash"] = rules.content_hash(model, values)
     return insert_row(model, values), "new"
 
 
-def content_hash(fields: dict) -> str:
-    text = json.dumps(
-        fields, sort_keys=True, default=lambda o: getattr(o, "pk", str(o))
-    )
-    return hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
+def source_id(key: str) -> str:
+    """A source id this feed makes from a message's values: as it is, or,
+    longer than the column, its beginning and a digest of all of it (two
+    long ids never become one)."""
+    if len(key) <= 128:
+        return key
+    return f"{key[:87]}#{hashlib.blake2b(key.encode(), digest_size=20).hexdigest()}"
+
+
+def identifier(value: str, segment: str, field: int, model, name: str, **kw) -> str:
+    """An identifier the mirror keeps in ``model.name``: refused when longer
+    than the column (cut, two could become one)."""
+    limit = rules.too_long(value, model, name)
+    if limit is not None:
+        raise Problem(
+            f"is longer than the {limit} characters the mirror keeps for it; "
+            "an identifier is never cut",
+            segment=segment,
+            field=field,
+            code=Code.DATA_TYPE,
+            sequence=kw.get("seq", 1),
+        )
+    return value
 
 
 def mrn(message: Message, seq: int = 1) -> tuple[str, str]:
     """(system, MRN) from PID-3: the repetition whose type (CX-5) comes first
     in ``HL7_MRN_TYPES``, else the first; PID-2 for old senders."""
+    if not message.has("PID"):
+        raise Problem(
+            "is missing: the message names no patient",
+            segment="PID",
+            code=Code.SEGMENT_SEQUENCE,
+        )
     choices = []
     for rep in range(1, message.repetitions("PID", 3, seq=seq) + 1):
         value = message.value("PID", 3, 1, seq=seq, rep=rep)
@@ -106,8 +135,7 @@ def mrn(message: Message, seq: int = 1) -> tuple[str, str]:
             code=Code.REQUIRED_MISSING,
             sequence=seq,
         )
-    if len(value) > 64:
-        raise Problem("is longer than 64 characters", segment="PID", field=3)
+    identifier(value, "PID", 3, Patient, "mrn", seq=seq)
     return settings.HL7_MRN_SYSTEM or authority or "HL7", value
 
 
@@ -187,12 +215,12 @@ def patient(
         )
     sex = message.value("PID", 8).upper()[:1]
     fields = {
-        "mrn_system": system[:255],
+        "mrn_system": system,
         "mrn": number,
         "identifiers": _identifiers(message),
-        "family": family[:128],
-        "given": given[:128],
-        "prefix": message.value("PID", 5, 5)[:32],
+        "family": family,
+        "given": given,
+        "prefix": message.value("PID", 5, 5),
         "birth_date": message.date("PID", 7),
         "sex": _SEX.get(sex, Sex.UNKNOWN) if sex else "",
         "phone": phone(message, "PID", 13),
@@ -226,9 +254,9 @@ def _identifiers(message: Message) -> list[dict]:
         if value:
             found.append(
                 {
-                    "type": message.value("PID", 3, 5, rep=rep)[:16],
-                    "system": message.value("PID", 3, 4, rep=rep)[:255],
-                    "value": value[:64],
+                    "type": message.value("PID", 3, 5, rep=rep),
+                    "system": message.value("PID", 3, 4, rep=rep),
+                    "value": value,
                 }
             )
     return found
@@ -238,16 +266,18 @@ def phone(message: Message, segment: str, field: int, seq: int = 1) -> str:
     """XTN: the number as written, else its parts."""
     written = message.value(segment, field, 1, seq=seq)
     if written:
-        return written[:64]
+        return written
     parts = [message.value(segment, field, n, seq=seq) for n in (5, 6, 7)]
     number = " ".join(p for p in parts if p)
     extension = message.value(segment, field, 8, seq=seq)
-    return (f"{number} ext. {extension}" if extension else number)[:64]
+    return f"{number} ext. {extension}" if extension else number
 
 
 def _address(message: Message) -> str:
-    parts = [message.value("PID", 11, n) for n in (1, 2, 3, 4, 5, 6)]
-    return ", ".join(p for p in parts if p)[:512]
+    street, other, city, state, postal_code, country = (
+        message.value("PID", 11, n) for n in (1, 2, 3, 4, 5, 6)
+    )
+    return values.address_text([street, other], postal_code, city, state, country)
 
 
 def _contact(message: Message) -> dict:
@@ -257,10 +287,10 @@ def _contact(message: Message) -> dict:
         p for p in (message.value("NK1", 2, 2), message.value("NK1", 2, 1)) if p
     )
     return {
-        "contact_name": name[:255],
+        "contact_name": name,
         "contact_relationship": (
             message.value("NK1", 3, 2) or message.value("NK1", 3, 1)
-        )[:64],
+        ),
         "contact_phone": phone(message, "NK1", 5),
     }
 
@@ -274,11 +304,13 @@ def clinician(
         return None
     authority = message.value(segment, field, 9, seq=seq)
     fields = {
-        "family": message.value(segment, field, 2, seq=seq)[:128],
-        "given": message.value(segment, field, 3, seq=seq)[:128],
-        "prefix": message.value(segment, field, 6, seq=seq)[:32],
-        "identifier_system": authority[:255],
-        "identifier_value": number[:128],
+        "family": message.value(segment, field, 2, seq=seq),
+        "given": message.value(segment, field, 3, seq=seq),
+        "prefix": message.value(segment, field, 6, seq=seq),
+        "identifier_system": authority,
+        "identifier_value": identifier(
+            number, segment, field, Clinician, "identifier_value", seq=seq
+        ),
     }
     current = fetch(clinician_read(message, segment, field, seq))
     if current is not None:  # a name the message leaves out is kept
@@ -394,8 +426,8 @@ def _part(
         ("Location", f"hl7:{parent.pk}:{kind}:{name}"),
         {
             "kind": kind,
-            "name": name[:255],
-            "code": name[:64],
+            "name": name,
+            "code": name,
             "part_of": parent,
             "ward": ward,
             "status": "active",

@@ -6,23 +6,24 @@ An order is found again by its placer number (ORC-2, else OBR-2), else its
 filler number (ORC-3, else OBR-3): the numbers the EHR and the lab share.
 """
 
+import math
 import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from functools import partial
 
-from django.db import DEFAULT_DB_ALIAS, connections
-
-from patients.ingest import values
-from patients.ingest.hl7v2.message import Code, Message, Problem
+from patients.ingest import rules, values
+from patients.ingest.hl7v2.message import Code, Ignored, Message, Problem
 from patients.ingest.hl7v2.mirror import (
     clinician,
     clinician_read,
+    identifier,
     patient,
     read_ahead,
+    source_id,
     write,
 )
-from patients.ingest.hl7v2.statements import Read, fetch, one, run
+from patients.ingest.hl7v2.statements import Read, fetch, one
 from patients.models import Encounter, LabOrder, Observation, Patient
 
 L = LabOrder.Status
@@ -102,9 +103,11 @@ def lab_orders(message: Message) -> str:
         fields = {
             "patient": person,
             "encounter": stay or (current.encounter if current else None),
-            "order_number": number[:64],
-            "test": test[:255],
-            "test_code": message.value("OBR", 4, 1, seq=obr)[:64],
+            "order_number": identifier(
+                number, "ORC", 2, LabOrder, "order_number", seq=orc or 1
+            ),
+            "test": test,
+            "test_code": message.value("OBR", 4, 1, seq=obr),
             "priority": _priority(message, orc, obr, group),
             "status": status,
             "ordered_at": message.timestamp("ORC", 9, seq=orc)
@@ -130,6 +133,8 @@ def lab_orders(message: Message) -> str:
             segment="ORC",
             code=Code.SEGMENT_SEQUENCE,
         )
+    if not kept:
+        raise Ignored("imaging orders are not kept (OBR-24)")
     return f"{kept} lab orders" + (
         f", {skipped} imaging orders not kept" if skipped else ""
     )
@@ -255,10 +260,10 @@ def _priority(message: Message, orc: int, obr: int, group: dict) -> str:
 def _specimen(message: Message, obr: int, group: dict) -> str:
     if "SPM" in group:
         spm = group["SPM"][0]
-        return (
-            message.value("SPM", 4, 2, seq=spm) or message.value("SPM", 4, 1, seq=spm)
-        )[:128]
-    return (message.value("OBR", 15, 1, seq=obr))[:128]
+        return message.value("SPM", 4, 2, seq=spm) or message.value(
+            "SPM", 4, 1, seq=spm
+        )
+    return message.value("OBR", 15, 1, seq=obr)
 
 
 def stay_of(message: Message, person: Patient) -> Encounter | None:
@@ -317,6 +322,8 @@ def results(message: Message) -> str:
         raise Problem(
             "has no OBR: no results to apply", segment="OBR", code=Code.SEGMENT_SEQUENCE
         )
+    if not stored and not closed:
+        raise Ignored("no result has a value yet, and no order is final")
     return f"{stored} results, {closed} orders closed"
 
 
@@ -325,30 +332,18 @@ def _close(person: Patient, number: str, event_at: datetime) -> int:
 
     A final result closes its order whatever the clocks say (the shared
     samples' result is timed before its order); the row's time only moves
-    forward. Plain SQL, as statements.py writes rows."""
-    db = connections[DEFAULT_DB_ALIAS]
-    at = LabOrder._meta.get_field("source_updated_at").get_db_prep_save(event_at, db)
-    pending = ", ".join(["%s"] * len(LabOrder.PENDING))
-    return len(
-        run(
-            db,
-            "UPDATE patients_laborder SET status = %s, source_hash = %s, "  # noqa: S608
-            "source_updated_at = CASE WHEN source_updated_at IS NULL "
-            "OR source_updated_at < %s THEN %s ELSE source_updated_at END "
-            f"WHERE patient_id = %s AND order_number = %s AND status IN ({pending}) "
-            "RETURNING id",
-            [
-                L.COMPLETED,
-                f"result:{event_at:%Y%m%d%H%M%S}",
-                at,
-                at,
-                person.pk,
-                number,
-                *LabOrder.PENDING,
-            ],
-            fetch=True,
-        )
+    forward."""
+    pending = LabOrder.objects.select_for_update().filter(
+        patient=person, order_number=number, status__in=LabOrder.PENDING
     )
+    closed = 0
+    for order in pending:
+        order.status = L.COMPLETED
+        if not rules.is_older(event_at, order.source_updated_at):
+            order.source_updated_at = event_at
+        rules.restamp(order, "status", "source_updated_at")
+        closed += 1
+    return closed
 
 
 VITAL_CODES = {
@@ -391,7 +386,9 @@ def _observation_read(message: Message, obx: int, person_id: int, number: str) -
     sub_id = message.value("OBX", 4, seq=obx)
     key = f"hl7:result:{person_id}:{number}:{code or name}:{sub_id}"
     return one(
-        Observation, "source_type = %s AND source_id = %s", ["Observation", key[:128]]
+        Observation,
+        "source_type = %s AND source_id = %s",
+        ["Observation", source_id(key)],
     )
 
 
@@ -418,6 +415,7 @@ def _observation(message, obx, person, stay, number, when, section, event_at) ->
         # off the pages.
         if current is not None and status in ("entered-in-error", "cancelled"):
             write(Observation, current, ("", ""), {"status": status}, event_at)
+            return 1
         return 0
     category = (
         Observation.Category.VITAL_SIGNS
@@ -428,15 +426,15 @@ def _observation(message, obx, person, stay, number, when, section, event_at) ->
         "patient": person,
         "encounter": stay,
         "category": category,
-        "code": code[:64],
-        "name": name[:255],
-        "value": text[:255],
+        "code": code,
+        "name": name,
+        "value": text,
         "value_number": number_value,
         "unit": (
             message.value("OBX", 6, 1, seq=obx) or message.value("OBX", 6, 2, seq=obx)
-        )[:32],
-        "reference_range": message.value("OBX", 7, seq=obx)[:64],
-        "abnormal_flag": message.value("OBX", 8, seq=obx)[:8],
+        ),
+        "reference_range": message.value("OBX", 7, seq=obx),
+        "abnormal_flag": message.value("OBX", 8, seq=obx),
         "status": status,
         "effective_at": message.timestamp("OBX", 14, seq=obx) or when,
     }
@@ -444,12 +442,20 @@ def _observation(message, obx, person, stay, number, when, section, event_at) ->
     return 1
 
 
+def _finite(text: str) -> float:
+    """A number as HL7 writes one: "nan" or "inf" are not results."""
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(text)
+    return number
+
+
 def _obx_value(message: Message, obx: int, kind: str) -> tuple[str, float | None]:
     if kind == "SN":  # structured numeric: comparator^number^separator^number
         parts = [message.value("OBX", 5, n, seq=obx) for n in (1, 2, 3, 4)]
         text = "".join(p for p in parts if p)
         try:
-            return text, float(parts[1]) if parts[1] and not parts[2] else None
+            return text, _finite(parts[1]) if parts[1] and not parts[2] else None
         except ValueError:
             raise Problem(
                 "is not a structured number", segment="OBX", field=5, sequence=obx
@@ -461,7 +467,7 @@ def _obx_value(message: Message, obx: int, kind: str) -> tuple[str, float | None
     text = message.value("OBX", 5, seq=obx)
     if kind == "NM" and text:
         try:
-            number = float(text)
+            number = _finite(text)
         except ValueError:
             raise Problem(
                 "is not a number though OBX-2 says NM",

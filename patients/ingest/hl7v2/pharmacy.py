@@ -3,7 +3,7 @@ RXR (route) and TQ1 (when) is one medication order, found again by its
 placer number (ORC-2), else its filler number (ORC-3)."""
 
 from patients.ingest.hl7v2.message import Code, Message, Problem
-from patients.ingest.hl7v2.mirror import clinician, patient, write
+from patients.ingest.hl7v2.mirror import clinician, patient, source_id, write
 from patients.ingest.hl7v2.orders import order_status, stay_of
 from patients.ingest.hl7v2.statements import fetch, one
 from patients.models import MedicationOrder
@@ -81,7 +81,7 @@ def medication_orders(message: Message) -> str:
             one(
                 MedicationOrder,
                 "source_type = %s AND source_id = %s",
-                ["MedicationRequest", key[:128]],
+                ["MedicationRequest", source_id(key)],
             )
         )
         drug = message.value("RXE", 2, 2, seq=rxe) or message.value(
@@ -128,18 +128,18 @@ def medication_orders(message: Message) -> str:
         fields = {
             "patient": person,
             "encounter": stay or (current.encounter if current else None),
-            "drug": drug[:255],
-            "drug_code": message.value("RXE", 2, 1, seq=rxe)[:64],
-            "dose": dose[:64],
-            "route": route[:64],
-            "frequency": pattern[:128],
+            "drug": drug,
+            "drug_code": message.value("RXE", 2, 1, seq=rxe),
+            "dose": dose,
+            "route": route,
+            "frequency": pattern,
             "timing": timing,
             "as_needed": "PRN" in pattern.upper(),
             "as_needed_reason": "",
             "instructions": (
                 message.value("RXE", 7, 2, seq=rxe)
                 or message.value("RXE", 7, 1, seq=rxe)
-            )[:512],
+            ),
             "starts_at": (message.timestamp("TQ1", 7, seq=tq1) if tq1 else None)
             or (current.starts_at if current else None),
             "ends_at": (message.timestamp("TQ1", 8, seq=tq1) if tq1 else None)

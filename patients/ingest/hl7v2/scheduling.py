@@ -5,7 +5,7 @@ placer id (SCH-1); the clinic is AIL-3 (or PV1-3), the clinician AIP-3."""
 from datetime import timedelta
 
 from patients.ingest.hl7v2.message import Code, Ignored, Message, Problem
-from patients.ingest.hl7v2.mirror import clinician, patient, place, write
+from patients.ingest.hl7v2.mirror import clinician, patient, place, source_id, write
 from patients.ingest.hl7v2.statements import fetch, one
 from patients.models import Appointment
 
@@ -29,6 +29,8 @@ FILLER_STATUS = {
     "PENDING": A.PENDING,
     "WAITLIST": A.WAITLIST,
 }
+# Statuses a clinic list shows.
+SHOWN = {A.BOOKED, A.ARRIVED, A.CHECKED_IN, A.PENDING, A.PROPOSED, A.WAITLIST}
 MINUTES = {"MIN": 1, "S": 1 / 60, "H": 60, "HR": 60, "D": 1440}
 
 
@@ -55,7 +57,7 @@ def appointments(message: Message) -> str:
         one(
             Appointment,
             "source_type = %s AND source_id = %s",
-            ["Appointment", key[:128]],
+            ["Appointment", source_id(key)],
         )
     )
     if current is not None and current.patient_id != person.pk:
@@ -73,14 +75,23 @@ def appointments(message: Message) -> str:
             field=11,
             code=Code.REQUIRED_MISSING,
         )
-    clinic = _clinic(message)
+    clinic = _clinic(message) or (current.clinic if current else None)
     status = TRIGGERS[trigger] or FILLER_STATUS.get(
         message.value("SCH", 25, 1).upper().replace("-", ""),
         current.status if current else A.BOOKED,
     )
+    if clinic is None and status in SHOWN:
+        # An appointment at no clinic is on no clinic list.
+        raise Problem(
+            "names no clinic (AIL-3, else PV1-3), and the mirror knows none for "
+            "this appointment",
+            segment="AIL",
+            field=3,
+            code=Code.REQUIRED_MISSING,
+        )
     fields = {
         "patient": person,
-        "clinic": clinic or (current.clinic if current else None),
+        "clinic": clinic,
         "clinician": clinician(message, "AIP", 3, event_at)
         if message.has("AIP")
         else (current.clinician if current else None),
@@ -92,7 +103,7 @@ def appointments(message: Message) -> str:
             or message.value("SCH", 7, 2)
             or message.value("SCH", 7, 1)
             or (current.description if current else "")
-        )[:255],
+        ),
     }
     _row, outcome = write(Appointment, current, ("Appointment", key), fields, event_at)
     return f"appointment {outcome}"

@@ -4,6 +4,7 @@ observations, lab orders and flags (code status, isolation, diet)."""
 from collections.abc import Mapping
 from typing import ClassVar
 
+from patients.ingest import rules
 from patients.ingest import values as v
 from patients.ingest.mappers.base import Context, Mapper, Row
 from patients.ingest.values import Invalid
@@ -78,7 +79,7 @@ class EncounterMapper(Mapper):
                 "diet": "; ".join(
                     v.concept_text(d, "Encounter.hospitalization.dietPreference")
                     for d in diets
-                )[:255],
+                ),
             }
         )
         subject(row, resource, "Encounter.subject", urns)
@@ -91,7 +92,13 @@ class EncounterMapper(Mapper):
             urns,
         )
         on_census = status in Encounter.ON_CENSUS
-        for place in self._current_locations(resource.get("location"), on_census):
+        places = self._current_locations(resource.get("location"), on_census)
+        if not places and rules.needs_ward(status, row.fields["encounter_class"]):
+            raise Invalid(
+                "Encounter.location: an inpatient stay in progress names no ward; "
+                "it would be on no census"
+            )
+        for place in places:
             # Without its ward a current patient would vanish from the census.
             row.want(
                 "*locations",
@@ -183,7 +190,7 @@ class AllergyMapper(Mapper):
                 "category": ", ".join(v.items(resource.get("category"), "category"))[
                     :64
                 ],
-                "reactions": "; ".join(dict.fromkeys(r for r in reactions if r))[:512],
+                "reactions": v.joined(reactions),
                 "severity": worst,
                 "criticality": v.code(
                     resource.get("criticality"),
@@ -254,7 +261,6 @@ class MedicationRequestMapper(Mapper):
             drug = v.text(
                 (resource.get("medicationReference") or {}).get("display"),
                 f"{path}.medicationReference.display",
-                limit=255,
             )
         if not drug:
             raise Invalid(f"{path}.medication is missing: the drug is unknown")
@@ -321,18 +327,18 @@ def dosage_fields(dosage: dict, path: str) -> dict:
         )
         if repeat.get(source) is not None
     }
-    frequency = v.concept_text(timing.get("code"), f"{path}.timing.code", limit=128)
+    frequency = v.concept_text(timing.get("code"), f"{path}.timing.code")
     if not frequency and "frequency" in structured and "period" in structured:
         frequency = frequency_text(structured)
     reason = dosage.get("asNeededCodeableConcept")
     return {
-        "dose": dose[:64],
-        "route": v.concept_text(dosage.get("route"), f"{path}.route", limit=64),
-        "frequency": frequency[:128],
+        "dose": dose,
+        "route": v.concept_text(dosage.get("route"), f"{path}.route"),
+        "frequency": frequency,
         "timing": structured,
         "as_needed": bool(dosage.get("asNeededBoolean") or reason),
         "as_needed_reason": v.concept_text(reason, f"{path}.asNeededCodeableConcept"),
-        "instructions": v.text(dosage.get("text"), f"{path}.text", limit=512),
+        "instructions": v.text(dosage.get("text"), f"{path}.text"),
     }
 
 
@@ -361,7 +367,7 @@ class ObservationMapper(Mapper):
                 "category": self._category(resource.get("category")),
                 "code": v.concept_code(resource.get("code"), "Observation.code"),
                 "name": name,
-                "value": shown[:255],
+                "value": shown,
                 "value_number": number,
                 "unit": unit,
                 "reference_range": self._range(resource.get("referenceRange")),
@@ -405,7 +411,7 @@ class ObservationMapper(Mapper):
         if not isinstance(found, dict):
             return ""
         if found.get("text"):
-            return v.text(found["text"], "Observation.referenceRange.text", limit=64)
+            return v.text(found["text"], "Observation.referenceRange.text")
         low = found.get("low") and v.quantity(found["low"], "referenceRange.low")[0]
         high = found.get("high") and v.quantity(found["high"], "referenceRange.high")[0]
         if low and high:
@@ -469,7 +475,7 @@ class ServiceRequestMapper(Mapper):
             required=True,
         )
         specimens = [
-            v.text(s.get("display"), f"{path}.specimen.display", limit=128)
+            v.text(s.get("display"), f"{path}.specimen.display")
             for s in v.items(resource.get("specimen"), f"{path}.specimen")
             if isinstance(s, dict)
         ]
@@ -487,7 +493,7 @@ class ServiceRequestMapper(Mapper):
                 "ordered_at": v.datetime(
                     resource.get("authoredOn"), f"{path}.authoredOn"
                 ),
-                "specimen": ", ".join(s for s in specimens if s)[:128],
+                "specimen": ", ".join(s for s in specimens if s),
             }
         )
         subject(row, resource, f"{path}.subject", urns)
@@ -513,7 +519,9 @@ class ServiceRequestMapper(Mapper):
         for entry in v.items(resource.get("identifier"), "ServiceRequest.identifier"):
             if not isinstance(entry, dict) or not entry.get("value"):
                 continue
-            value = v.text(entry["value"], "ServiceRequest.identifier.value", limit=64)
+            value = v.identifier(
+                entry["value"], "ServiceRequest.identifier.value", limit=64
+            )
             if (
                 v.concept_code(entry.get("type"), "ServiceRequest.identifier.type")
                 == "PLAC"
@@ -586,7 +594,7 @@ class CodeStatusObservationMapper(Mapper):
         row = Row(
             {
                 "kind": Flag.Kind.CODE_STATUS,
-                "text": text[:255],
+                "text": text,
                 "code": v.concept_code(resource.get("valueCodeableConcept"), "value"),
                 "active": status in {"final", "amended", "corrected"},
                 "starts_at": v.datetime(

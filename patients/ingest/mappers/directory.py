@@ -46,8 +46,8 @@ def identifier(identifiers, path: str) -> tuple[str, str]:
     for entry in v.items(identifiers, path):
         if isinstance(entry, dict) and entry.get("value"):
             return (
-                v.text(entry.get("system"), f"{path}.system", limit=255),
-                v.text(entry["value"], f"{path}.value", limit=128),
+                v.identifier(entry.get("system"), f"{path}.system", limit=255),
+                v.identifier(entry["value"], f"{path}.value", limit=128),
             )
     return "", ""
 
@@ -64,7 +64,7 @@ class OrganizationMapper(Mapper):
         )
         return Row(
             {
-                "name": v.text(resource.get("name"), "Organization.name", limit=255),
+                "name": v.text(resource.get("name"), "Organization.name"),
                 "identifier_system": system,
                 "identifier_value": value,
                 "phone": v.phone(resource.get("telecom"), "Organization.telecom"),
@@ -93,11 +93,10 @@ class LocationMapper(Mapper):
         system, value = identifier(resource.get("identifier"), "Location.identifier")
         # Name is optional in R4: fall back on an alias, the identifier, the id.
         name = (
-            v.text(resource.get("name"), "Location.name", limit=255)
+            v.text(resource.get("name"), "Location.name")
             or v.text(
                 v.first(resource.get("alias"), "Location.alias"),
                 "Location.alias",
-                limit=255,
             )
             or value
             or f"Location/{resource.get('id')}"
@@ -106,7 +105,7 @@ class LocationMapper(Mapper):
             {
                 "kind": location_kind(resource),
                 "name": name,
-                "code": value[:64],
+                "code": value if len(value) <= 64 else "",
                 "identifier_system": system,
                 "identifier_value": value,
                 "status": v.code(resource.get("status"), "Location.status"),
@@ -178,8 +177,10 @@ class PatientMapper(Mapper):
         deceased = resource.get("deceasedDateTime")
         return Row(
             {
-                "mrn_system": mrn["system"],
-                "mrn": mrn["value"],
+                "mrn_system": v.identifier(
+                    mrn["system"], "Patient.identifier.system", limit=255
+                ),
+                "mrn": v.identifier(mrn["value"], "Patient.identifier.value", limit=64),
                 "identifiers": identifiers,
                 "family": family,
                 "given": given,
@@ -204,12 +205,8 @@ class PatientMapper(Mapper):
                     "type": v.concept_code(
                         entry.get("type"), "Patient.identifier.type", IDENTIFIER_TYPE
                     ),
-                    "system": v.text(
-                        entry.get("system"), "Patient.identifier.system", limit=255
-                    ),
-                    "value": v.text(
-                        entry["value"], "Patient.identifier.value", limit=64
-                    ),
+                    "system": v.text(entry.get("system"), "Patient.identifier.system"),
+                    "value": v.text(entry["value"], "Patient.identifier.value"),
                 }
             )
         return found
@@ -223,9 +220,9 @@ class PatientMapper(Mapper):
             )
             relationship = v.first(contact.get("relationship"), "Patient.contact")
             return {
-                "contact_name": f"{given} {family}".strip()[:255],
+                "contact_name": f"{given} {family}".strip(),
                 "contact_relationship": v.concept_text(
-                    relationship, "Patient.contact.relationship", limit=64
+                    relationship, "Patient.contact.relationship"
                 ),
                 "contact_phone": v.phone(
                     contact.get("telecom"), "Patient.contact.telecom"

@@ -84,9 +84,7 @@ class AppointmentMapper(Mapper):
                 "starts_at": starts,
                 "minutes": minutes,
                 "status": status,
-                "description": v.text(
-                    description, "Appointment.description", limit=255
-                ),
+                "description": v.text(description, "Appointment.description"),
             }
         )
         self._participants(row, resource, urns)

@@ -10,8 +10,10 @@ from patients.services import fhir_files_import
 class Command(BaseCommand):
     help = (
         "Import FHIR R4 bundles (.json) and Bulk Data exports (folders of .ndjson, "
-        "with or without their manifest) into the mirror. Exits with status 1 when "
-        "anything was quarantined."
+        "with or without their manifest) into the mirror. What cannot be read (not "
+        "UTF-8, not JSON, nested too deep, NaN, a NUL) is quarantined with the "
+        "reason and the rest imported. Exits with status 1 when anything was "
+        "quarantined."
     )
 
     def add_arguments(self, parser) -> None:
