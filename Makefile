@@ -6,7 +6,7 @@ PY := .venv/bin/python
 # Django's own catalogues live under .venv; compile only ours.
 MESSAGES := $(PY) manage.py compilemessages --ignore=.venv --ignore=.tools -v 0
 
-.PHONY: demo test install install-test lint format lock messages clean station
+.PHONY: demo test test-properties install install-test lint format lock messages clean station
 
 demo: install
 	$(PY) manage.py demo
@@ -16,6 +16,11 @@ test: install-test
 	$(PY) -m ruff format --check .
 	DJANGO_SETTINGS_MODULE=tests.settings $(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
+
+# The feeds' property tests searching far longer than `make test` does
+# (README: Running the tests).
+test-properties: install-test
+	HYPOTHESIS_PROFILE=long $(PY) -m pytest tests/patients/test_feed_properties.py
 
 # Debian packages first: bootstrapping uv needs python3-venv.
 install:

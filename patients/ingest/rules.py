@@ -86,14 +86,14 @@ def content_hash(model: type[models.Model], values: Mapping[str, Any]) -> str:
     name; a related row stands for its key); a field not given counts as
     its default."""
     content = {}
-    for f in content_fields(model):
-        if f.attname in values:
-            value = values[f.attname]
-        elif f.name in values:
-            value = values[f.name]
+    for attname, name, default in _content_columns(model):
+        if attname in values:
+            value = values[attname]
+        elif name in values:
+            value = values[name]
         else:
-            value = f.get_default()
-        content[f.attname] = _plain(value)
+            value = default()
+        content[attname] = value if type(value) in _PLAIN else _plain(value)
     text = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
 
@@ -103,6 +103,15 @@ def row_hash(row: models.Model) -> str:
         type(row),
         {f.attname: getattr(row, f.attname) for f in content_fields(type(row))},
     )
+
+
+# Values JSON writes as they are.
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
+@cache
+def _content_columns(model: type[models.Model]) -> tuple:
+    return tuple((f.attname, f.name, f.get_default) for f in content_fields(model))
 
 
 def _plain(value: Any) -> Any:
@@ -135,16 +144,23 @@ def fit_row(model: type[models.Model], values: dict[str, Any]) -> int:
     """Shorten, in place, every text of ``values`` (by attname or name)
     longer than its column; how many were."""
     shortened = 0
-    for f in content_fields(model):
-        limit = getattr(f, "max_length", None)
-        if not limit or not isinstance(f, models.CharField):
-            continue
-        name = f.attname if f.attname in values else f.name
+    for name, limit in _text_columns(model):
         value = values.get(name)
-        if isinstance(value, str) and len(value) > limit:
+        if type(value) is str and len(value) > limit:
             values[name] = fit(value, limit)
             shortened += 1
     return shortened
+
+
+@cache
+def _text_columns(model: type[models.Model]) -> tuple[tuple[str, int], ...]:
+    """(name, length) of the model's text columns (a CharField's name and
+    attname are one)."""
+    return tuple(
+        (f.name, f.max_length)
+        for f in content_fields(model)
+        if isinstance(f, models.CharField) and f.max_length
+    )
 
 
 def too_long(value: str, model: type[models.Model], name: str) -> int | None:

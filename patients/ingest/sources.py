@@ -57,29 +57,14 @@ _NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 
 
-def _number_shapes() -> bytes:
-    """A translation table reducing JSON text to the shape of its numbers:
-    digits to 0, e and E to e, what ends a number to a comma, + kept,
-    anything else to x."""
-    shapes = bytearray(b"x" * 256)
-    for chars, shape in (
-        (b"0123456789", b"0"),
-        (b"eE", b"e"),
-        (b",]} \t\r\n", b","),
-        (b"+", b"+"),
-    ):
-        for char in chars:
-            shapes[char] = shape[0]
-    return bytes(shapes)
-
-
-# To find cheaply the few numbers that could be too large for a float.
-_NUMBER_SHAPES = _number_shapes()
 _TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels"
-_HUGE_EXPONENT = re.compile(rb"0e\+?000+,")
-_HUGE_MANTISSA = b"0" * 309
-# A NUL character or a surrogate, written as a JSON escape.
-_ESCAPED_NUL_OR_SURROGATE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+# What may be, in JSON text, a NUL character or a lone surrogate (raw or
+# escaped), NaN, Infinity or a number too large for a float (a three-digit
+# exponent, 309 digits): a match only means that the resource is walked.
+_SUSPECT = re.compile(
+    r"[\x00\ud800-\udfff]|\\u(?:0000|[dD][89a-fA-F])|NaN|Infinity"
+    r"|[0-9][eE]\+?[0-9]{3}|[0-9]{309}"
+)
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -241,20 +226,9 @@ def content_problem(item: Item) -> str:
     is searched first, so that a resource is walked only when it may hold
     one of them.
     """
-    if item.resource is None:
+    if item.resource is None or not _SUSPECT.search(item.raw):
         return ""
-    try:
-        data = item.raw.encode()
-    except UnicodeEncodeError:
-        return _first_problem(item.resource)  # a lone surrogate, as is
-    if (
-        _ESCAPED_NUL_OR_SURROGATE.search(data)
-        or b"NaN" in data
-        or b"Infinity" in data
-        or _may_be_too_large(data)
-    ):
-        return _first_problem(item.resource)
-    return ""
+    return _first_problem(item.resource)
 
 
 def storable(text: str) -> str:
@@ -298,13 +272,6 @@ def _deepest(data: bytes) -> int:
     if len(steps) <= MAX_DEPTH:
         return len(steps)
     return max(accumulate(memoryview(steps).cast("b")))
-
-
-def _may_be_too_large(data: bytes) -> bool:
-    """Whether a number may be too large for a float (which would read as
-    Infinity): a three-digit exponent, or 309 digits in a row."""
-    shapes = data.translate(_NUMBER_SHAPES)
-    return bool(_HUGE_EXPONENT.search(shapes)) or _HUGE_MANTISSA in shapes
 
 
 def _first_problem(resource: dict) -> str:

@@ -48,15 +48,27 @@ def datetime(value: Any, path: str) -> dt.datetime | None:
     if not _INSTANT_LIKE.match(value):
         day = date(value, path)
         midnight = dt.datetime.combine(day, dt.time())
-        return timezone.make_aware(midnight, timezone.get_default_timezone())
-    match = _DATETIME.match(value)
-    if not match:
+        parsed = timezone.make_aware(midnight, timezone.get_default_timezone())
+    elif not _DATETIME.match(value):
         raise Invalid(f"{path} is not a FHIR dateTime (a time needs a time zone)")
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise Invalid(f"{path} is not a real date and time") from None
+    else:
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise Invalid(f"{path} is not a real date and time") from None
+    if not storable_moment(parsed):
+        raise Invalid(f"{path} is outside the years 1 to 9999 in UTC")
     return parsed
+
+
+def storable_moment(moment: dt.datetime) -> bool:
+    """Whether an aware date and time stays within the years 1 to 9999 in
+    UTC, as the database gives it back (0001-01-01T00:00+14:00 does not)."""
+    try:
+        moment.astimezone(dt.UTC)
+    except OverflowError:
+        return False
+    return True
 
 
 def text(value: Any, path: str) -> str:

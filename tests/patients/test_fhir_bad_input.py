@@ -378,3 +378,18 @@ def test_an_export_file_that_cannot_be_read_is_held_and_the_rest_imported(
     assert row.reason == "could not be read (No such file or directory)"
     assert row.resource_type == "AllergyIntolerance"
     assert lists() == ({"a-old"}, {"c1", "c2"})
+
+
+def test_a_time_the_database_cannot_give_back_is_held(tmp_path):
+    write_ndjson(
+        tmp_path,
+        [patient("p1", deceasedDateTime="0001-01-01T00:00:00+14:00"), patient("p2")],
+    )
+
+    import_held(tmp_path)
+
+    row = QuarantinedResource.objects.get()
+    assert row.reason == (
+        "Patient.deceasedDateTime is outside the years 1 to 9999 in UTC"
+    )
+    assert list(Patient.objects.values_list("source_id", flat=True)) == ["p2"]

@@ -230,3 +230,17 @@ def test_an_event_older_than_the_mirror_is_ignored_and_says_so(admitted):
     assert inbox("M0").status == InboundMessage.Status.IGNORED
     assert inbox("M0").outcome.startswith("ignored: older than what the mirror holds")
     assert mirror() == moved
+
+
+def test_a_time_the_database_cannot_give_back_is_an_error(admitted):
+    """Year 1 at +14:00 is a day before year 1 in UTC."""
+    answer = receive(adt("A08", "T1", at="00010101000000+1400"))
+
+    assert answer["code"] == "AE", answer
+    assert answer["where"] == "EVN^1^2^1"
+    assert mirror() == admitted
+
+
+def test_a_control_id_outside_ascii_comes_back_as_sent(admitted):
+    answer = receive(adt("A08", "¡Ñ-1", family="RENAMED"))
+    assert (answer["code"], answer["control"]) == ("AA", "¡Ñ-1")

@@ -9,6 +9,7 @@ in the terms the sender's interface analyst uses (``PID-7``), never with the
 value itself (it may be a name or a birth date).
 """
 
+import contextlib
 import datetime as dt
 import functools
 import hashlib
@@ -19,6 +20,8 @@ from types import SimpleNamespace
 from django.conf import settings
 from django.utils import timezone
 from hl7.util import unescape
+
+from patients.ingest import values
 
 # HL7 table 0211 (alternate character sets) to Python codecs.
 CHARSETS = {
@@ -154,6 +157,17 @@ def read_header(raw: bytes) -> Header:
             code=Code.DATA_TYPE,
         )
     component = encoding[0]
+    # Read as Latin-1 to find the delimiters (ASCII in every charset we
+    # accept), then again in the charset MSH-18 names: a control id or a
+    # facility outside ASCII is echoed in the ACK as the sender wrote it.
+    charset = (
+        fields[17].split(encoding[1])[0].strip().upper() if len(fields) > 17 else ""
+    )
+    codec = CHARSETS.get(charset) if charset else settings.HL7_DEFAULT_CHARSET
+    if codec and codec != "latin-1":
+        # Not in that charset: the message's own reading answers AR, saying why.
+        with contextlib.suppress(UnicodeDecodeError, LookupError):
+            fields = first.decode(codec).split(separator)
 
     def field(number: int, part: int = 0) -> str:
         # MSH-1 is the separator itself: MSH-n is fields[n - 1].
@@ -173,7 +187,7 @@ def read_header(raw: bytes) -> Header:
         trigger=field(9, 1).upper(),
         version=field(12, 0),
         processing=field(11, 0).upper(),
-        charset=field(18).split(encoding[1])[0].strip().upper(),
+        charset=charset,
     )
 
 
@@ -422,7 +436,7 @@ def parse_timestamp(value: str) -> dt.datetime:
         if hours > 14 or minutes > 59:
             raise ValueError(value)
         zone = dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
-    return dt.datetime(
+    moment = dt.datetime(
         int(year),
         int(month or 1),
         int(day or 1),
@@ -432,6 +446,9 @@ def parse_timestamp(value: str) -> dt.datetime:
         int(float(fraction) * 1_000_000) if fraction else 0,
         tzinfo=zone,
     )
+    if not values.storable_moment(moment):
+        raise ValueError(value)
+    return moment
 
 
 def message_digest(raw: bytes) -> str:
