@@ -1,6 +1,7 @@
 import os
 from urllib.parse import urlsplit
 
+import hypothesis
 import psycopg
 import pytest
 import redis
@@ -8,6 +9,27 @@ from django.conf import settings
 from django.db import connection
 
 from tests.processes import missing
+
+# Property tests (tests/patients/test_feed_properties.py). "ci", the default:
+# a few examples, the same ones every run. "long": a search for new ones,
+# `HYPOTHESIS_PROFILE=long pytest tests/patients/test_feed_properties.py`.
+# Their examples share a test's fixtures (the wards), each rolled back alone.
+_SHARED_FIXTURES = [hypothesis.HealthCheck.function_scoped_fixture]
+hypothesis.settings.register_profile(
+    "ci",
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=_SHARED_FIXTURES,
+)
+hypothesis.settings.register_profile(
+    "long",
+    max_examples=2000,
+    deadline=None,
+    suppress_health_check=[*_SHARED_FIXTURES, hypothesis.HealthCheck.too_slow],
+    print_blob=True,
+)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -289,8 +289,15 @@ class Importer(Context):
             candidate.row = row
             mapped.append(candidate)
         resolved = self._resolve({w.ref for c in mapped for w in c.row.wanted})
-        ready = [c for c in mapped if self._link(mapper, c, resolved)]
-        mapper.finish([c.row for c in ready], self)
+        linked = [c for c in mapped if self._link(mapper, c, resolved)]
+        mapper.finish([c.row for c in linked], self)
+        ready = []
+        for candidate in linked:
+            if candidate.row.problem:
+                self._quarantine(candidate.item, candidate.row.problem)
+                self._keep(mapper, candidate.source_id)
+            else:
+                ready.append(candidate)
         return ready
 
     def _link(self, mapper: Mapper, candidate: _Candidate, resolved) -> bool:

@@ -27,10 +27,11 @@ the same mirror.
   (it replaces the whole resource: an element it lacks is empty). An HL7
   message states only the fields it sends: an empty field keeps, HL7's
   explicit null ``""`` clears.
-- **A stay needs its ward** when it is an inpatient's (class IMP, or none
-  given) in progress or on leave: without one it would be on no ward's
-  census, and is refused. An outpatient's or a registration's may wait for
-  its place.
+- **A stay needs its ward** when it is an inpatient's on the census
+  (class IMP: arrived, triaged, in progress or on leave), or of no class
+  given and in progress or on leave: without one it would be on no ward's
+  census, and is refused. An outpatient's, an emergency's or a registration
+  of no class may wait for its place.
 - **A value longer than its column.** An identifier (an MRN, a visit or order
   number, a source id) is refused, never cut: two cut ids could name one
   record. Free text is shortened, ending with ``SHORTENED`` so that a reader
@@ -66,7 +67,9 @@ def is_older(incoming: dt.datetime | None, current: dt.datetime | None) -> bool:
 
 
 def needs_ward(status: str, encounter_class: str) -> bool:
-    return status in ("in-progress", "onleave") and encounter_class in ("IMP", "")
+    if encounter_class == "IMP":
+        return status in ("arrived", "triaged", "in-progress", "onleave")
+    return encounter_class == "" and status in ("in-progress", "onleave")
 
 
 # source_hash

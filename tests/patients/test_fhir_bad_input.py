@@ -19,8 +19,23 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from patients.ingest.sources import MAX_DEPTH
-from patients.models import Allergy, Observation, Patient, Problem, QuarantinedResource
-from tests.patients.fhir import allergy, patient, write_bundle, write_ndjson
+from patients.models import (
+    Allergy,
+    Encounter,
+    Observation,
+    Patient,
+    Problem,
+    QuarantinedResource,
+)
+from tests.patients.fhir import (
+    allergy,
+    encounter,
+    location,
+    patient,
+    ward_with_beds,
+    write_bundle,
+    write_ndjson,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -393,3 +408,45 @@ def test_a_time_the_database_cannot_give_back_is_held(tmp_path):
         "Patient.deceasedDateTime is outside the years 1 to 9999 in UTC"
     )
     assert list(Patient.objects.values_list("source_id", flat=True)) == ["p2"]
+
+
+@pytest.mark.parametrize("status", ["arrived", "in-progress", "onleave"])
+def test_an_inpatient_stay_whose_locations_give_no_ward_is_held(tmp_path, status):
+    """The bed's ward lacks physicalType (it is no ward to the mirror): the
+    stay would be on no ward's census. The stay on a ward is imported."""
+    unmarked = location("ward-x", "wa")
+    del unmarked["physicalType"]
+    write_ndjson(
+        tmp_path,
+        [
+            *ward_with_beds("bed-1"),
+            unmarked,
+            location("room-x", "ro", part_of="ward-x"),
+            location("bed-x", "bd", part_of="room-x"),
+            patient("p1"),
+            patient("p2"),
+            encounter("e1", "p1", status=status, bed="bed-x"),
+            encounter("e2", "p2", status=status, bed="bed-1"),
+        ],
+    )
+
+    import_held(tmp_path)
+
+    row = QuarantinedResource.objects.get()
+    assert row.resource_id == "e1"
+    assert "on no ward" in row.reason
+    stay = Encounter.objects.select_related("ward", "bed").get()
+    assert (stay.source_id, stay.ward.source_id, stay.bed.source_id) == (
+        "e2",
+        "ward-a",
+        "bed-1",
+    )
+
+
+def test_an_inpatient_stay_that_names_no_location_is_held(tmp_path):
+    write_ndjson(tmp_path, [patient("p1"), encounter("e1", "p1")])
+
+    import_held(tmp_path)
+
+    assert "on no ward" in QuarantinedResource.objects.get().reason
+    assert not Encounter.objects.exists()

@@ -13,13 +13,12 @@ import contextlib
 import datetime as dt
 import functools
 import hashlib
+import math
 import re
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 from django.conf import settings
 from django.utils import timezone
-from hl7.util import unescape
 
 from patients.ingest import values
 
@@ -44,9 +43,26 @@ CHARSETS = {
 }
 BOM = b"\xef\xbb\xbf"
 _SEGMENT = re.compile(r"^[A-Z][A-Z0-9]{2}$")
+# HL7 2.10 escape sequences read as python-hl7's ``hl7.util.unescape``
+# reads them; formatting ones repeated at most 99 times.
+_FORMATTING = {
+    ".br": "\r",
+    ".sp": "\r",
+    ".fi": "",
+    ".nf": "",
+    ".in": "    ",
+    ".ti": "    ",
+    ".sk": " ",
+    ".ce": "\r",
+}
+_REPEATED = re.compile(r"(\.sp|\.sk|\.in|\.ti)([+-]?\d{1,2})", re.ASCII)
+_HEX = re.compile(r"X((?:[0-9A-Fa-f]{2})+)")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TS = re.compile(
-    r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\.\d{1,4})?([+-]\d{4})?$"
+    r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\.\d{1,4})?([+-]\d{4})?$",
+    re.ASCII,
 )
+_NM = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
 
 
 # HL7 table 0357 (message error condition codes) used in ERR-3.
@@ -128,6 +144,9 @@ def read_header(raw: bytes) -> Header:
     body = raw.removeprefix(BOM).lstrip(b"\r\n")
     first = re.split(rb"\r\n|\r|\n", body, maxsplit=1)[0]
     line = first.decode("latin-1")
+    if "\x00" in line:
+        # Not echoed, not stored: the database refuses NUL in text.
+        raise Unreadable("MSH contains NUL bytes", segment="MSH", code=Code.DATA_TYPE)
     if line.startswith(("FHS", "BHS")):
         raise Unreadable(
             "a batch (FHS/BHS) is not accepted over MLLP: send each message in "
@@ -191,10 +210,11 @@ def read_header(raw: bytes) -> Header:
     )
 
 
-def decode(raw: bytes, header: Header) -> str:
-    """The message as text with CR between segments."""
-    name = header.charset or settings.HL7_DEFAULT_CHARSET
-    codec = CHARSETS.get(name.upper()) if header.charset else name
+def codec_of(header: Header) -> str:
+    """The Python codec of the charset MSH-18 names (else the default)."""
+    if not header.charset:
+        return settings.HL7_DEFAULT_CHARSET
+    codec = CHARSETS.get(header.charset.upper())
     if codec is None:
         raise Unreadable(
             "MSH-18 names a character set this listener does not read",
@@ -202,6 +222,13 @@ def decode(raw: bytes, header: Header) -> str:
             field=18,
             code=Code.TABLE_VALUE,
         )
+    return codec
+
+
+def decode(raw: bytes, header: Header) -> str:
+    """The message as text with CR between segments."""
+    name = header.charset or settings.HL7_DEFAULT_CHARSET
+    codec = codec_of(header)
     body = raw.removeprefix(BOM)
     try:
         text = body.decode(codec)
@@ -260,10 +287,21 @@ class Message:
         encoding = self.header.encoding
         self._component, self._repeat, esc = encoding[0], encoding[1], encoding[2]
         self._sub = encoding[3] if len(encoding) > 3 else "&"
-        self._escaping = SimpleNamespace(
-            esc=esc,
-            separators="\r" + separator + self._repeat + self._component + self._sub,
-        )
+        self._esc = esc
+        self._escapes = {
+            "H": "_",
+            "N": "_",
+            "F": separator,
+            "R": self._repeat,
+            "S": self._component,
+            "T": self._sub,
+            "E": esc,
+            **_FORMATTING,
+        }
+        mark = re.escape(esc)
+        self._sequence = re.compile(f"{mark}([^{mark}]*){mark}")
+        self._codec = codec_of(self.header)
+        self._repetitions: dict[tuple[str, int, int], list[str]] = {}
         self._by_name: dict[str, list[list[str]]] = {}
         for line in text.strip().split("\r"):
             fields = line.split(separator)
@@ -277,10 +315,10 @@ class Message:
 
     def segments(self, name: str) -> list[int]:
         """1-based numbers (among segments of that name) of each ``name``."""
-        return list(range(1, self.names.count(name) + 1))
+        return list(range(1, len(self._by_name.get(name, ())) + 1))
 
     def has(self, name: str) -> bool:
-        return name in self.names
+        return name in self._by_name
 
     def groups(self, start: str, members: set[str]) -> list[dict[str, list[int]]]:
         """Segments grouped under each ``start`` segment (an ORC and its OBR,
@@ -323,16 +361,41 @@ class Message:
             return ""
         if segment == "MSH" and field in (1, 2):  # the delimiters, as written
             return text if rep == component == sub == 1 else ""
-        for delimiter, number in (
-            (self._repeat, rep),
-            (self._component, component),
-            (self._sub, sub),
-        ):
+        repetitions = self._split(segment, seq, field, text)
+        if not 0 < rep <= len(repetitions):
+            return ""
+        text = repetitions[rep - 1]
+        for delimiter, number in ((self._component, component), (self._sub, sub)):
             parts = text.split(delimiter)
             if not 0 < number <= len(parts):
                 return ""
             text = parts[number - 1]
-        return unescape(self._escaping, text)
+        if self._esc not in text:
+            return text
+        return self._sequence.sub(self._unescape, text)
+
+    def _unescape(self, match: re.Match) -> str:
+        """An escape sequence's text (HL7 2.10). One this listener does not
+        read (a character set switch, an application's own, a stray escape
+        character, a count over 99) is kept as written: visible, never
+        refused, never logged. python-hl7's ``unescape`` logs the field's
+        text (a name, maybe) for those, raises on some, and repeats a count
+        without bound."""
+        body = match.group(1)
+        if body in self._escapes:
+            return self._escapes[body]
+        if repeated := _REPEATED.fullmatch(body):
+            return _FORMATTING[repeated[1]] * int(repeated[2])
+        if hexadecimal := _HEX.fullmatch(body):
+            # Bytes in the message's charset (python-hl7 reads them as
+            # Latin-1, whatever MSH-18 says).
+            try:
+                text = bytes.fromhex(hexadecimal[1]).decode(self._codec)
+            except (UnicodeDecodeError, LookupError):
+                return match.group(0)
+            if not _CONTROLS.search(text):
+                return text
+        return match.group(0)
 
     def _field(self, segment: str, seq: int, field: int) -> str | None:
         """A field's text as received; None when the message has not that
@@ -342,6 +405,15 @@ class Message:
         except (IndexError, KeyError):
             return None
         return fields[field] if 0 < field < len(fields) else None
+
+    def _split(self, segment: str, seq: int, field: int, text: str) -> list[str]:
+        """A field's repetitions, split once: a reader going through each of
+        many (PID-3's identifiers) would otherwise split them all each time."""
+        key = (segment, seq, field)
+        repetitions = self._repetitions.get(key)
+        if repetitions is None:
+            repetitions = self._repetitions[key] = text.split(self._repeat)
+        return repetitions
 
     def _segment(self, name: str, seq: int):
         """The ``seq``-th (1-based) ``name`` segment; KeyError or IndexError
@@ -356,7 +428,7 @@ class Message:
             return 0
         if segment == "MSH" and field in (1, 2):
             return 1
-        return len(text.split(self._repeat))
+        return len(self._split(segment, seq, field, text))
 
     def required(self, segment: str, field: int, component: int = 1, **kw) -> str:
         value = self.value(segment, field, component, **kw)
@@ -449,6 +521,18 @@ def parse_timestamp(value: str) -> dt.datetime:
     if not values.storable_moment(moment):
         raise ValueError(value)
     return moment
+
+
+def parse_number(text: str) -> float:
+    """HL7's NM: an optional sign, ASCII digits, a decimal point; finite.
+    Not Python's ``float``, which also reads "1e5", "1_000", "nan" and the
+    digits of other scripts."""
+    if not _NM.fullmatch(text):
+        raise ValueError(text)
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(text)
+    return number
 
 
 def message_digest(raw: bytes) -> str:

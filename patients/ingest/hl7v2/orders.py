@@ -6,14 +6,19 @@ An order is found again by its placer number (ORC-2, else OBR-2), else its
 filler number (ORC-3, else OBR-3): the numbers the EHR and the lab share.
 """
 
-import math
 import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from functools import partial
 
 from patients.ingest import rules, values
-from patients.ingest.hl7v2.message import Code, Ignored, Message, Problem
+from patients.ingest.hl7v2.message import (
+    Code,
+    Ignored,
+    Message,
+    Problem,
+    parse_number,
+)
 from patients.ingest.hl7v2.mirror import (
     clinician,
     clinician_read,
@@ -442,20 +447,12 @@ def _observation(message, obx, person, stay, number, when, section, event_at) ->
     return 1
 
 
-def _finite(text: str) -> float:
-    """A number as HL7 writes one: "nan" or "inf" are not results."""
-    number = float(text)
-    if not math.isfinite(number):
-        raise ValueError(text)
-    return number
-
-
 def _obx_value(message: Message, obx: int, kind: str) -> tuple[str, float | None]:
     if kind == "SN":  # structured numeric: comparator^number^separator^number
         parts = [message.value("OBX", 5, n, seq=obx) for n in (1, 2, 3, 4)]
         text = "".join(p for p in parts if p)
         try:
-            return text, _finite(parts[1]) if parts[1] and not parts[2] else None
+            return text, parse_number(parts[1]) if parts[1] and not parts[2] else None
         except ValueError:
             raise Problem(
                 "is not a structured number", segment="OBX", field=5, sequence=obx
@@ -467,7 +464,7 @@ def _obx_value(message: Message, obx: int, kind: str) -> tuple[str, float | None
     text = message.value("OBX", 5, seq=obx)
     if kind == "NM" and text:
         try:
-            number = _finite(text)
+            number = parse_number(text)
         except ValueError:
             raise Problem(
                 "is not a number though OBX-2 says NM",

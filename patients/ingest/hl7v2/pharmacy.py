@@ -2,11 +2,15 @@
 RXR (route) and TQ1 (when) is one medication order, found again by its
 placer number (ORC-2), else its filler number (ORC-3)."""
 
+import re
+
 from patients.ingest.hl7v2.message import Code, Message, Problem
 from patients.ingest.hl7v2.mirror import clinician, patient, source_id, write
 from patients.ingest.hl7v2.orders import order_status, stay_of
 from patients.ingest.hl7v2.statements import fetch, one
 from patients.models import MedicationOrder
+
+CLOCK = re.compile(r"([01][0-9]|2[0-3])[0-5][0-9]")
 
 M = MedicationOrder.Status
 CONTROL = {
@@ -159,8 +163,12 @@ def medication_orders(message: Message) -> str:
 
 def _timing(pattern: str, times: list[str]) -> dict:
     timing: dict = {}
-    digits = [t.replace(":", "") for t in times]  # HHMM, or HH:MM as some send
-    clock = [f"{t[:2]}:{t[2:4] or '00'}" for t in digits if t[:4].isdigit()]
+    # HHMM, or HH:MM as some send; anything else is not a time of day.
+    clock = [
+        f"{t[:2]}:{t[2:]}"
+        for t in (t.replace(":", "") for t in times)
+        if CLOCK.fullmatch(t)
+    ]
     if clock:
         timing["times"] = clock
     known = PATTERNS.get(pattern.upper().replace(" ", ""))

@@ -2,9 +2,13 @@
 no-show. The appointment is found again by its filler id (SCH-2), else its
 placer id (SCH-1); the clinic is AIL-3 (or PV1-3), the clinician AIP-3."""
 
-from datetime import timedelta
-
-from patients.ingest.hl7v2.message import Code, Ignored, Message, Problem
+from patients.ingest.hl7v2.message import (
+    Code,
+    Ignored,
+    Message,
+    Problem,
+    parse_number,
+)
 from patients.ingest.hl7v2.mirror import clinician, patient, place, source_id, write
 from patients.ingest.hl7v2.statements import fetch, one
 from patients.models import Appointment
@@ -32,6 +36,7 @@ FILLER_STATUS = {
 # Statuses a clinic list shows.
 SHOWN = {A.BOOKED, A.ARRIVED, A.CHECKED_IN, A.PENDING, A.PROPOSED, A.WAITLIST}
 MINUTES = {"MIN": 1, "S": 1 / 60, "H": 60, "HR": 60, "D": 1440}
+LONGEST = 366 * 1440  # minutes: an appointment's duration is at most a year
 
 
 def appointments(message: Message) -> str:
@@ -126,14 +131,20 @@ def _start(message: Message):
 def _minutes(message: Message) -> int | None:
     for segment, amount, unit in (("AIS", 7, 8), ("AIL", 9, 10), ("AIP", 9, 10)):
         if message.has(segment) and message.value(segment, amount):
+            factor = MINUTES.get(message.value(segment, unit, 1).upper(), 1)
             try:
-                value = float(message.value(segment, amount))
+                minutes = parse_number(message.value(segment, amount)) * factor
             except ValueError:
                 raise Problem(
                     "is not a number", segment=segment, field=amount
                 ) from None
-            factor = MINUTES.get(message.value(segment, unit, 1).upper(), 1)
-            return int(timedelta(minutes=value * factor).total_seconds() // 60)
+            if not 0 <= minutes <= LONGEST:
+                raise Problem(
+                    "is not a duration from none to a year",
+                    segment=segment,
+                    field=amount,
+                )
+            return int(minutes)
     return None
 
 

@@ -29,6 +29,9 @@ class Row:
     # Resolved primary keys of references that map to more than one column
     # (an encounter's locations); a mapper's ``finish`` turns them into fields.
     extra: dict[str, list[int]] = field(default_factory=dict)
+    # Why the row cannot be written, found once its references are resolved
+    # (a mapper's ``finish``): the resource is quarantined with it.
+    problem: str = ""
 
     def want(
         self,

@@ -93,11 +93,6 @@ class EncounterMapper(Mapper):
         )
         on_census = status in Encounter.ON_CENSUS
         places = self._current_locations(resource.get("location"), on_census)
-        if not places and rules.needs_ward(status, row.fields["encounter_class"]):
-            raise Invalid(
-                "Encounter.location: an inpatient stay in progress names no ward; "
-                "it would be on no census"
-            )
         for place in places:
             # Without its ward a current patient would vanish from the census.
             row.want(
@@ -149,6 +144,14 @@ class EncounterMapper(Mapper):
                     found["room"] = found["room"] or parent
             for kind, pk in found.items():
                 row.fields[f"{kind}_id"] = pk
+            if found["ward"] is None and rules.needs_ward(
+                row.fields["status"], row.fields["encounter_class"]
+            ):
+                row.problem = (
+                    "Encounter.location: an inpatient stay on the census is on no "
+                    "ward (no location, or none that is a ward, Location."
+                    "physicalType wa, or part of one); it would be on no census"
+                )
 
 
 class AllergyMapper(Mapper):
