@@ -7,6 +7,7 @@ from django.db import transaction
 from django.http import Http404
 
 from accounts.models import AccessLog, Role, WardMembership
+from accounts.network import client_address
 from accounts.selectors import user_roles
 from patients.models import Location
 
@@ -87,7 +88,7 @@ def access_record(
         target=target[:128],
         locations=locations or [],
         patients=patients or [],
-        address=request.META.get("REMOTE_ADDR") or None,
+        address=client_address(request),
         outcome=outcome,
     )
 

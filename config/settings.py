@@ -142,6 +142,12 @@ AXES_COOLOFF_TIME = dt.timedelta(
     minutes=env_int("LOGIN_COOLOFF_MINUTES", 15, min_value=1)
 )
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# How many reverse proxies in front of the application append the address
+# they were reached from to X-Forwarded-For (0: none is trusted, the header
+# is ignored). Sign-in lockouts, the access log and the stations' limits
+# count by the address this finds (accounts/network.py).
+TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0, min_value=0)
+AXES_CLIENT_IP_CALLABLE = "accounts.network.client_address"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked.html"
 AXES_VERBOSE = False

@@ -21,6 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import AccessLog
+from accounts.network import client_address
 from printouts.models import Pack, Printout
 from printouts.published import printout_discard
 from printouts.services import PackDamaged, published_bytes
@@ -49,10 +50,6 @@ def _error(message: str, status: int) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
-def _address(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
-
-
 def _too_many() -> JsonResponse:
     response = _error(_("Too many requests: wait a minute."), 429)
     response["Retry-After"] = "60"
@@ -78,7 +75,7 @@ def station_required(view: Callable) -> Callable:
             else None
         )
         if station is None:
-            failures = f"failed:{_address(request)}"
+            failures = f"failed:{client_address(request)}"
             limit = settings.STATION_AUTH_FAILURES_PER_MINUTE
             if limits.hit(failures, limit=limit):
                 return _too_many()
@@ -112,7 +109,7 @@ def _json_body(request: HttpRequest) -> dict:
 def enrol(request: HttpRequest) -> JsonResponse:
     """A one-time code in, the station's token and the server's signing keys
     out."""
-    address = _address(request)
+    address = client_address(request)
     if limits.hit(f"enrol:{address}", limit=settings.STATION_ENROL_PER_MINUTE):
         return _too_many()
     try:
@@ -140,7 +137,7 @@ def enrol(request: HttpRequest) -> JsonResponse:
 @require_GET
 @station_required
 def manifest(request: HttpRequest, station: Station) -> HttpResponse:
-    station_seen(station=station, address=_address(request))
+    station_seen(station=station, address=client_address(request))
     body, etag = station_manifest(station=station)
     tag = f'"{etag}"'
     if request.headers.get("If-None-Match") == tag:
@@ -157,7 +154,7 @@ def file(request: HttpRequest, station: Station, item: str) -> HttpResponse:
     """One file of the station's wards, checked against its SHA-256 and
     logged as the station's download in the transaction that reads it."""
     row = station_file(station=station, item=item)
-    record = {"station": station, "item": item, "address": _address(request)}
+    record = {"station": station, "item": item, "address": client_address(request)}
     if row is None:
         station_download_record(row=None, outcome=AccessLog.Outcome.DENIED, **record)
         return _error(_("No such file for this station."), 404)
@@ -199,7 +196,7 @@ def _checked(row: Pack | Printout) -> bytes | None:
 @station_required
 def heartbeat(request: HttpRequest, station: Station) -> JsonResponse:
     """What the station holds and how it is; its local log comes along."""
-    address = _address(request)
+    address = client_address(request)
     try:
         body = _json_body(request)
         with transaction.atomic():  # all of it, or none of it

@@ -6,13 +6,17 @@ process answers, and stops it on exit, so a test can also stop one halfway.
 
 import contextlib
 import dataclasses
+import http.client
+import http.server
 import os
 import secrets
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -291,3 +295,57 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 NO_REDIRECTS = urllib.request.build_opener(_NoRedirect)
+
+
+@contextlib.contextmanager
+def forwarding_proxy(upstream: str) -> Iterator[str]:
+    """A reverse proxy in front of ``upstream`` (gunicorn's base URL) that
+    does what README asks of the hospital's: it appends the address it was
+    reached from to X-Forwarded-For, as nginx's
+    ``$proxy_add_x_forwarded_for`` does. Yields its own base URL; clients
+    bound to other loopback addresses (127.0.0.2...) are other computers."""
+    target = urllib.parse.urlsplit(upstream)
+
+    class Forward(http.server.BaseHTTPRequestHandler):
+        def _forward(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            headers = {
+                k: v for k, v in self.headers.items() if k.lower() != "x-forwarded-for"
+            }
+            sent = self.headers.get("X-Forwarded-For")
+            peer = self.client_address[0]
+            headers["X-Forwarded-For"] = f"{sent}, {peer}" if sent else peer
+            upstream = http.client.HTTPConnection(
+                target.hostname, target.port, timeout=30
+            )
+            try:
+                upstream.request(self.command, self.path, body=body, headers=headers)
+                answer = upstream.getresponse()
+                content = answer.read()
+            finally:
+                upstream.close()
+            self.send_response(answer.status)
+            for name, value in answer.getheaders():
+                if name.lower() not in (
+                    "connection",
+                    "transfer-encoding",
+                    "content-length",
+                ):
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            self.wfile.write(content)
+
+        do_GET = do_POST = _forward
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
