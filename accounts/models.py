@@ -68,6 +68,7 @@ class AccessLog(models.Model):
         STATION_DOWNLOAD = "station_download", _("Downloaded by a ward station")
         STATION_OPEN = "station_open", _("Opened on a ward station")
         STATION_PRINT = "station_print", _("Printed on a ward station")
+        PAGE = "page", _("Other page")
 
     class Outcome(models.TextChoices):
         ALLOWED = "allowed", _("Allowed")

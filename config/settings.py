@@ -110,6 +110,31 @@ if PRODUCTION and DATABASES["default"]["ENGINE"] != "django.db.backends.postgres
     raise ImproperlyConfigured(
         "DATABASE_URL must point at PostgreSQL when PRODUCTION is true."
     )
+# Time limits of a statement, and of its wait for a lock, in seconds (0: none).
+# A web request's are short, so that a locked table answers a page saying the
+# database is busy (patients.middleware) rather than holding a worker until
+# gunicorn kills it; commands, the HL7 listener and tasks wait longer.
+# config/wsgi.py and config/asgi.py mark a web process.
+WEB_PROCESS = env_bool("DOWNTIME_WEB_PROCESS", False)
+DB_STATEMENT_TIMEOUT = (
+    env_int("DB_WEB_STATEMENT_TIMEOUT", 15, min_value=0)
+    if WEB_PROCESS
+    else env_int("DB_STATEMENT_TIMEOUT", 600, min_value=0)
+)
+DB_LOCK_TIMEOUT = (
+    env_int("DB_WEB_LOCK_TIMEOUT", 5, min_value=0)
+    if WEB_PROCESS
+    else env_int("DB_LOCK_TIMEOUT", 60, min_value=0)
+)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["options"] = " ".join(
+        [
+            _options.get("options", ""),
+            f"-c statement_timeout={DB_STATEMENT_TIMEOUT * 1000}",
+            f"-c lock_timeout={DB_LOCK_TIMEOUT * 1000}",
+        ]
+    ).strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Accounts ------------------------------------------------------------------

@@ -6,6 +6,7 @@ from config import health
 
 admin.site.site_header = _("Downtime contingency administration")
 admin.site.site_title = _("Downtime contingency")
+handler500 = "config.errors.server_error"
 
 urlpatterns = [
     path("", include("patients.urls")),

@@ -27,7 +27,7 @@ from django.views.decorators.http import (
 from accounts.decorators import roles_required
 from accounts.models import AccessLog, Role
 from accounts.selectors import user_locations, user_roles
-from accounts.services import access_record
+from accounts.services import access_denied, access_record
 from downtime.forms import (
     AllocateForm,
     DeclareForm,
@@ -439,7 +439,7 @@ def worklists(request: HttpRequest, downtime_id: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@roles_required(*READERS)
+@roles_required(*READERS, action=AccessLog.Action.WORKLIST)
 def worklist(request: HttpRequest, downtime_id: int, name: str) -> HttpResponse:
     """One worklist, by ward; items from paper are added here (laboratory
     and nursing). Every view is written to the access log."""
@@ -506,7 +506,7 @@ def worklist(request: HttpRequest, downtime_id: int, name: str) -> HttpResponse:
 
 
 @require_POST
-@roles_required(*READERS)
+@roles_required(*READERS, action=AccessLog.Action.WORKLIST)
 def worklist_done(request: HttpRequest, item_id: int) -> HttpResponse:
     item = WorklistItem.objects.filter(pk=item_id).first()
     if (
@@ -515,7 +515,11 @@ def worklist_done(request: HttpRequest, item_id: int) -> HttpResponse:
         .filter(pk=item_id)
         .exists()
     ):
-        raise Http404
+        access_denied(
+            request=request,
+            action=AccessLog.Action.WORKLIST,
+            target=f"worklist item {item_id}",
+        )
     try:
         worklist_item_done(
             item=item, user=request.user, note=request.POST.get("note", "")
@@ -531,7 +535,7 @@ def worklist_done(request: HttpRequest, item_id: int) -> HttpResponse:
 
 
 @require_GET
-@roles_required(Role.IT)
+@roles_required(Role.IT, action=AccessLog.Action.REPORT)
 def report(request: HttpRequest, downtime_id: int, form: str) -> HttpResponse:
     """The downtime report as PDF or CSV; IT only, written to the access log."""
     if form not in ("pdf", "csv"):

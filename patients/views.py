@@ -54,7 +54,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@roles_required(*NURSING)
+@roles_required(*NURSING, action=AccessLog.Action.CENSUS)
 def census(request: HttpRequest, ward_id: int) -> HttpResponse:
     """A ward's patients by bed (or by name), as on the pack's census."""
     ward = _place(request, ward_id, Location.Kind.WARD, AccessLog.Action.CENSUS)
@@ -80,7 +80,7 @@ def census(request: HttpRequest, ward_id: int) -> HttpResponse:
 
 
 @require_GET
-@roles_required(*NURSING)
+@roles_required(*NURSING, action=AccessLog.Action.PATIENT)
 def patient(request: HttpRequest, patient_id: int) -> HttpResponse:
     """One patient's summary: what the pack's pages show, and vital trends."""
     now = timezone.now()
@@ -112,7 +112,7 @@ def patient(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 
 @require_GET
-@roles_required(*NURSING)
+@roles_required(*NURSING, action=AccessLog.Action.PENDING_LABS)
 def pending_labs(request: HttpRequest, ward_id: int) -> HttpResponse:
     """Every pending lab order of a ward's patients, oldest first: what to
     chase, and what to send on paper when the lab system is down."""
@@ -144,7 +144,7 @@ def pending_labs(request: HttpRequest, ward_id: int) -> HttpResponse:
 
 
 @require_GET
-@roles_required(*APPOINTMENTS)
+@roles_required(*APPOINTMENTS, action=AccessLog.Action.CLINIC)
 def clinic(request: HttpRequest, clinic_id: int) -> HttpResponse:
     """A clinic's appointments of one day (``?day=YYYY-MM-DD``, default
     today): the call list for rescheduling."""
@@ -174,7 +174,7 @@ def clinic(request: HttpRequest, clinic_id: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@roles_required(*NURSING)
+@roles_required(*NURSING, action=AccessLog.Action.SEARCH)
 def search(request: HttpRequest) -> HttpResponse:
     """Find a patient of the user's wards by name (partial, accents and case
     ignored), MRN or birth date. The terms come by POST, so that no name,

@@ -9,7 +9,7 @@ import zipfile
 from django.contrib import messages
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
@@ -47,7 +47,7 @@ def packs(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@roles_required(*READERS)
+@roles_required(*READERS, action=AccessLog.Action.DOWNLOAD)
 def pack_download(request: HttpRequest, pack_id: int) -> HttpResponse:
     pack = Pack.objects.filter(
         pk=pack_id,
@@ -78,7 +78,7 @@ def pack_download(request: HttpRequest, pack_id: int) -> HttpResponse:
 
 
 @require_GET
-@roles_required(*READERS)
+@roles_required(*READERS, action=AccessLog.Action.DOWNLOAD_ALL)
 def packs_zip(request: HttpRequest) -> HttpResponse:
     """Every newest ready pack of the user's wards and clinics, in one ZIP."""
     chosen = newest_ready(locations=user_locations(user=request.user))
@@ -110,9 +110,15 @@ def packs_zip(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@roles_required(*PRINTERS)
+@roles_required(*PRINTERS, action=AccessLog.Action.RENDER)
 def pack_render_now(request: HttpRequest, location_id: int) -> HttpResponse:
-    location = get_object_or_404(user_locations(user=request.user), pk=location_id)
+    location = user_locations(user=request.user).filter(pk=location_id).first()
+    if location is None:
+        access_denied(
+            request=request,
+            action=AccessLog.Action.RENDER,
+            target=f"location {location_id}",
+        )
     kind = Pack.Kind.WARD if location.kind == location.Kind.WARD else Pack.Kind.CLINIC
     day = None
     if kind == Pack.Kind.CLINIC:
@@ -154,7 +160,7 @@ def _unreachable() -> str:
 
 
 @require_GET
-@roles_required(*READERS)
+@roles_required(*READERS, action=AccessLog.Action.LABELS)
 def labels_download(request: HttpRequest, location_id: int) -> HttpResponse:
     ward = user_locations(user=request.user).filter(kind="ward", pk=location_id).first()
     if ward is None:
