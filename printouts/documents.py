@@ -358,6 +358,7 @@ def template_version() -> str:
         pdf.STYLESHEET,
         APP / "templatetags" / "packs.py",
         APP / "pdf.py",  # barcodes and the MAR grid are drawn there
+        settings.BASE_DIR / "config" / "invisible.py",  # how invisible text shows
         APP / "content.py",  # what is read: a new field changes every pack
         settings.BASE_DIR / "patients" / "units.py",
         *sorted(settings.BASE_DIR.glob("locale/*/LC_MESSAGES/django.mo")),

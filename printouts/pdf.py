@@ -25,6 +25,8 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 
+from config.invisible import shown
+
 STYLESHEET = Path(__file__).resolve().parent / "static" / "printouts" / "pack.css"
 FONT_FILES = (
     Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
@@ -58,7 +60,7 @@ def _stylesheet() -> weasyprint.CSS:
 def html_to_pdf(html: str) -> tuple[bytes, LocalOnlyFetcher]:
     """The PDF of ``html`` and the fetcher that served it (for its refusals)."""
     fetcher = LocalOnlyFetcher()
-    document = weasyprint.HTML(string=html, base_url=None, url_fetcher=fetcher)
+    document = weasyprint.HTML(string=shown(html), base_url=None, url_fetcher=fetcher)
     return document.write_pdf(stylesheets=[_stylesheet()]), fetcher
 
 
@@ -236,6 +238,7 @@ def _stamps(
     banner: str,
 ) -> bytes:
     regular, bold = _fonts()
+    lines, cover = [shown(line) for line in lines], [shown(line) for line in cover]
     buffer = io.BytesIO()
     sheet = canvas.Canvas(buffer, pageCompression=1, invariant=1)
     total = len(sizes)
