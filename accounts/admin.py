@@ -1,11 +1,10 @@
-import csv
-
 from django.contrib import admin
 from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import AccessLog, WardMembership
+from config.spreadsheet import FormulaSafeWriter
 from patients.admin import ReadOnlyAdmin
 
 
@@ -43,14 +42,16 @@ class AccessLogAdmin(ReadOnlyAdmin):
     @admin.action(description=_("Export the selected entries as CSV"))
     def export_csv(self, request, queryset) -> HttpResponse:
         """For an auditor: filter the list (by user, action, outcome, date),
-        select all, export. Times in UTC, as stored."""
+        select all, export. Times in UTC, as stored. A name typed on a ward
+        station or a target cannot become a formula in the auditor's
+        spreadsheet."""
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = (
             f'attachment; filename="access-log-{stamp}.csv"'
         )
         response["Cache-Control"] = "no-store"
-        writer = csv.writer(response)
+        writer = FormulaSafeWriter(response)
         fields = [f.name for f in AccessLog._meta.fields if f.name != "user"]
         writer.writerow(fields)
         entries = queryset.select_related("station").order_by("at", "pk")

@@ -69,6 +69,8 @@ class AccessLog(models.Model):
         STATION_OPEN = "station_open", _("Opened on a ward station")
         STATION_PRINT = "station_print", _("Printed on a ward station")
         PAGE = "page", _("Other page")
+        HL7_MESSAGE = "hl7_message", _("Raw HL7 message (admin)")
+        QUARANTINED = "quarantined", _("Quarantined FHIR resource (admin)")
 
     class Outcome(models.TextChoices):
         ALLOWED = "allowed", _("Allowed")

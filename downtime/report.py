@@ -4,7 +4,6 @@ who did what, what the wards had on paper, and what was re-entered.
 Patient names are not in it: packs, numbers and counts are.
 """
 
-import csv
 import datetime as dt
 import io
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from accounts.models import AccessLog
+from config.spreadsheet import FormulaSafeWriter
 from downtime.models import Downtime, DowntimeNumber
 from downtime.selectors import downtime_final_set
 from downtime.worklists import worklist_progress
@@ -85,7 +85,7 @@ def downtime_report(*, downtime: Downtime, now: dt.datetime | None = None) -> Re
 def report_csv(report: Report) -> str:
     """One table of sections: each row starts with its section's name."""
     out = io.StringIO()
-    rows = _Guarded(csv.writer(out))
+    rows = FormulaSafeWriter(out)
     d = report.downtime
     rows.writerow(["section", "what", "at", "by", "detail", "more"])
     rows.writerow(
@@ -159,22 +159,6 @@ def report_pdf(report: Report, *, language: str) -> bytes:
         )
         data, _fetcher = pdf.html_to_pdf(html)
     return data
-
-
-class _Guarded:
-    """A CSV writer whose cells cannot start a spreadsheet formula: a reason
-    or a name typed as "=HYPERLINK(...)" is written as text."""
-
-    def __init__(self, writer) -> None:
-        self.writer = writer
-
-    def writerow(self, row: list) -> None:
-        self.writer.writerow(
-            "'" + cell
-            if isinstance(cell, str) and cell and cell[0] in "=+-@\t\r"
-            else cell
-            for cell in row
-        )
 
 
 def _iso(moment: dt.datetime | None) -> str:

@@ -2,19 +2,30 @@
 HL7 inbox and the ward structure, all read-only.
 
 Patient records are not browsed here: they are read through the nurses'
-pages, which check the reader's wards and write the access log.
+pages, which check the reader's wards and write the access log. The lists
+and pages of the quarantine and the HL7 inbox show what was received, when,
+from whom and what came of it; the raw content, which holds patient data,
+is on a page of its own (``RawContentAdmin``), for IT, and logged.
 """
 
 import json
 
 from django.contrib import admin, messages
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
+from accounts.models import AccessLog, Role
+from accounts.selectors import user_roles
+from accounts.services import access_denied, access_record
 from patients.ingest.hl7v2.inbox import hl7_replay
 from patients.models import FeedState, InboundMessage, Location, QuarantinedResource
+from patients.selectors import inbound_message_patients, quarantined_resource_patients
 from patients.services import quarantine_replay
 
 
@@ -29,6 +40,94 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class RawContentAdmin(ReadOnlyAdmin):
+    """Rows whose raw content holds patient data: the list and the change
+    page show only what describes it; IT reads the content on a page of its
+    own (``<id>/raw/``), reached by a button that says the look is logged.
+
+    That page answers a POST only (the button's; a GET goes back to the
+    change page), writes the access log row in the transaction that reads
+    the content, and renders inside it: no row, no content. Anyone else is
+    refused and the refusal logged, as on the nurses' pages.
+    """
+
+    raw_action: str  # AccessLog.Action
+    raw_target: str  # what the access log's target calls a row, before its id
+    raw_button: str  # the button's label, which says the look is logged
+
+    def raw_text(self, row) -> str:
+        raise NotImplementedError
+
+    def raw_patients(self, row) -> list[int]:
+        """The internal ids of the mirror's patients the content is about."""
+        raise NotImplementedError
+
+    def get_urls(self) -> list:
+        name = f"{self.opts.app_label}_{self.opts.model_name}_raw"
+        raw = self.admin_site.admin_view(self.raw_view)
+        return [path("<int:pk>/raw/", raw, name=name), *super().get_urls()]
+
+    def page_url(self, page: str, pk: int) -> str:
+        """This admin's ``page`` ("change", "raw") of row ``pk``."""
+        name = f"admin:{self.opts.app_label}_{self.opts.model_name}_{page}"
+        return reverse(name, args=[pk])
+
+    def get_fields(self, request: HttpRequest, obj=None) -> list[str]:
+        fields = list(super().get_fields(request, obj))
+        if not self.may_read_raw(request):
+            fields.remove("raw_content")
+        return fields
+
+    def may_read_raw(self, request: HttpRequest) -> bool:
+        return Role.IT in user_roles(user=request.user) and self.has_view_permission(
+            request
+        )
+
+    @admin.display(description=_("raw content"))
+    def raw_content(self, row) -> str:
+        """A button of the change page's own form: it posts to the raw page."""
+        return format_html(
+            '<button type="submit" formaction="{}" class="raw-content-button">{}'
+            '</button><p class="raw-content-note">{}</p>',
+            self.page_url("raw", row.pk),
+            self.raw_button,
+            _(
+                "It holds patient data: it is shown on a page of its own, and "
+                "each look is written to the access log under your name."
+            ),
+        )
+
+    def raw_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if request.method != "POST":
+            return redirect(self.page_url("change", pk))
+        target = f"{self.raw_target} {pk}"
+        if not self.may_read_raw(request):
+            access_denied(request=request, action=self.raw_action, target=target)
+        with transaction.atomic():
+            row = self.get_object(request, str(pk))
+            if row is None:
+                raise Http404
+            entry = access_record(
+                request=request,
+                action=self.raw_action,
+                outcome=AccessLog.Outcome.ALLOWED,
+                target=target,
+                patients=self.raw_patients(row),
+            )
+            return render(
+                request,
+                "admin/patients/raw_content.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "opts": self.opts,
+                    "original": row,
+                    "title": gettext("Raw content of %(what)s") % {"what": row},
+                    "text": self.raw_text(row),
+                    "entry": entry,
+                },
+            )
 
 
 @admin.register(FeedState)
@@ -62,7 +161,13 @@ class FeedStateAdmin(ReadOnlyAdmin):
 
 
 @admin.register(QuarantinedResource)
-class QuarantinedResourceAdmin(ReadOnlyAdmin):
+class QuarantinedResourceAdmin(RawContentAdmin):
+    """Held FHIR resources. The reason names the element, never its value
+    (``patients.ingest.values``), so it is shown; the resource is not."""
+
+    raw_action = AccessLog.Action.QUARANTINED
+    raw_target = "quarantined resource"
+    raw_button = _("Show the raw resource (this is logged in the access log)")
     list_display = (
         "received_at",
         "feed",
@@ -86,8 +191,8 @@ class QuarantinedResourceAdmin(ReadOnlyAdmin):
         "received_at",
         "attempts",
         "replayed_at",
-        "content",
         "references",
+        "raw_content",
     )
     readonly_fields = fields
     actions = ("replay",)
@@ -96,13 +201,14 @@ class QuarantinedResourceAdmin(ReadOnlyAdmin):
     def short_reason(self, row: QuarantinedResource) -> str:
         return Truncator(row.reason).chars(100)
 
-    @admin.display(description=_("raw content"))
-    def content(self, row: QuarantinedResource) -> str:
+    def raw_text(self, row: QuarantinedResource) -> str:
         try:
-            text = json.dumps(json.loads(row.raw), indent=2, ensure_ascii=False)
+            return json.dumps(json.loads(row.raw), indent=2, ensure_ascii=False)
         except ValueError:
-            text = row.raw  # shown exactly as received
-        return _preformatted(text)
+            return row.raw  # shown exactly as received
+
+    def raw_patients(self, row: QuarantinedResource) -> list[int]:
+        return quarantined_resource_patients(resource=row)
 
     @admin.action(description=_("Replay the selected resources"))
     def replay(self, request, queryset) -> None:
@@ -138,13 +244,18 @@ class LocationAdmin(ReadOnlyAdmin):
 
 
 def _preformatted(text: str) -> str:
-    return format_html('<pre style="white-space: pre-wrap">{}</pre>', text)
+    return format_html('<pre class="preformatted">{}</pre>', text)
 
 
 @admin.register(InboundMessage)
-class InboundMessageAdmin(ReadOnlyAdmin):
-    """The HL7 listener's inbox: every message received, and what came of it."""
+class InboundMessageAdmin(RawContentAdmin):
+    """The HL7 listener's inbox: every message received, and what came of it.
+    Errors name the segment and field, never the value, so they are shown;
+    the message is not."""
 
+    raw_action = AccessLog.Action.HL7_MESSAGE
+    raw_target = "inbound message"
+    raw_button = _("Show the raw message (this is logged in the access log)")
     list_display = (
         "received_at",
         "message_type",
@@ -173,7 +284,7 @@ class InboundMessageAdmin(ReadOnlyAdmin):
         "attempts",
         "peer",
         "digest",
-        "content",
+        "raw_content",
     )
     readonly_fields = fields
     actions = ("replay",)
@@ -182,14 +293,16 @@ class InboundMessageAdmin(ReadOnlyAdmin):
     def short_error(self, row: InboundMessage) -> str:
         return Truncator(row.error).chars(100)
 
-    @admin.display(description=_("raw bytes"))
-    def content(self, row: InboundMessage) -> str:
+    def raw_text(self, row: InboundMessage) -> str:
         raw = bytes(row.raw)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             text = raw.decode("latin-1")  # shown as received, byte for byte
-        return _preformatted(text.replace("\r\n", "\n").replace("\r", "\n"))
+        return text.replace("\r\n", "\n").replace("\r", "\n")
+
+    def raw_patients(self, row: InboundMessage) -> list[int]:
+        return inbound_message_patients(message=row)
 
     @admin.action(description=_("Apply the selected messages again"))
     def replay(self, request, queryset) -> None:

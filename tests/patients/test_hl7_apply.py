@@ -191,7 +191,9 @@ def test_a_failed_message_is_replayed_once_its_cause_is_fixed(client):
     assert listing.context["cl"].result_count == 1
     assert "PV1-3.1" in listing.text
     page = client.get(reverse("admin:patients_inboundmessage_change", args=[failed.pk]))
-    assert "WARD-Q^R1^B1" in page.text  # the message as received
+    assert "WARD-Q^R1^B1" not in page.text  # on the raw page only, logged
+    raw = client.post(reverse("admin:patients_inboundmessage_raw", args=[failed.pk]))
+    assert "WARD-Q^R1^B1" in raw.text  # the message as received
 
     with pytest.raises(CommandError, match="still fail"):
         call_command("replay_hl7")
