@@ -171,16 +171,16 @@ class Importer(Context):
         groups: dict[tuple[int, str, int], list[Item]] = defaultdict(list)
         for item in chunk:
             kind = item.resource_type
-            if refusal := item.error or content_problem(item):
-                self._refuse(item, refusal)
+            if item.error:
+                self._refuse(item, item.error)
             elif not kind:
-                self._quarantine(item, "resourceType is missing")
+                self._hold(item, "resourceType is missing")
             elif kind not in MAPPERS:
                 if kind in RESOURCE_TYPES:
                     self.summary.add(kind, Outcome.IGNORED)
                     self._resolve_quarantine([item])
                 else:
-                    self._quarantine(item, f"{kind} is not a FHIR R4 resource type")
+                    self._hold(item, f"{kind} is not a FHIR R4 resource type")
             else:
                 groups[self._mapper_slot(item)].append(item)
         # Wards before their rooms, rooms before their beds.
@@ -215,6 +215,12 @@ class Importer(Context):
             before = existing.get(candidate.source_id)
             outcome = self._compare(candidate, before)
             if outcome is None:
+                # Only what is about to be written is searched for what the
+                # mirror cannot hold: the mirror's own copy was searched
+                # when it was written.
+                if problem := content_problem(candidate.item):
+                    self._refuse(candidate.item, problem)
+                    continue
                 changed.append(candidate)
             else:
                 self.summary.add(mapper.resource_type, outcome)
@@ -229,7 +235,7 @@ class Importer(Context):
             resource = item.resource
             source_id = resource.get("id")
             if not isinstance(source_id, str) or not _ID.match(source_id):
-                self._quarantine(item, f"{item.resource_type}.id is missing or invalid")
+                self._hold(item, f"{item.resource_type}.id is missing or invalid")
                 continue
             try:
                 meta = resource.get("meta") or {}
@@ -237,7 +243,7 @@ class Importer(Context):
                     raise values.Invalid(f"{item.resource_type}.meta is not an object")
                 updated = values.datetime(meta.get("lastUpdated"), "meta.lastUpdated")
             except values.Invalid as error:
-                self._quarantine(item, str(error))
+                self._hold(item, str(error))
                 continue
             digest = _digest(item)
             candidate = _Candidate(item, source_id, digest, updated)
@@ -551,6 +557,14 @@ class Importer(Context):
             references=urns,
             received_at=self.received_at,
         )
+
+    def _hold(self, item: Item, reason: str) -> None:
+        """Hold an item for ``reason``, or for what the mirror cannot hold
+        in it (a NUL, NaN...), which is what its sender must fix first."""
+        if problem := content_problem(item):
+            self._refuse(item, problem)
+        else:
+            self._quarantine(item, reason)
 
     def _refuse(self, item: Item, reason: str) -> None:
         """Hold input that cannot be read as a resource, and say so."""
