@@ -86,49 +86,52 @@ def pack_render(*, pack_id: int, use_cache: bool = True) -> Pack:
         return pack
     pack.refresh_from_db()
     try:
-        if pack.location is None:
-            raise RenderError("the ward or clinic is no longer in the mirror")
-        generated_at = timezone.now()
-        # Read before the content: the pack holds at least what the mirror
-        # held then.
-        as_of = mirror_as_of() or generated_at
-        times = {
-            "as_of": as_of,
-            "generated_at": generated_at,
-            "language": pack.language,
-            "lagging": lagging_feeds(as_of),
-            # Read once: the pages and the digest say the same of it.
-            "downtime": downtime_active(),
-        }
-        # The digest before the content: a change in between makes one more
-        # render, never a missed one.
-        place = pack.location_id
-        digests = _digests(
-            pack.kind,
-            pack.day,
-            generated_at,
-            pack.language,
-            [place],
-            downtime=times["downtime"],
-        )
-        digest = digests.get(place, "")  # "": no longer a ward (or clinic)
-        if pack.kind == Pack.Kind.WARD:
-            document = documents.ward_pack(
-                ward=pack.location, use_cache=use_cache, **times
-            )
-        else:
-            document = documents.clinic_list(
-                clinic=pack.location, day=pack.day, use_cache=use_cache, **times
-            )
-        published = _publish(
-            pack, document, digest=digest, as_of=as_of, generated_at=generated_at
-        )
+        published = _render(pack, use_cache=use_cache)
     except Exception as error:
         _fail(pack, error)
         raise
     if pack.kind == Pack.Kind.WARD and published.status == Pack.Status.READY:
         _labels(published)
     return published
+
+
+def _render(pack: Pack, *, use_cache: bool) -> Pack:
+    """Render a claimed pack and publish it; any failure raises."""
+    if pack.location is None:
+        raise RenderError("the ward or clinic is no longer in the mirror")
+    generated_at = timezone.now()
+    # Read before the content: the pack holds at least what the mirror
+    # held then.
+    as_of = mirror_as_of() or generated_at
+    times = {
+        "as_of": as_of,
+        "generated_at": generated_at,
+        "language": pack.language,
+        "lagging": lagging_feeds(as_of),
+        # Read once: the pages and the digest say the same of it.
+        "downtime": downtime_active(),
+    }
+    # The digest before the content: a change in between makes one more
+    # render, never a missed one.
+    place = pack.location_id
+    digests = _digests(
+        pack.kind,
+        pack.day,
+        generated_at,
+        pack.language,
+        [place],
+        downtime=times["downtime"],
+    )
+    digest = digests.get(place, "")  # "": no longer a ward (or clinic)
+    if pack.kind == Pack.Kind.WARD:
+        document = documents.ward_pack(ward=pack.location, use_cache=use_cache, **times)
+    else:
+        document = documents.clinic_list(
+            clinic=pack.location, day=pack.day, use_cache=use_cache, **times
+        )
+    return _publish(
+        pack, document, digest=digest, as_of=as_of, generated_at=generated_at
+    )
 
 
 def _labels(pack: Pack) -> None:
