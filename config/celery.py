@@ -21,7 +21,8 @@ app.conf.beat_schedule = {
         "options": {"expires": 50},
     },
     # Every 15 seconds, queue a render of each ward pack that is due: changed
-    # content, older than its refresh interval, or abandoned by a dead worker.
+    # content, older than its refresh interval, or abandoned by a dead worker
+    # (its claim's heartbeat stopped).
     # Often, because a change reaches the ward stations only once its pack is
     # rendered; comparing every ward's digest costs about 0.1 s (1,000
     # patients), and PACK_DEBOUNCE_SECONDS still holds a busy ward to one

@@ -403,6 +403,10 @@ PACK_LAB_DAYS = env_int("PACK_LAB_DAYS", 7, min_value=1)
 PACK_REFRESH_MINUTES = env_int("PACK_REFRESH_MINUTES", 15, min_value=1)
 PACK_KEEP = env_int("PACK_KEEP", 5, min_value=1)
 PACK_DEBOUNCE_SECONDS = env_int("PACK_DEBOUNCE_SECONDS", 60, min_value=0)
+# A process rendering a pack refreshes its claim's heartbeat six times per
+# this many seconds; a claim silent for longer is taken back (its process
+# died, or its machine): by the next tick, a worker's start or a redelivery.
+PACK_HEARTBEAT_MAX_AGE = env_int("PACK_HEARTBEAT_MAX_AGE", 60, min_value=10)
 # Data older than these many minutes shows amber, then red.
 FRESHNESS_AMBER_MINUTES = env_int("FRESHNESS_AMBER_MINUTES", 15, min_value=1)
 FRESHNESS_RED_MINUTES = env_int("FRESHNESS_RED_MINUTES", 60, min_value=1)

@@ -60,6 +60,9 @@ class Pack(models.Model):
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     # Which process renders it ("host:pid"), to tell a dead worker's claim.
     worker = models.CharField(_("worker"), max_length=128, blank=True)
+    # Refreshed every few seconds by the process rendering it: a claim whose
+    # heartbeat stopped is taken back (services.packs_take_back).
+    heartbeat_at = models.DateTimeField(_("heartbeat at"), null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     as_of = models.DateTimeField(_("data as of"), null=True, blank=True)
     generated_at = models.DateTimeField(_("generated at"), null=True, blank=True)

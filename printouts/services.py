@@ -1,15 +1,18 @@
 """Packs: queued as rows, rendered by id, published atomically."""
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
 import os
 import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import EllipsisType
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -65,19 +68,22 @@ def pack_request(
 def pack_render(*, pack_id: int, use_cache: bool = True) -> Pack:
     """Render a queued pack and publish it; a pack already done is left alone.
 
-    A pack found "rendering" is taken again: its worker died (the task is
-    delivered again only then). Any failure marks the pack failed and is
-    raised again for the caller's retry policy.
+    A pack found "rendering" is taken again only when its claim lapsed
+    (``_claimable``). While it renders, this process keeps the claim's
+    heartbeat. Any failure marks the pack failed and is raised again for the
+    caller's retry policy.
     """
     me = f"{socket.gethostname()}:{os.getpid()}"[:128]
     pack = Pack.objects.select_related("location").get(pk=pack_id)
     if not _claimable(pack):
         return pack
+    now = timezone.now()
     claimed = Pack.objects.filter(
         pk=pack_id, status=pack.status, worker=pack.worker, attempts=pack.attempts
     ).update(
         status=Pack.Status.RENDERING,
-        started_at=timezone.now(),
+        started_at=now,
+        heartbeat_at=now,
         attempts=F("attempts") + 1,
         worker=me,
         error="",
@@ -85,50 +91,54 @@ def pack_render(*, pack_id: int, use_cache: bool = True) -> Pack:
     if not claimed:  # another worker got there first
         return pack
     pack.refresh_from_db()
-    try:
-        if pack.location is None:
-            raise RenderError("the ward or clinic is no longer in the mirror")
-        generated_at = timezone.now()
-        # Read before the content: the pack holds at least what the mirror
-        # held then.
-        as_of = mirror_as_of() or generated_at
-        times = {
-            "as_of": as_of,
-            "generated_at": generated_at,
-            "language": pack.language,
-            "lagging": lagging_feeds(as_of),
-            # Read once: the pages and the digest say the same of it.
-            "downtime": downtime_active(),
-        }
-        # The digest before the content: a change in between makes one more
-        # render, never a missed one.
-        place = pack.location_id
-        digests = _digests(
-            pack.kind,
-            pack.day,
-            generated_at,
-            pack.language,
-            [place],
-            downtime=times["downtime"],
-        )
-        digest = digests.get(place, "")  # "": no longer a ward (or clinic)
-        if pack.kind == Pack.Kind.WARD:
-            document = documents.ward_pack(
-                ward=pack.location, use_cache=use_cache, **times
-            )
-        else:
-            document = documents.clinic_list(
-                clinic=pack.location, day=pack.day, use_cache=use_cache, **times
-            )
-        published = _publish(
-            pack, document, digest=digest, as_of=as_of, generated_at=generated_at
-        )
-    except Exception as error:
-        _fail(pack, error)
-        raise
+    with _heartbeat(pack_id=pack.pk, worker=me):
+        try:
+            published = _render(pack, use_cache=use_cache)
+        except Exception as error:
+            _fail(pack, error)
+            raise
     if pack.kind == Pack.Kind.WARD and published.status == Pack.Status.READY:
         _labels(published)
     return published
+
+
+def _render(pack: Pack, *, use_cache: bool) -> Pack:
+    """Render a claimed pack and publish it; any failure raises."""
+    if pack.location is None:
+        raise RenderError("the ward or clinic is no longer in the mirror")
+    generated_at = timezone.now()
+    # Read before the content: the pack holds at least what the mirror
+    # held then.
+    as_of = mirror_as_of() or generated_at
+    times = {
+        "as_of": as_of,
+        "generated_at": generated_at,
+        "language": pack.language,
+        "lagging": lagging_feeds(as_of),
+        # Read once: the pages and the digest say the same of it.
+        "downtime": downtime_active(),
+    }
+    # The digest before the content: a change in between makes one more
+    # render, never a missed one.
+    place = pack.location_id
+    digests = _digests(
+        pack.kind,
+        pack.day,
+        generated_at,
+        pack.language,
+        [place],
+        downtime=times["downtime"],
+    )
+    digest = digests.get(place, "")  # "": no longer a ward (or clinic)
+    if pack.kind == Pack.Kind.WARD:
+        document = documents.ward_pack(ward=pack.location, use_cache=use_cache, **times)
+    else:
+        document = documents.clinic_list(
+            clinic=pack.location, day=pack.day, use_cache=use_cache, **times
+        )
+    return _publish(
+        pack, document, digest=digest, as_of=as_of, generated_at=generated_at
+    )
 
 
 def _labels(pack: Pack) -> None:
@@ -148,8 +158,8 @@ FAILED_BACKOFF = dt.timedelta(minutes=10)
 
 
 def _claimable(pack: Pack) -> bool:
-    """Queued; or left "rendering" by a worker that is gone: a process of
-    this host that no longer exists, or any worker past the task time limit.
+    """Queued; or left "rendering" by a worker that is gone: its claim lapsed
+    (``_claim_lapsed``), or its process, of this host, no longer exists.
     Never more than MAX_ATTEMPTS times."""
     if pack.attempts >= MAX_ATTEMPTS and pack.status != Pack.Status.READY:
         Pack.objects.filter(
@@ -163,9 +173,11 @@ def _claimable(pack: Pack) -> bool:
         return True
     if pack.status != Pack.Status.RENDERING:
         return False
-    limit = dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
-    if pack.started_at and pack.started_at < timezone.now() - limit:
+    if Pack.objects.filter(_claim_lapsed(timezone.now()), pk=pack.pk).exists():
         return True
+    # Sooner, on the host where a worker's child died (its task is delivered
+    # again at once): a "host:pid" that no longer runs. A pid in use again
+    # (a restarted container) says nothing; the heartbeat decides then.
     host, _sep, pid = pack.worker.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return False
@@ -176,6 +188,66 @@ def _claimable(pack: Pack) -> bool:
     except PermissionError:
         return False
     return int(pid) == os.getpid()  # this very process, after a crash
+
+
+def _claim_lapsed(now: dt.datetime) -> Q:
+    """Packs left "rendering" by a process that is gone: no heartbeat for
+    PACK_HEARTBEAT_MAX_AGE seconds (a claim made before heartbeats: none
+    since it began), or, the last resort for a process that beats but no
+    longer renders, rendering for longer than a task may run."""
+    silent = now - dt.timedelta(seconds=settings.PACK_HEARTBEAT_MAX_AGE)
+    overdue = now - dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    return Q(status=Pack.Status.RENDERING) & (
+        Q(heartbeat_at__lt=silent)
+        | Q(heartbeat_at__isnull=True, started_at__lt=silent)
+        | Q(started_at__lt=overdue)
+    )
+
+
+@contextlib.contextmanager
+def _heartbeat(*, pack_id: int, worker: str) -> Iterator[None]:
+    """While the body runs, a thread of this process refreshes the claim's
+    heartbeat six times per PACK_HEARTBEAT_MAX_AGE: a process that dies,
+    with its machine or not, stops beating, and its claim lapses."""
+    done = threading.Event()
+    beating = threading.Thread(
+        target=_beat,
+        args=(pack_id, worker, done),
+        name=f"pack {pack_id} heartbeat",
+        daemon=True,
+    )
+    beating.start()
+    try:
+        yield
+    finally:
+        done.set()
+        beating.join()
+
+
+def _beat(pack_id: int, worker: str, done: threading.Event) -> None:
+    """The heartbeat thread, on a database connection of its own (closed
+    when it ends). A beat that fails is logged and tried again."""
+    interval = settings.PACK_HEARTBEAT_MAX_AGE / 6
+    try:
+        while not done.wait(interval):
+            try:
+                _beat_once(pack_id, worker)
+            except DatabaseError:
+                logger.warning("pack %s: heartbeat not written", pack_id)
+                connection.close()  # a new one for the next beat
+    finally:
+        connection.close()
+
+
+def _beat_once(pack_id: int, worker: str) -> None:
+    """Refresh the heartbeat if the claim is still this worker's. A row
+    locked by another transaction (the render's own, when it runs inside
+    one) is skipped, not waited for: the next beat tries again."""
+    with transaction.atomic():
+        claim = Pack.objects.select_for_update(skip_locked=True).filter(
+            pk=pack_id, status=Pack.Status.RENDERING, worker=worker
+        )
+        Pack.objects.filter(pk__in=claim).update(heartbeat_at=timezone.now())
 
 
 def pack_path(pack: Pack) -> Path:
@@ -298,10 +370,10 @@ def packs_due(*, now: dt.datetime | None = None) -> list[int]:
     its newest pack's, or when that pack is older than the ward's refresh
     interval; but never twice within PACK_DEBOUNCE_SECONDS, so a burst of
     feed messages makes one render, not one each. Packs whose worker died
-    (rendering for longer than a task may run) are taken back.
+    are taken back first (``packs_take_back``).
     """
     now = now or timezone.now()
-    due = _abandoned(now)
+    due = packs_take_back(now=now)
     debounce = dt.timedelta(seconds=settings.PACK_DEBOUNCE_SECONDS)
     digests = {}  # (kind, day, language): every place's digest, read once
     for location, kind, day in pack_targets(now):
@@ -389,15 +461,20 @@ def _digests(
     )
 
 
-def _abandoned(now: dt.datetime) -> list[int]:
-    """Packs a dead worker left "rendering", and queued ones whose message
-    was lost (a restarted broker) or never sent (no ``queued_at``): back to
-    the queue."""
+def packs_take_back(*, now: dt.datetime | None = None) -> list[int]:
+    """Packs a dead worker left "rendering" (``_claim_lapsed``), and queued
+    ones whose message was lost (a restarted broker) or never sent (no
+    ``queued_at``): back to the queue. Returns their ids, to send."""
+    now = now or timezone.now()
     limit = dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
-    stuck = Pack.objects.filter(
-        status=Pack.Status.RENDERING, started_at__lt=now - limit
-    ).values_list("pk", flat=True)
-    back = [pk for pk in stuck if pack_requeue(pack_id=pk)]
+    lapsed = Pack.objects.filter(_claim_lapsed(now))
+    back = list(lapsed.values_list("pk", flat=True))
+    if back:
+        # Filtered on the lapse again: a claim renewed meanwhile stays.
+        lapsed.filter(pk__in=back).update(
+            status=Pack.Status.QUEUED, worker="", queued_at=now
+        )
+        logger.warning("packs %s taken back: their worker stopped", back)
     lost = list(
         Pack.objects.filter(status=Pack.Status.QUEUED)
         .filter(Q(queued_at__lt=now - limit) | Q(queued_at__isnull=True))

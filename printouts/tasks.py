@@ -4,7 +4,7 @@ import logging
 from functools import partial
 
 from celery import shared_task
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
 from django.db import transaction
 
@@ -22,6 +22,7 @@ from printouts.services import (
     pack_requeue,
     packs_due,
     packs_prune,
+    packs_take_back,
 )
 
 logger = logging.getLogger(__name__)
@@ -34,11 +35,21 @@ def _rendering_process(**kwargs) -> None:
     tune_gc()
 
 
+@worker_ready.connect
+def _take_back_at_start(**kwargs) -> None:
+    """A worker that starts, perhaps again after its machine or container
+    died, has the renders a dead worker left taken back at once, not at
+    beat's next tick (in a child: the main process keeps off the database)."""
+    take_back_renders.delay()
+
+
 @shared_task(bind=True, acks_late=True, max_retries=RETRIES)
 def render_pack(self, pack_id: int) -> int:
     """Render one pack. A failure is retried (30 s, 60 s, 120 s later); a
-    worker that dies mid-render hands the task back to the queue
-    (acks_late, reject on worker lost), and the pack is taken again."""
+    worker child that dies mid-render hands the task back to the queue
+    (acks_late, reject on worker lost), and the pack is taken again. A
+    worker that dies whole hands back nothing: its claim's heartbeat stops,
+    and ``packs_take_back`` queues the pack again."""
     try:
         return pack_render(pack_id=pack_id).pk
     except Exception as error:
@@ -83,26 +94,41 @@ def render_requested(*, location, kind: str, day, user=None) -> Pack:
 def queue_due_packs() -> list[int]:
     """Every 15 seconds (config/celery.py): queue the packs that are due."""
     due = packs_due()
-    final = set(
-        Pack.objects.filter(pk__in=due, downtime__isnull=False).values_list(
-            "pk", flat=True
-        )
-    )
-    for pack_id in due:
-        if pack_id in final:  # a downtime's final render keeps its priority
-            render_pack.apply_async(
-                (pack_id,), priority=settings.DOWNTIME_RENDER_PRIORITY
-            )
-        else:  # the default (an explicit None would clear it)
-            render_pack.delay(pack_id)
-    if due:
-        logger.info("queued %d packs", len(due))
+    _send_due(due)
     if forms_due():  # new templates: the stations' blank forms again
         publish_forms.delay()
     if signatures_stale():  # a new signing key: what stations keep, signed again
         renewed = signatures_renew()
         logger.info("%d signatures renewed with the signing key in use", renewed)
     return due
+
+
+@shared_task
+def take_back_renders() -> list[int]:
+    """Sent by every worker as it starts: the renders a dead worker left,
+    and queued packs whose message was lost, are sent again."""
+    back = packs_take_back()
+    _send_due(back)
+    return back
+
+
+def _send_due(pack_ids: list[int]) -> None:
+    """Send these renders from a task; a downtime's final set keeps its
+    priority."""
+    final = set(
+        Pack.objects.filter(pk__in=pack_ids, downtime__isnull=False).values_list(
+            "pk", flat=True
+        )
+    )
+    for pack_id in pack_ids:
+        if pack_id in final:
+            render_pack.apply_async(
+                (pack_id,), priority=settings.DOWNTIME_RENDER_PRIORITY
+            )
+        else:  # the default (an explicit None would clear it)
+            render_pack.delay(pack_id)
+    if pack_ids:
+        logger.info("queued %d packs", len(pack_ids))
 
 
 @shared_task(acks_late=True)

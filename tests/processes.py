@@ -126,7 +126,15 @@ def _answers(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def celery_worker(
+def celery_worker(**options) -> Iterator[str]:
+    """A real prefork worker process (``celery_worker_process``'s options);
+    yields its node name once it answers pings."""
+    with celery_worker_process(**options) as (node, _process):
+        yield node
+
+
+@contextlib.contextmanager
+def celery_worker_process(
     *,
     broker_url: str,
     database_url: str,
@@ -134,9 +142,13 @@ def celery_worker(
     queue: str = "celery",
     extra_env: dict[str, str] | None = None,
     concurrency: int = 1,
-) -> Iterator[str]:
-    """A real prefork worker process; yields its node name once it answers pings."""
-    node = f"test-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
+    node: str | None = None,
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A real prefork worker, named ``node`` (else a new name), in a process
+    group of its own so that a test can kill it whole, children included
+    (``os.killpg(process.pid, ...)``); yields its node name and its main
+    process once it answers pings."""
+    node = node or f"test-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
     env = app_env(
         CELERY_BROKER_URL=broker_url, DATABASE_URL=database_url, **(extra_env or {})
     )
@@ -150,6 +162,7 @@ def celery_worker(
         ],
         env=env,
         log=log,
+        own_group=True,
     )
     probe = Celery(broker=broker_url, set_as_current=False)
     try:
@@ -159,17 +172,55 @@ def celery_worker(
             what=f"Celery worker start (log: {log})",
             process=process,
         )
-        yield node
+        yield node, process
     finally:
         probe.close()
         stop(process)
 
 
-def spawn(command: list[str], *, env: dict[str, str], log: Path) -> subprocess.Popen:
-    """Start an app process in the repository, its output going to ``log``."""
+@contextlib.contextmanager
+def celery_beat(
+    *,
+    broker_url: str,
+    log: Path,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[subprocess.Popen]:
+    """Celery beat with the project's schedule (config/celery.py), as the
+    compose file runs it; its state file beside ``log``."""
+    process = spawn(
+        [
+            str(VENV_BIN / "celery"),
+            *["-A", "config", "beat", "--loglevel", "INFO"],
+            *["--schedule", str(log.with_suffix(".schedule"))],
+        ],
+        env=app_env(CELERY_BROKER_URL=broker_url, **(extra_env or {})),
+        log=log,
+    )
+    try:
+        wait_for(
+            lambda: b"beat: Starting" in log.read_bytes(),
+            timeout=60,
+            what=f"Celery beat start (log: {log})",
+            process=process,
+        )
+        yield process
+    finally:
+        stop(process)
+
+
+def spawn(
+    command: list[str], *, env: dict[str, str], log: Path, own_group: bool = False
+) -> subprocess.Popen:
+    """Start an app process in the repository, its output going to ``log``
+    (``own_group``: in a process group of its own)."""
     with log.open("wb") as output:
         return subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT
+            command,
+            cwd=REPO,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=own_group,
         )
 
 

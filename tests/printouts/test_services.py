@@ -260,8 +260,9 @@ def test_a_pack_another_worker_renders_is_not_taken_twice(small_ward):
     a second "render now") renders nothing; the pack stays that worker's."""
     pack = pack_request(location=small_ward, reason=Pack.Reason.REQUESTED)
     alive = f"{socket.gethostname()}:1"  # process 1 exists on every host
+    now = timezone.now()
     Pack.objects.filter(pk=pack.pk).update(
-        status=Pack.Status.RENDERING, started_at=timezone.now(), worker=alive
+        status=Pack.Status.RENDERING, started_at=now, heartbeat_at=now, worker=alive
     )
 
     again = pack_render(pack_id=pack.pk)
