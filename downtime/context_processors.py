@@ -5,5 +5,6 @@ from downtime.selectors import downtime_active
 
 def downtime(request: HttpRequest) -> dict:
     """The active downtime, if any, for the banner on every page and for
-    every visitor, signed in or not."""
-    return {"downtime": downtime_active()}
+    every visitor, signed in or not. Not named ``downtime``: a page about
+    another downtime (a closed drill's worklists) names its own so."""
+    return {"active_downtime": downtime_active()}

@@ -118,3 +118,20 @@ def test_a_drill_is_labelled_as_one_and_says_the_ehr_works(client, wards):
     assert "frozen" not in home  # the feeds flow during a drill
     since = timezone.localtime(declared)
     assert f"since {since.day} {since:%b %H:%M}" in home  # another day: dated
+
+
+def test_a_closed_drills_worklists_show_no_banner(client, wards):
+    ward_a, _ward_b = wards
+    ivan = person("ivan", "it", ward_a)
+    client.force_login(person("anne", "nurse", ward_a))
+    drill = downtime_declare(user=ivan, kind="unplanned", reason="Drill", drill=True)
+    drill = downtime_recover(downtime=drill, user=ivan, why="Over")
+    downtime_close(downtime=drill, user=ivan, why="Done")
+
+    for page in (
+        reverse("downtime:worklists", args=[drill.pk]),
+        reverse("downtime:worklist", args=[drill.pk, "nursing"]),
+    ):
+        response = client.get(page)
+        assert response.status_code == 200
+        assert banner(response.content.decode()) == "", page
