@@ -571,6 +571,10 @@ class Appointment(Mirrored):
         CHECKED_IN = "checked-in", _("Checked in")
         WAITLIST = "waitlist", _("Waiting list")
 
+    # Still to honour: what a clinic's call list holds (a patient to call
+    # if the clinic cannot see them), not those already seen, here or off.
+    TO_HONOUR = (Status.BOOKED, Status.PENDING)
+
     patient = models.ForeignKey(
         Patient,
         verbose_name=_("patient"),

@@ -539,8 +539,6 @@ def clinic_content(*, clinic: Location, day: dt.date) -> ClinicContent:
                 "phone": a.patient.phone,
                 "clinician": str(a.clinician) if a.clinician else "",
                 "status": _label(Appointment.Status, a.status),
-                "cancelled": a.status
-                in (Appointment.Status.CANCELLED, Appointment.Status.NO_SHOW),
                 "description": a.description,
             }
             for a in appointments
@@ -549,8 +547,12 @@ def clinic_content(*, clinic: Location, day: dt.date) -> ClinicContent:
 
 
 def _appointments(day: dt.date) -> QuerySet:
-    """The appointments of a local day, but those entered in error."""
+    """The appointments of a local day still to honour (booked, or pending
+    the participants' answer): not those fulfilled, arrived, cancelled,
+    missed or entered in error."""
     start = timezone.make_aware(dt.datetime.combine(day, dt.time()))
     return Appointment.objects.filter(
-        starts_at__gte=start, starts_at__lt=start + dt.timedelta(days=1)
-    ).exclude(status=Appointment.Status.ENTERED_IN_ERROR)
+        starts_at__gte=start,
+        starts_at__lt=start + dt.timedelta(days=1),
+        status__in=Appointment.TO_HONOUR,
+    )
