@@ -314,8 +314,9 @@ DOWNTIME_RENDER_PRIORITY = 0
 # A planned downtime's packs are rendered again this long before its start.
 DOWNTIME_REFRESH_MINUTES = env_int("DOWNTIME_REFRESH_MINUTES", 15, min_value=1)
 # Readiness: a ward none of whose packs was downloaded (to print) for this
-# many days is shown red. READINESS_TOKEN: a monitoring system's bearer
-# token for /downtime/readiness.json (empty: IT's session only).
+# many days is shown amber (ready, with a warning). READINESS_TOKEN: a
+# monitoring system's bearer token for /downtime/readiness.json (empty: IT's
+# session only).
 READINESS_DOWNLOAD_DAYS = env_int("READINESS_DOWNLOAD_DAYS", 7, min_value=1)
 # Downtime registration numbers: this prefix, six digits and a check digit.
 # It must not begin any real MRN (allocation refuses if one does).

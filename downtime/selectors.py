@@ -94,6 +94,9 @@ class ReadyRow:
 
     @property
     def level(self) -> str:
+        """The row's verdict: red, not ready (no pack recent enough, here or
+        on a ward station); amber, ready with a warning (a pack getting
+        old, none downloaded to print lately); fresh, ready."""
         levels = (self.pack_level, self.download_level, self.station_level)
         return "red" if "red" in levels else "amber" if "amber" in levels else "fresh"
 
@@ -118,7 +121,7 @@ class Readiness:
             dict.fromkeys(
                 row.row.location.name
                 for row in self.rows
-                if row.download_level == "red"
+                if row.download_level != "fresh"
             )
         )
 
@@ -126,9 +129,7 @@ class Readiness:
     def ready(self) -> bool:
         """Every ward has a pack recent enough to work from, on the server
         and on a ward station."""
-        return bool(self.rows) and all(
-            "red" not in (row.pack_level, row.station_level) for row in self.rows
-        )
+        return bool(self.rows) and all(row.level != "red" for row in self.rows)
 
     @property
     def without_station_copy(self) -> list[str]:
@@ -157,7 +158,10 @@ def readiness(*, now: dt.datetime | None = None) -> Readiness:
                 row=row,
                 pack_level=freshness_level(row.ready.as_of if row.ready else None, now),
                 last_download=last,
-                download_level="red" if last is None or last < now - limit else "fresh",
+                # A warning, not a refusal: the pack is there to print.
+                download_level="amber"
+                if last is None or last < now - limit
+                else "fresh",
                 copies=copies,
                 # A ward must be on a station; a clinic's list is shown, not
                 # required.

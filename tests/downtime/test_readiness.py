@@ -104,7 +104,7 @@ def test_each_ward_is_measured_against_its_thresholds(client, wards, settings):
     assert found["WARD-A"]["pack"]["level"] == "fresh"
     assert found["WARD-A"]["last_download"]["level"] == "fresh"
     assert found["WARD-B"]["pack"]["level"] == "red"
-    assert found["WARD-B"]["last_download"]["level"] == "red"
+    assert found["WARD-B"]["last_download"]["level"] == "amber"
     assert found["WARD-B"]["level"] == "red"
     assert {feed["name"] for feed in data["mirror"]["feeds"]} == set(
         FeedState.objects.values_list("name", flat=True)
@@ -211,3 +211,33 @@ def test_a_silent_station_is_named(client, wards, settings):
     assert "Ward stations not heard from for 10 minutes or more:" in page
     assert ">Quiet PC</a>" in page
     assert ">Lively PC</a>" not in page
+
+
+def test_the_verdict_agrees_with_every_row(client, wards, settings):
+    """Packs fresh here and on a station, but none downloaded to print: each
+    row says ready with a warning, and so does the page; never "Yes" beside
+    a red row."""
+    ward_a, ward_b = wards
+    ready_pack(ward_a, minutes_old=5)
+    ready_pack(ward_b, minutes_old=5)
+    on_a_station(ward_a, ward_b)
+    client.force_login(person("ivan", "it"))
+
+    response = client.get(reverse("downtime:readiness-json"))
+    page = client.get(reverse("downtime:readiness")).content.decode()
+
+    assert response.status_code == 200
+    assert {p["level"] for p in places(response).values()} == {"amber"}
+    assert "Yes: every ward and clinic has a pack" in page
+    assert page.count('class="level-amber"') == 2
+    assert page.count('<span class="age amber">Yes, with a warning</span>') == 2
+    assert "red" not in page.split('<table class="grid readiness">')[1]
+    assert "No pack downloaded to print for 7 days or more: WARD-A, WARD-B." in page
+
+    ready_pack(ward_b, minutes_old=settings.FRESHNESS_RED_MINUTES + 5)
+    Pack.objects.filter(
+        location=ward_b, as_of__gt=timezone.now() - dt.timedelta(minutes=10)
+    ).delete()
+    page = client.get(reverse("downtime:readiness")).content.decode()
+    assert "No: the wards and clinics in red" in page
+    assert '<span class="age red">No</span>' in page
