@@ -351,3 +351,16 @@ def test_next_doses_count_from_now_and_say_tomorrow():
 
     expected_later = f"{later:02d}:00" + (" tomorrow" if later == 0 else "")
     assert doses == [expected_later, f"{earlier:02d}:00 tomorrow"]
+
+
+def test_every_recorded_allergy_is_marked_not_only_severe_ones(client, wards):
+    ward_a, _ward_b = wards
+    load([{**allergy("a5", "p2", "Amoxicillin"), "criticality": "low", "reaction": []}])
+    client.force_login(person("anne", "nurse", ward_a))
+
+    census = client.get(reverse("patients:census", args=[ward_a.pk])).content.decode()
+    page = client.get(reverse("patients:patient", args=[mrn("MRN-4712")]))
+
+    assert '<span class="allergy-tag">Amoxicillin</span>' in census
+    assert '<span class="allergy-tag severe">⚠ Penicillin</span>' in census
+    assert '<p class="allergy"><strong>Amoxicillin</strong>' in page.content.decode()

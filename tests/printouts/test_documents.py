@@ -7,6 +7,7 @@ import re
 import threading
 from collections.abc import Iterator
 
+import pypdf
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
@@ -133,7 +134,9 @@ def test_allergies_and_empty_lists_are_written_out_never_blank(ward):
     assert "Penicillin - Anaphylaxis (Severe)" in with_chart
     assert "Paracetamol 1 g tablet" in with_chart
     assert "Morphine 10 mg/mL" in with_chart.split("As needed (PRN)")[1]
-    assert "No known allergies" in empty
+    # Nothing recorded is not "no known allergies": that only the EHR says.
+    assert "None recorded in the electronic record: ask the patient." in empty
+    assert "No known allergies" not in empty
     assert "No active medication orders" in empty
     assert "No as-needed orders" in empty
     census = texts[1]
@@ -349,3 +352,46 @@ def test_label_sheets_give_each_patient_a_sheet_of_scannable_labels(ward):
         assert "DOWNTIME COPY" not in text  # nothing printed over the labels
     assert "PEETERS, Anaïs" in texts[0]
     assert barcodes(sheets.pdf, 1) == {"MRN-4711"}
+
+
+def bold_words(data: bytes) -> set[str]:
+    """The text drawn in a bold font, in any page of the PDF ``data``."""
+    found: set[str] = set()
+
+    def visit(text, _cm, _tm, font, _size) -> None:
+        if font and "Bold" in str(font.get("/BaseFont", "")):
+            found.update(text.split())
+
+    for page in pypdf.PdfReader(io.BytesIO(data)).pages:
+        page.extract_text(visitor_text=visit)
+    return found
+
+
+def test_any_recorded_allergy_stands_out_from_no_known_allergies():
+    no_known = {
+        **allergy("a8", "p2", "No known allergy"),
+        "code": {
+            "coding": [{"system": "http://snomed.info/sct", "code": "716186003"}],
+            "text": "No known allergy",
+        },
+        "criticality": "low",
+    }
+    mild = {**allergy("a7", "p1", "Amoxicillin"), "criticality": "low", "reaction": []}
+    load(
+        [
+            *ward_with_beds("bed-1", "bed-2"),
+            patient("p1", mrn="MRN-0001"),
+            patient("p2", mrn="MRN-0002"),
+            encounter("e1", "p1", bed="bed-1"),
+            encounter("e2", "p2", bed="bed-2"),
+            mild,
+            no_known,
+        ]
+    )
+    pack = render(Location.objects.get(kind=Location.Kind.WARD))
+    texts = page_texts(pack.pdf)
+
+    assert "No known allergies" in by_patient(texts, pack)["MRN-0002"]
+    bold = bold_words(pack.pdf)
+    assert "Amoxicillin" in bold  # on the census and the patient's page
+    assert "known" not in bold
