@@ -8,6 +8,7 @@ stays out of it and is stamped on the merged pack instead.
 
 import datetime as dt
 import hashlib
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -62,6 +63,14 @@ WHEN_HOURS = {
 }
 # SNOMED CT: no known allergy / drug / food / environmental allergy.
 NO_KNOWN_ALLERGY_CODES = {"716186003", "409137002", "428607008", "429625007"}
+# A code status that means full resuscitation; any other (DNR, no
+# intubation, no ICU, or a text this does not recognise) is emphasised.
+FULL_CODE = re.compile(
+    r"\s*(full\s+(code|resuscitation)|for\s+(full\s+)?resuscitation"
+    r"|r[ée]animation\s+compl[èe]te|code\s+complet|volledige\s+reanimatie)\b",
+    re.IGNORECASE,
+)
+FULL_CODE_CODES = {"304252001"}  # SNOMED CT: for cardiopulmonary resuscitation
 ACTIVE_PROBLEM = ("active", "recurrence", "relapse")
 INACTIVE_ALLERGY = ("inactive", "resolved")
 PATIENT_FIELDS = (
@@ -101,7 +110,7 @@ CENSUS_ROWS = {
         "category",
         "verification_status",
     ),
-    "flags": ("patient", "kind", "text"),
+    "flags": ("patient", "kind", "text", "code"),
     "lab_orders": (
         "patient",
         "order_number",
@@ -312,8 +321,11 @@ def _summary(stay: Encounter, now: dt.datetime, related: dict) -> dict:
     """Who, where, and what the census shows: allergies, flags, pending labs."""
     patient = stay.patient
     flags = defaultdict(list)
+    limited = False
     for flag in related["flags"]:
         flags[flag.kind].append(flag.text)
+        if flag.kind == Flag.Kind.CODE_STATUS:
+            limited = limited or not _full_code(flag)
     diet = [stay.diet] if stay.diet else []
     return {
         "patient_id": patient.pk,
@@ -338,6 +350,8 @@ def _summary(stay: Encounter, now: dt.datetime, related: dict) -> dict:
         "attending": str(stay.attending) if stay.attending else "",
         "allergies": [_allergy(a) for a in related["allergies"]],
         "code_status": flags[Flag.Kind.CODE_STATUS],
+        # Anything but full resuscitation: shown boxed and marked.
+        "code_limited": limited,
         "isolation": flags[Flag.Kind.ISOLATION],
         "diet": diet + flags[Flag.Kind.DIET],
         "alerts": flags[Flag.Kind.OTHER],
@@ -442,6 +456,10 @@ def _lab_order(order: LabOrder) -> dict:
     }
 
 
+def _full_code(flag: Flag) -> bool:
+    return flag.code in FULL_CODE_CODES or bool(FULL_CODE.match(flag.text))
+
+
 def census_row(section: dict) -> dict:
     return {
         key: section[key]
@@ -453,6 +471,7 @@ def census_row(section: dict) -> dict:
             "sex",
             "attending",
             "code_status",
+            "code_limited",
             "isolation",
             "diet",
         )

@@ -16,6 +16,7 @@ from patients.models import Appointment, FeedState, Location, Patient
 from patients.templatetags.mirror import next_doses
 from tests.patients.fhir import allergy, encounter, medication, patient, ward_with_beds
 from tests.printouts.conftest import load
+from tests.printouts.test_documents import code_status
 from tests.printouts.test_views import person
 
 pytestmark = pytest.mark.django_db
@@ -364,3 +365,21 @@ def test_every_recorded_allergy_is_marked_not_only_severe_ones(client, wards):
     assert '<span class="allergy-tag">Amoxicillin</span>' in census
     assert '<span class="allergy-tag severe">⚠ Penicillin</span>' in census
     assert '<p class="allergy"><strong>Amoxicillin</strong>' in page.content.decode()
+
+
+def test_a_limited_code_status_and_an_isolation_are_marked(client, wards):
+    ward_a, _ward_b = wards
+    load(
+        [
+            code_status("f1", "p1", "No intubation, no ICU"),
+            code_status("f2", "p2", "Full resuscitation"),
+        ]
+    )
+    client.force_login(person("anne", "nurse", ward_a))
+
+    census = client.get(reverse("patients:census", args=[ward_a.pk])).content.decode()
+    page = client.get(reverse("patients:patient", args=[mrn("MRN-4711")])).content
+
+    assert '<strong class="flag-strong">⚠ No intubation, no ICU</strong>' in census
+    assert "⚠ Full resuscitation" not in census
+    assert "⚠ No intubation, no ICU" in page.decode()

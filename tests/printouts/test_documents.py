@@ -395,3 +395,60 @@ def test_any_recorded_allergy_stands_out_from_no_known_allergies():
     bold = bold_words(pack.pdf)
     assert "Amoxicillin" in bold  # on the census and the patient's page
     assert "known" not in bold
+
+
+def code_status(fid: str, pid: str, text: str) -> dict:
+    return {
+        "resourceType": "Flag",
+        "id": fid,
+        "status": "active",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/flag-category",
+                        "code": "advance-directive",
+                    }
+                ]
+            }
+        ],
+        "code": {"text": text},
+        "subject": {"reference": f"Patient/{pid}"},
+    }
+
+
+def test_a_limited_code_status_and_an_isolation_stand_out_on_paper():
+    load(
+        [
+            *ward_with_beds("bed-1", "bed-2"),
+            patient("p1", mrn="MRN-0001"),
+            patient("p2", mrn="MRN-0002"),
+            encounter("e1", "p1", bed="bed-1"),
+            encounter("e2", "p2", bed="bed-2"),
+            code_status("f1", "p1", "Do not resuscitate (DNR)"),
+            code_status("f2", "p2", "Full resuscitation"),
+            {
+                "resourceType": "Flag",
+                "id": "f3",
+                "status": "active",
+                "code": {
+                    "coding": [
+                        {"system": "http://snomed.info/sct", "code": "40174006"}
+                    ],
+                    "text": "Contact isolation (MRSA)",
+                },
+                "subject": {"reference": "Patient/p2"},
+            },
+        ]
+    )
+    pack = render(Location.objects.get(kind=Location.Kind.WARD))
+    texts = page_texts(pack.pdf)
+    census = " ".join(texts[1].split())
+    patients = by_patient(texts, pack)
+
+    assert "⚠ Do not resuscitate (DNR)" in census
+    assert "⚠ Full resuscitation" not in census
+    assert "⚠ Contact isolation (MRSA)" in census
+    assert "⚠ Do not resuscitate (DNR)" in patients["MRN-0001"]
+    assert "⚠ Contact isolation (MRSA)" in patients["MRN-0002"]
+    assert "⚠ Full" not in patients["MRN-0002"]
