@@ -69,6 +69,7 @@ def main() -> None:
     render_all(2, "everyday packs")
     it, _created = get_user_model().objects.get_or_create(username="bench-it")
 
+    from downtime.selectors import downtime_items_left
     from downtime.services import (
         downtime_close,
         downtime_declare,
@@ -121,7 +122,12 @@ def main() -> None:
     items = WorklistItem.objects.filter(downtime=downtime).count()
     # Closed, so that the other benches find the feeds flowing.
     downtime = downtime_recover(downtime=downtime, user=it, why="bench")
-    downtime_close(downtime=downtime, user=it, why="bench")
+    downtime_close(
+        downtime=downtime,
+        user=it,
+        why="bench",
+        left_accepted=downtime_items_left(downtime=downtime),
+    )
     print(
         f"declared in {declared - started:.2f} s (with {items} worklist items "
         f"and {total} packs queued)"

@@ -8,6 +8,7 @@ from django.contrib.auth import authenticate
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from downtime.models import Downtime
 from downtime.numbers import LABELS_PER_SHEET, MAX_BLOCK
@@ -132,6 +133,43 @@ class MoveForm(Reauthenticated):
     why = forms.CharField(
         label=_("Why now"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
     )
+
+
+class CountTick(forms.CheckboxInput):
+    """A checkbox whose value is the number it confirms, as the page showed
+    it, and that is never ticked in advance: a count that changed since
+    the page was shown asks again."""
+
+    def __init__(self, attrs=None) -> None:
+        super().__init__(attrs, check_test=lambda value: False)
+
+    def format_value(self, value) -> None:
+        return None  # the count is in attrs["value"], set by the form
+
+    def value_from_datadict(self, data, files, name):
+        return data.get(name)
+
+
+class CloseForm(MoveForm):
+    """Closed, with why; while items of the recovery worklists are not
+    done, with a tick that names how many are left."""
+
+    left_accepted = forms.IntegerField(
+        required=False, min_value=0, max_value=10**9, widget=CountTick
+    )
+
+    def __init__(self, *args, left: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not left:
+            del self.fields["left_accepted"]
+            return
+        field = self.fields["left_accepted"]
+        field.widget.attrs["value"] = left
+        field.label = ngettext(
+            "Close anyway, with %(count)d item of the recovery worklists not done",
+            "Close anyway, with %(count)d items of the recovery worklists not done",
+            left,
+        ) % {"count": left}
 
 
 def _places():

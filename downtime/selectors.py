@@ -215,3 +215,8 @@ def worklist_items(*, user, downtime: Downtime) -> QuerySet[WorklistItem]:
     if Role.IT in user_roles(user=user):
         return items
     return items.filter(location__in=user_locations(user=user))
+
+
+def downtime_items_left(*, downtime: Downtime) -> int:
+    """How many items of the downtime's recovery worklists are not done."""
+    return WorklistItem.objects.filter(downtime=downtime, done_at__isnull=True).count()

@@ -8,9 +8,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from downtime.models import Downtime, Heartbeat, Transition
-from downtime.selectors import downtime_active
+from downtime.selectors import downtime_active, downtime_items_left
 from downtime.worklists import worklists_build
 from patients.selectors import mirror_as_of
 from printouts.models import Pack
@@ -169,10 +170,28 @@ def downtime_recover(*, downtime: Downtime, user, why: str) -> Downtime:
     return _move(downtime, Downtime.State.DOWNTIME, Downtime.State.RECOVERY, user, why)
 
 
-def downtime_close(*, downtime: Downtime, user, why: str) -> Downtime:
+def downtime_close(
+    *, downtime: Downtime, user, why: str, left_accepted: int = 0
+) -> Downtime:
     """Recovery is over: back to normal, and the feeds flow again (only an
     active downtime isolates them; ``feeds_isolated`` stays, for the record
-    and the report)."""
+    and the report).
+
+    Items of the recovery worklists not done yet are kept as they are (the
+    report lists them), but closing with them needs ``left_accepted``: how
+    many the person closing was told were left, at least as many as now."""
+    left = downtime_items_left(downtime=downtime)
+    if downtime.state == Downtime.State.RECOVERY and left > left_accepted:
+        raise ValidationError(
+            ngettext(
+                "%(count)d item of the recovery worklists is not done. Close "
+                "anyway only once you know why: tick the box that says so.",
+                "%(count)d items of the recovery worklists are not done. Close "
+                "anyway only once you know why: tick the box that says so.",
+                left,
+            )
+            % {"count": left}
+        )
     return _move(downtime, Downtime.State.RECOVERY, Downtime.State.CLOSED, user, why)
 
 

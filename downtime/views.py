@@ -30,6 +30,7 @@ from accounts.selectors import user_locations, user_roles
 from accounts.services import access_denied, access_record
 from downtime.forms import (
     AllocateForm,
+    CloseForm,
     DeclareForm,
     MoveForm,
     NumberUseForm,
@@ -46,6 +47,7 @@ from downtime.report import downtime_report, report_csv, report_pdf
 from downtime.selectors import (
     downtime_active,
     downtime_final_set,
+    downtime_items_left,
     readiness,
     worklist_items,
 )
@@ -74,15 +76,24 @@ def _page(
     request: HttpRequest, *, form=None, cancel_form=None, status: int = 200
 ) -> HttpResponse:
     active = downtime_active()
+    recovering = active is not None and active.state == Downtime.State.RECOVERY
+    left = downtime_items_left(downtime=active) if recovering else 0
     if form is None:
-        form = (
-            DeclareForm(request=request)
-            if active is None
-            else MoveForm(request=request)
-        )
+        if active is None:
+            form = DeclareForm(request=request)
+        elif recovering:
+            form = CloseForm(request=request, left=left)
+        else:
+            form = MoveForm(request=request)
     context = {
         "active": active,
         "form": form,
+        "left": left,
+        "progress": worklist_progress(
+            items=WorklistItem.objects.filter(downtime=active)
+        )
+        if left
+        else [],
         "final": downtime_final_set(downtime=active) if active else None,
         "transitions": active.transitions.select_related("user") if active else [],
         # Each with its own cancel form, the one that failed with its errors.
@@ -172,7 +183,24 @@ def recover(request: HttpRequest, downtime_id: int) -> HttpResponse:
 @require_POST
 @roles_required(Role.IT)
 def close(request: HttpRequest, downtime_id: int) -> HttpResponse:
-    return _move(request, downtime_id, downtime_close, _("Downtime closed."))
+    downtime = get_object_or_404(Downtime, pk=downtime_id)
+    form = CloseForm(
+        request.POST, request=request, left=downtime_items_left(downtime=downtime)
+    )
+    if not form.is_valid():
+        return _page(request, form=form, status=400)
+    try:
+        downtime_close(
+            downtime=downtime,
+            user=request.user,
+            why=form.cleaned_data["why"],
+            left_accepted=form.cleaned_data.get("left_accepted") or 0,
+        )
+    except ValidationError as error:
+        form.add_error(None, error)
+        return _page(request, form=form, status=409)
+    messages.success(request, _("Downtime closed."))
+    return redirect("downtime:page")
 
 
 @require_POST

@@ -9,8 +9,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from downtime.models import Downtime
-from downtime.services import downtime_close, downtime_declare, downtime_recover
+from downtime.services import downtime_declare, downtime_recover
 from patients.models import FeedState
+from tests.downtime.steps import close_leaving_items
 from tests.patients.test_pages import mrn, pages
 from tests.printouts.test_views import person
 
@@ -95,7 +96,7 @@ def test_recovery_and_close_change_the_banner_then_remove_it(client, wards):
     assert "RECOVERY" in home
     assert "enter what was done on paper" in home
 
-    downtime_close(downtime=downtime, user=ivan, why="All entered")
+    close_leaving_items(downtime=downtime, user=ivan, why="All entered")
     assert banner(client.get(reverse("patients:home")).content.decode()) == ""
 
 
@@ -126,7 +127,7 @@ def test_a_closed_drills_worklists_show_no_banner(client, wards):
     client.force_login(person("anne", "nurse", ward_a))
     drill = downtime_declare(user=ivan, kind="unplanned", reason="Drill", drill=True)
     drill = downtime_recover(downtime=drill, user=ivan, why="Over")
-    downtime_close(downtime=drill, user=ivan, why="Done")
+    close_leaving_items(downtime=drill, user=ivan, why="Done")
 
     for page in (
         reverse("downtime:worklists", args=[drill.pk]),

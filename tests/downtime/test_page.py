@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from downtime.models import Downtime, Transition
 from downtime.numbers import numbers_allocate
-from downtime.selectors import downtime_feeds_isolated
+from downtime.selectors import downtime_feeds_isolated, downtime_items_left
 from downtime.services import downtime_declare
 from printouts.models import Pack
 from tests.printouts.test_views import person
@@ -297,7 +297,9 @@ def test_recovery_then_close_each_with_password_and_why(client, wards):
     page = client.get(reverse("downtime:page")).content.decode()
     assert "Recovery in progress" in page
     assert "Close the downtime" in page
-    response = client.post(close, {"why": "All re-entered", "password": PASSWORD})
+    left = str(downtime_items_left(downtime=downtime))
+    closing = {"why": "All re-entered", "password": PASSWORD, "left_accepted": left}
+    response = client.post(close, closing)
     assert response.status_code == 302
     downtime.refresh_from_db()
     assert downtime.state == "closed"

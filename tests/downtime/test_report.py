@@ -13,7 +13,6 @@ from accounts.models import AccessLog
 from downtime.models import WorklistItem
 from downtime.numbers import number_text, number_use_record, numbers_allocate
 from downtime.services import (
-    downtime_close,
     downtime_declare,
     downtime_recover,
     downtime_render_packs,
@@ -23,6 +22,7 @@ from patients.models import Patient
 from printouts.models import Pack
 from printouts.services import pack_render
 from tests.browser.conftest import ARTIFACTS
+from tests.downtime.steps import close_leaving_items
 from tests.printouts.test_views import person
 
 pytestmark = pytest.mark.django_db
@@ -55,7 +55,7 @@ def test_the_report_tells_the_whole_downtime(client, wards):
     downtime = downtime_recover(downtime=downtime, user=ivan, why="EHR back")
     item = WorklistItem.objects.filter(downtime=downtime, worklist="nursing").first()
     worklist_item_done(item=item, user=claire)
-    downtime = downtime_close(downtime=downtime, user=ivan, why="All entered")
+    downtime = close_leaving_items(downtime=downtime, user=ivan, why="All entered")
 
     assert (
         client.get(reverse("downtime:report", args=[downtime.pk, "csv"])).status_code

@@ -13,6 +13,7 @@ from downtime.models import Downtime, Transition
 from downtime.selectors import downtime_active, downtime_feeds_isolated
 from downtime.services import downtime_close, downtime_declare, downtime_recover
 from patients.models import FeedState
+from tests.downtime.steps import close_leaving_items
 from tests.printouts.test_views import person
 
 pytestmark = pytest.mark.django_db
@@ -44,7 +45,7 @@ def test_a_downtime_goes_from_declared_to_recovery_to_closed_with_who_and_why():
     assert downtime_active() == downtime
     assert downtime.feeds_isolated  # reconnecting is IT's own decision
 
-    downtime = downtime_close(downtime=downtime, user=ivan, why="Paper entered")
+    downtime = close_leaving_items(downtime=downtime, user=ivan, why="Paper entered")
     assert downtime.state == Downtime.State.CLOSED
     assert downtime.feeds_isolated  # for the record
     assert not downtime_feeds_isolated()  # the feeds flow again
@@ -73,7 +74,7 @@ def test_only_one_downtime_is_active_at_a_time_even_in_the_database():
     assert Transition.objects.count() == 1
 
     downtime_recover(downtime=first, user=ivan, why="back")
-    downtime_close(downtime=first, user=ivan, why="done")
+    close_leaving_items(downtime=first, user=ivan, why="done")
     assert declare(ivan).state == Downtime.State.DOWNTIME  # normal again
 
 

@@ -9,8 +9,13 @@ from accounts.models import AccessLog
 from downtime.models import WorklistItem
 from downtime.numbers import number_text, number_use_record, numbers_allocate
 from downtime.services import downtime_declare, downtime_recover
-from downtime.worklists import worklists_build
+from downtime.worklists import (
+    worklist_add_from_paper,
+    worklist_item_done,
+    worklists_build,
+)
 from patients.models import MedicationOrder
+from tests.downtime.test_page import PASSWORD
 from tests.patients.fhir import medication
 from tests.patients.test_pages import lab_order
 from tests.printouts.conftest import load
@@ -172,13 +177,15 @@ def test_a_closed_downtimes_worklists_are_kept_as_they_were(client, orders):
     from django.core.exceptions import ValidationError
 
     from downtime.services import downtime_close
-    from downtime.worklists import worklist_add_from_paper, worklist_item_done
 
     ward_a, _ward_b = orders
     ivan = person("ivan", "it")
     downtime = downtime_declare(user=ivan, kind="unplanned", reason="Crash")
     downtime = downtime_recover(downtime=downtime, user=ivan, why="Back")
-    downtime = downtime_close(downtime=downtime, user=ivan, why="Done")
+    left = WorklistItem.objects.filter(downtime=downtime).count()
+    downtime = downtime_close(
+        downtime=downtime, user=ivan, why="Done", left_accepted=left
+    )
     item = WorklistItem.objects.filter(downtime=downtime).first()
     with pytest.raises(ValidationError, match="kept as they were"):
         worklist_item_done(item=item, user=ivan)
@@ -198,3 +205,68 @@ def test_a_closed_downtimes_worklists_are_kept_as_they_were(client, orders):
     assert 'class="done-form"' not in text
     item.refresh_from_db()
     assert item.done_at is None
+
+
+def test_closing_with_items_left_asks_for_a_tick_that_names_how_many(client, orders):
+    ward_a, _ward_b = orders
+    ivan = person("ivan", "it")
+    downtime = downtime_declare(user=ivan, kind="unplanned", reason="Crash")
+    downtime = downtime_recover(downtime=downtime, user=ivan, why="Back")
+    left = WorklistItem.objects.filter(downtime=downtime).count()
+    assert left == 7  # three patients, two medications, two lab orders
+    client.force_login(ivan)
+    page = client.get(reverse("downtime:page")).content.decode()
+    assert "7 items of the recovery worklists are not done." in page
+    assert "Laboratory: 0 of 2 done" in page
+    assert 'name="left_accepted" value="7"' in page
+    assert "checked" not in page.split('name="left_accepted"')[1].split(">")[0]
+
+    close = reverse("downtime:close", args=[downtime.pk])
+    closing = {"why": "All re-entered", "password": PASSWORD}
+    response = client.post(close, closing)
+    assert response.status_code == 409
+    assert (
+        "7 items of the recovery worklists are not done." in response.content.decode()
+    )
+    downtime.refresh_from_db()
+    assert downtime.state == "recovery"
+
+    # An item came back from paper since the page was shown: it asks again,
+    # naming the new count.
+    worklist_add_from_paper(
+        downtime=downtime,
+        worklist="nursing",
+        location=ward_a,
+        patient="x",
+        what="y",
+        user=ivan,
+    )
+    response = client.post(close, closing | {"left_accepted": "7"})
+    assert response.status_code == 409
+    text = response.content.decode()
+    assert "8 items of the recovery worklists are not done." in text
+    assert 'name="left_accepted" value="8"' in text
+    downtime.refresh_from_db()
+    assert downtime.state == "recovery"
+
+    response = client.post(close, closing | {"left_accepted": "8"})
+    assert response.status_code == 302
+    downtime.refresh_from_db()
+    assert downtime.state == "closed"
+
+
+def test_with_every_item_done_closing_asks_nothing_more(client, orders):
+    ivan = person("ivan", "it")
+    downtime = downtime_declare(user=ivan, kind="unplanned", reason="Crash")
+    downtime = downtime_recover(downtime=downtime, user=ivan, why="Back")
+    for item in WorklistItem.objects.filter(downtime=downtime):
+        worklist_item_done(item=item, user=ivan)
+    client.force_login(ivan)
+    page = client.get(reverse("downtime:page")).content.decode()
+    assert "left_accepted" not in page
+    assert "not done" not in page
+    response = client.post(
+        reverse("downtime:close", args=[downtime.pk]),
+        {"why": "All re-entered", "password": PASSWORD},
+    )
+    assert response.status_code == 302

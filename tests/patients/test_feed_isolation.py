@@ -12,9 +12,10 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from downtime.models import Downtime
-from downtime.services import downtime_close, downtime_declare, downtime_recover
+from downtime.services import downtime_declare, downtime_recover
 from patients.ingest.hl7v2.isolation import CHECK_SECONDS, ISOLATED
 from patients.models import Encounter, FeedState, InboundMessage, Patient
+from tests.downtime.steps import close_leaving_items
 from tests.patients.fhir import bundle_server
 from tests.patients.hl7 import Sender, adt, listener, mirror, wards
 from tests.printouts.test_views import person
@@ -33,7 +34,7 @@ def declare(user, **extra) -> Downtime:
 def end(downtime: Downtime, user) -> None:
     """Recovery, then back to normal."""
     downtime = downtime_recover(downtime=downtime, user=user, why="EHR restored")
-    downtime_close(downtime=downtime, user=user, why="Paper entered")
+    close_leaving_items(downtime=downtime, user=user, why="Paper entered")
 
 
 def settle() -> None:
@@ -85,7 +86,7 @@ def test_isolated_feeds_keep_every_message_rejected_until_the_downtime_closes(
             call_command("replay_hl7", "--isolated", stdout=io.StringIO())
         assert mirror() == before
 
-        downtime_close(downtime=downtime, user=ivan, why="Paper entered")
+        close_leaving_items(downtime=downtime, user=ivan, why="Paper entered")
         settle()
         after = adt(
             "A01",
