@@ -387,6 +387,32 @@ class Observation(Mirrored):
 
     # Statuses of a result withdrawn at the source: never shown or printed.
     WITHDRAWN = ("cancelled", "entered-in-error")
+    # Weight and height, for dosing: the pages show the newest of each on
+    # its own, whatever the category the EHR filed them under. LOINC, then
+    # SNOMED CT.
+    WEIGHT_CODES = frozenset(
+        {
+            "29463-7",  # body weight
+            "3141-9",  # measured
+            "3142-7",  # stated
+            "8335-2",  # estimated
+            "75292-3",  # reported
+            "79348-9",  # used for drug calculation
+            "27113001",
+            "363808001",
+        }
+    )
+    HEIGHT_CODES = frozenset(
+        {
+            "8302-2",  # body height
+            "3137-7",  # measured
+            "3138-5",  # stated
+            "8306-3",  # lying
+            "8308-9",  # standing
+            "50373000",
+            "1153637007",
+        }
+    )
 
     patient = models.ForeignKey(
         Patient,

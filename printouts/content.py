@@ -32,6 +32,7 @@ from patients.models import (
     Problem,
     QuarantinedResource,
 )
+from patients.names import name_alerts
 from patients.units import display_unit
 
 # Hours of the day at which a dose falls when the EHR gives only a frequency
@@ -95,6 +96,7 @@ CENSUS_FIELDS = (
     "admitted_at",
     "reason",
     *(f"patient__{name}" for name in PATIENT_FIELDS),
+    "ward",
     "bed__name",
     "room__name",
     *(f"attending__{name}" for name in ("prefix", "given", "family")),
@@ -170,12 +172,34 @@ def stay_sections(
             "patient_source_id", flat=True
         )
     )
+    alerts = _name_alerts(stays)
     section = _summary if census_only else _patient_section
     return [
         section(stay, now, {name: of[stay.patient_id] for name, of in related.items()})
-        | {"allergies_held": held[stay.patient.source_id]}
+        | {
+            "allergies_held": held[stay.patient.source_id],
+            "name_alert": alerts.get((stay.ward_id, stay.patient_id), []),
+        }
         for stay in stays
     ]
+
+
+def _name_alerts(stays: list[Encounter]) -> dict[tuple[int, int], list[str]]:
+    """(ward, patient): the beds of the other patients of the ward's census
+    whose family name is like this one's (``patients.names``), whichever
+    of the ward's stays were asked for."""
+    wards = {stay.ward_id for stay in stays if stay.ward_id}
+    on_wards = defaultdict(list)
+    for ward, patient, family, bed in (
+        Encounter.objects.filter(ward__in=wards, status__in=Encounter.ON_CENSUS)
+        .values_list("ward_id", "patient_id", "patient__family", "bed__name")
+        .order_by("pk")
+    ):
+        on_wards[ward].append(((ward, patient), family, bed or "-"))
+    alerts = {}
+    for people in on_wards.values():
+        alerts |= name_alerts(people)
+    return {key: sorted(beds, key=_bed_order) for key, beds in alerts.items()}
 
 
 def _held_allergies(patients: Iterable[str]) -> QuerySet:
@@ -206,6 +230,7 @@ def _clinical_rows(now: dt.datetime) -> dict[str, QuerySet]:
         "observations": Observation.objects.filter(
             Q(category=Observation.Category.VITAL_SIGNS)
             | Q(category=Observation.Category.LABORATORY, effective_at__gte=since)
+            | Q(code__in=Observation.WEIGHT_CODES | Observation.HEIGHT_CODES)
         )
         .exclude(status__in=Observation.WITHDRAWN)
         .order_by("-effective_at", "name"),
@@ -424,9 +449,14 @@ def due_hours(timing: dict) -> list[int]:
 def _observations(observations) -> dict:
     vitals: dict[str, dict] = {}
     labs: dict[str, dict] = {}
+    measures: dict[str, dict] = {}  # weight and height
     for obs in observations:  # newest first
         target = vitals if obs.category == Observation.Category.VITAL_SIGNS else labs
         key = obs.code or obs.name
+        if obs.code in Observation.WEIGHT_CODES:
+            target, key = measures, "weight"
+        elif obs.code in Observation.HEIGHT_CODES:
+            target, key = measures, "height"
         if key in target:
             continue
         target[key] = {
@@ -439,6 +469,8 @@ def _observations(observations) -> dict:
             "at": _iso(obs.effective_at),
         }
     return {
+        "weight": measures.get("weight"),
+        "height": measures.get("height"),
         "vitals": sorted(vitals.values(), key=lambda v: v["name"]),
         "labs": sorted(labs.values(), key=lambda v: (not v["abnormal"], v["name"])),
     }
@@ -474,6 +506,8 @@ def census_row(section: dict) -> dict:
             "code_limited",
             "isolation",
             "diet",
+            "name_alert",
+            "birth_date",
         )
     } | {
         "allergies": [
@@ -523,6 +557,10 @@ def _iso(value, *, date_only: bool = False) -> str:
     return value.isoformat()
 
 
+def _clock(value: dt.datetime) -> str:
+    return timezone.localtime(value).strftime("%H:%M")
+
+
 def _bed_order(name: str) -> tuple:
     """Natural order: bed 2 before bed 10; no bed last."""
     digits = "".join(c if c.isdigit() else " " for c in name).split()
@@ -544,12 +582,18 @@ def clinic_content(*, clinic: Location, day: dt.date) -> ClinicContent:
         .select_related("patient", "clinician")
         .order_by("starts_at", "patient__family", "pk")
     )
+    appointments = list(appointments)
+    alerts = name_alerts(
+        (a.patient_id, a.patient.family, _clock(a.starts_at)) for a in appointments
+    )
     return ClinicContent(
         clinic={"id": clinic.pk, "name": clinic.name, "phone": clinic.phone},
         day=day.isoformat(),
         appointments=[
             {
                 "patient_id": a.patient_id,
+                # The times of the list's others with a family name like it.
+                "name_alert": alerts.get(a.patient_id, []),
                 "at": _iso(a.starts_at),
                 "minutes": a.minutes,
                 "name": str(a.patient),

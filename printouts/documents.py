@@ -241,6 +241,7 @@ def _stamped(
         page_label=_("Page %(page)d of %(pages)d"),
         cover=cover or (),
         banner=mark["line"] if mark else "",
+        header=_("Data as of %(time)s") % {"time": when(times["as_of"])},
     )
     return Document(data, pages)
 

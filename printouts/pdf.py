@@ -186,6 +186,7 @@ def assemble(
     top: bool = False,
     cover: Sequence[str] = (),
     banner: str = "",
+    header: str = "",
 ) -> tuple[bytes, int]:
     """The parts as one PDF, every page stamped; returns (PDF, page count).
 
@@ -193,7 +194,9 @@ def assemble(
     templates leave empty. ``page_label`` is formatted with ``page`` and
     ``pages`` ("Page 3 of 73") and printed at the right. ``cover`` lines go,
     large, in the box the cover keeps for them on page 1. ``banner`` goes in
-    a box at the foot of every page, above the foot ``lines``.
+    a box at the foot of every page, above the foot ``lines``. ``header``
+    goes at the right of the head of every page (its left is for "printed
+    by", stamped when the pack is printed).
 
     qpdf (pikepdf) rather than pypdf: merging and stamping a 50-page ward
     takes a tenth of the time (docs/decisions.md).
@@ -204,9 +207,9 @@ def assemble(
             source = opened.enter_context(pikepdf.open(io.BytesIO(part)))
             merged.pages.extend(source.pages)
         pages = len(merged.pages)
-        if lines or page_label or cover or banner:
+        if lines or page_label or cover or banner or header:
             sizes = [_size(page) for page in merged.pages]
-            overlay = _stamps(sizes, lines, page_label, top, cover, banner)
+            overlay = _stamps(sizes, lines, page_label, top, cover, banner, header)
             stamps = opened.enter_context(pikepdf.open(io.BytesIO(overlay)))
             for page, stamp_page in zip(merged.pages, stamps.pages, strict=True):
                 page.add_overlay(stamp_page)
@@ -236,9 +239,11 @@ def _stamps(
     top: bool,
     cover: Sequence[str],
     banner: str,
+    header: str = "",
 ) -> bytes:
     regular, bold = _fonts()
     lines, cover = [shown(line) for line in lines], [shown(line) for line in cover]
+    header = shown(header)
     buffer = io.BytesIO()
     sheet = canvas.Canvas(buffer, pageCompression=1, invariant=1)
     total = len(sizes)
@@ -262,6 +267,9 @@ def _stamps(
                 sheet.drawString(margin + 4 * MM, baseline - index * 8 * MM, line)
         if banner:
             _banner(sheet, banner, margin, width - 2 * margin)
+        if header:
+            sheet.setFont(bold, 8.5)
+            sheet.drawRightString(width - margin, height - 22.0, header)
         sheet.showPage()
     sheet.save()
     return buffer.getvalue()

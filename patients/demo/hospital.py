@@ -226,6 +226,7 @@ class Hospital:
         yield from self._problems(pid)
         yield from self._medications(pid, eid, admitted)
         yield from self._vitals(pid, eid)
+        yield from self._measures(pid, eid, admitted)
         yield from self._labs(pid, eid)
         yield from self._pending(pid, eid)
         yield from self._flags(pid)
@@ -366,6 +367,35 @@ class Hospital:
                         "valueQuantity": {"value": diastolic, "unit": "mm[Hg]"},
                     },
                 ],
+            }
+
+    def _measures(self, pid: str, eid: str, admitted) -> Iterator[dict]:
+        """Weight and height, taken on admission; not for everyone (a ward
+        has patients nobody has weighed yet). A generator of their own, so
+        that the rest of the hospital stays as it was without them."""
+        rng = random.Random(f"{pid}-measures")  # noqa: S311 - demo data
+        height = round(rng.gauss(171, 9))
+        for code, name, unit, value in (
+            (
+                "29463-7",
+                "Body weight",
+                "kg",
+                round(rng.gauss(24, 4) * height**2 / 1e4, 1),
+            ),
+            ("8302-2", "Body height", "cm", height),
+        ):
+            if rng.random() < 0.12:
+                continue
+            yield {
+                "resourceType": "Observation",
+                "id": f"{pid}-{name.split()[1].lower()}",
+                "status": "final",
+                "category": [concept("vital-signs", OBS_CATEGORY, "vital-signs")],
+                "code": concept(name, LOINC, code),
+                "subject": ref("Patient", pid),
+                "encounter": ref("Encounter", eid),
+                "effectiveDateTime": stamp(admitted + dt.timedelta(hours=1)),
+                "valueQuantity": {"value": value, "unit": unit},
             }
 
     def _labs(self, pid: str, eid: str) -> Iterator[dict]:

@@ -6,7 +6,9 @@ import datetime as dt
 from django import template
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from patients.selectors import freshness_level
 from printouts.pdf import (
@@ -19,6 +21,7 @@ from printouts.pdf import (
 )
 
 register = template.Library()
+BAND_ALLERGIES = 4  # named in a page's header band; the allergy box has all
 
 
 @register.filter
@@ -93,3 +96,71 @@ def prn_boxes() -> str:
 def freshness(pack) -> str:
     """ "fresh", "amber" or "red": how old the pack's data is."""
     return freshness_level(pack.as_of, timezone.now())
+
+
+@register.inclusion_tag("printouts/name_alert.html")
+def name_alert(places: list[str], at: str = "bed") -> dict:
+    """NAME ALERT and where the others with a like family name are:
+    ``places`` are beds (``at="bed"``) or appointment times (``"time"``)."""
+    return {"places": places, "at": at, "shown": ", ".join(places)}
+
+
+@register.simple_tag
+def ident_allergies(p: dict) -> str:
+    """The allergies as a patient's header band names them, on one line:
+    the first few by name (severe ones inverse), then how many more."""
+    recorded = [a for a in p["allergies"] if not a["no_known"]]
+    shown = [
+        format_html(
+            '<span class="alg{}">{}{}</span>',
+            " sev-band" if a["severe"] else "",
+            "⚠ " if a["severe"] else "",
+            a["substance"],
+        )
+        for a in recorded[:BAND_ALLERGIES]
+    ]
+    more = len(recorded) - BAND_ALLERGIES
+    if more > 0:
+        shown.append(
+            format_html(
+                '<span class="alg">{}</span>',
+                ngettext(
+                    "and %(count)d more: see the allergy box",
+                    "and %(count)d more: see the allergy box",
+                    more,
+                )
+                % {"count": more},
+            )
+        )
+    if p["allergies_held"]:
+        shown.append(
+            format_html(
+                '<span class="alg sev-band">⚠ {}</span>',
+                ngettext(
+                    "%(count)d unreadable: check",
+                    "%(count)d unreadable: check",
+                    p["allergies_held"],
+                )
+                % {"count": p["allergies_held"]},
+            )
+        )
+    if shown:
+        return format_html_join(", ", "{}", ((item,) for item in shown))
+    if p["allergies"]:
+        return _("No known allergies")
+    return format_html('<em class="alg">{}</em>', _("None recorded: ask"))
+
+
+@register.simple_tag
+def measure(taken: dict | None) -> str:
+    """A weight or a height as dosing needs it: value, unit, and the day it
+    was taken (a weight of last month is not today's)."""
+    if not taken:
+        return format_html('<em class="unmeasured">{}</em>', _("not recorded"))
+    day = when(taken["at"][:10]) if taken["at"] else "?"
+    return format_html(
+        '<strong>{} {}</strong> <span class="taken">({})</span>',
+        taken["value"],
+        taken["unit"],
+        day,
+    )

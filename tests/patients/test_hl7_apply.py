@@ -696,3 +696,24 @@ def test_a_connection_the_database_ended_is_replaced_and_the_message_applied(
         ("R1", "applied"),
         ("R2", "applied"),
     }
+
+
+def test_a_weight_or_height_by_any_of_their_codes_is_a_vital_sign():
+    from patients.models import Observation
+
+    wards("WARD-A")
+    receive(adt("A01", "W1"))
+    receive(
+        message(
+            "ORU^R01^ORU_R01",
+            "W2",
+            pid(),
+            "OBR|1|N1||X^Nursing^L|||20261130090000||||||||||||||||||F",
+            "OBX|1|NM|3141-9^Body weight measured^LN||71.2|kg|||||F|||20261130090000",
+            "OBX|2|NM|8306-3^Body height lying^LN||168|cm|||||F|||20261130090000",
+        )
+    )
+    assert sorted(Observation.objects.values_list("code", "category")) == [
+        ("3141-9", "vital-signs"),
+        ("8306-3", "vital-signs"),
+    ]

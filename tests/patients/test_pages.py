@@ -383,3 +383,60 @@ def test_a_limited_code_status_and_an_isolation_are_marked(client, wards):
     assert '<strong class="flag-strong">⚠ No intubation, no ICU</strong>' in census
     assert "⚠ Full resuscitation" not in census
     assert "⚠ No intubation, no ICU" in page.decode()
+
+
+def test_like_names_on_a_ward_are_flagged_and_search_shows_birth_dates(client, wards):
+    ward_a, _ward_b = wards
+    load(
+        [
+            *ward_with_beds("bed-3"),
+            {
+                **patient("p3", mrn="MRN-4713", birthDate="1962-07-14"),
+                "name": [{"family": "Peters", "given": ["Jan"]}],
+            },
+            encounter("e3", "p3", bed="bed-3"),
+        ]
+    )
+    client.force_login(person("anne", "nurse", ward_a))
+
+    census = client.get(reverse("patients:census", args=[ward_a.pk])).content.decode()
+    own = client.get(reverse("patients:patient", args=[mrn("MRN-4711")])).content
+    other = client.get(reverse("patients:patient", args=[mrn("MRN-4712")])).content
+    found = client.post(reverse("patients:search"), {"q": "pe"}).content.decode()
+
+    # PEETERS (bed 1) and PETERS (bed 3) on WARD-A; another PEETERS is on
+    # WARD-B, which is not this ward's concern.
+    assert census.count("⚠ NAME ALERT") == 2
+    assert "similar name in bed BED-3" in census
+    assert "similar name in bed BED-1" in census
+    assert "⚠ NAME ALERT" in own.decode()
+    assert "Check the MRN and the date of birth" in own.decode()
+    assert "NAME ALERT" not in other.decode()
+    assert '<td data-label="Born" class="born">14/07/1962</td>' in found
+    assert '<td data-label="Born" class="born">01/03/1950</td>' in found
+
+
+def test_weight_and_height_are_on_the_patient_page_or_said_missing(client, wards):
+    ward_a, _ward_b = wards
+    load(
+        [
+            {
+                "resourceType": "Observation",
+                "id": "w1",
+                "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+                "subject": {"reference": "Patient/p1"},
+                "effectiveDateTime": "2026-11-20T08:00:00Z",
+                "valueQuantity": {"value": 64.5, "unit": "kg"},
+            }
+        ]
+    )
+    client.force_login(person("anne", "nurse", ward_a))
+
+    weighed = client.get(reverse("patients:patient", args=[mrn("MRN-4711")]))
+    unweighed = client.get(reverse("patients:patient", args=[mrn("MRN-4712")]))
+
+    text = " ".join(weighed.content.decode().split())
+    assert '<dt>Weight</dt><dd class="measure"><strong>64.5 kg</strong>' in text
+    assert '<dt>Height</dt><dd class="measure"><em class="unmeasured">' in text
+    assert unweighed.content.decode().count('class="unmeasured"') == 2

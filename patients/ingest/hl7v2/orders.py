@@ -359,9 +359,9 @@ VITAL_CODES = {
     "9279-1",
     "2708-6",
     "59408-5",
-    "29463-7",
-    "8302-2",
     "85354-9",
+    *Observation.WEIGHT_CODES,
+    *Observation.HEIGHT_CODES,
 }
 OBX_STATUS = {
     "F": "final",
