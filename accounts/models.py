@@ -79,7 +79,7 @@ class AccessLog(models.Model):
 
     # When it happened: now, or on a ward station, as its clock said.
     at = models.DateTimeField(
-        _("at (UTC)"), default=timezone.now, editable=False, db_index=True
+        _("at"), default=timezone.now, editable=False, db_index=True
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -109,7 +109,7 @@ class AccessLog(models.Model):
     # The station's own id of an entry it logged, and when the server got it:
     # an upload sent twice is recorded once.
     station_entry = models.UUIDField(_("station's entry id"), null=True, blank=True)
-    reported_at = models.DateTimeField(_("reported at (UTC)"), null=True, blank=True)
+    reported_at = models.DateTimeField(_("reported at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("access log entry")

