@@ -20,6 +20,12 @@ from django.utils.translation import gettext as _
 
 from downtime.models import Downtime, DowntimeNumber, WorklistItem
 from patients.models import Encounter, LabOrder, Location, MedicationOrder
+from patients.units import (
+    display_dose,
+    display_interval,
+    display_max_dose,
+    display_text,
+)
 
 Worklist = WorklistItem.Worklist
 
@@ -85,9 +91,17 @@ def _name(patient) -> str:
 
 
 def _medication(order: MedicationOrder) -> str:
-    parts = [order.drug, order.dose, order.route, order.frequency]
-    text = " ".join(part for part in parts if part)
-    return f"{text} ({_('as needed')})" if order.as_needed else text
+    """The order as the pharmacist checks it against the paper MAR, written
+    as the packs write it (``patients.units``)."""
+    parts = [display_text(order.drug), display_dose(order.dose), order.route]
+    if not order.as_needed:
+        return " ".join(part for part in [*parts, order.frequency] if part)
+    parts += [
+        display_interval(order.timing) or order.frequency,
+        f"({_('as needed')})",
+        display_max_dose(order.max_dose),
+    ]
+    return " ".join(part for part in parts if part)
 
 
 def _lab(order: LabOrder) -> str:

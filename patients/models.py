@@ -357,6 +357,10 @@ class MedicationOrder(Mirrored):
     timing = models.JSONField(_("timing"), default=dict, blank=True)
     as_needed = models.BooleanField(_("as needed (PRN)"), default=False)
     as_needed_reason = models.CharField(_("PRN reason"), max_length=255, blank=True)
+    # The most that may be given, when the EHR limits it: {"per_period":
+    # "4 g", "period": 1, "period_unit": "d", "per_dose": "1 g"} (amounts as
+    # sent, like ``dose``); empty when it does not.
+    max_dose = models.JSONField(_("maximum dose"), default=dict, blank=True)
     instructions = models.CharField(_("instructions"), max_length=512, blank=True)
     starts_at = models.DateTimeField(_("start"), null=True, blank=True)
     ends_at = models.DateTimeField(_("stop"), null=True, blank=True)

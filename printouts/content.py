@@ -33,7 +33,13 @@ from patients.models import (
     QuarantinedResource,
 )
 from patients.names import name_alerts
-from patients.units import display_unit
+from patients.units import (
+    display_dose,
+    display_interval,
+    display_max_dose,
+    display_text,
+    display_unit,
+)
 
 # Hours of the day at which a dose falls when the EHR gives only a frequency
 # (the ward's standard administration times).
@@ -399,21 +405,30 @@ def _allergy(allergy: Allergy) -> dict:
 
 
 def _medications(orders, now: dt.datetime) -> dict:
+    """Scheduled and PRN orders, written as it is safe to read them
+    (``patients.units``): "16 units", "0.5 mg", never "16 U" or ".5 mg"."""
     scheduled, as_needed = [], []
     for order in orders:
         row = {
-            "drug": order.drug,
-            "dose": order.dose,
+            "drug": display_text(order.drug),
+            "dose": display_dose(order.dose),
             "route": order.route,
             "frequency": order.frequency,
-            "instructions": order.instructions,
+            "instructions": display_text(order.instructions),
             "starts": _iso(order.starts_at, date_only=True),
             # Not started yet: the sheet says from when.
             "future": bool(order.starts_at and order.starts_at > now),
             "ends": _iso(order.ends_at, date_only=True),
         }
         if order.as_needed:
-            as_needed.append({**row, "reason": order.as_needed_reason})
+            as_needed.append(
+                {
+                    **row,
+                    "reason": order.as_needed_reason,
+                    "interval": display_interval(order.timing),
+                    "max_dose": display_max_dose(order.max_dose),
+                }
+            )
         else:
             row["hours"] = due_hours(order.timing)
             scheduled.append(row)

@@ -5,20 +5,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0008_admin_raw_content_actions'),
+        ("accounts", "0008_admin_raw_content_actions"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='accesslog',
-            name='at',
-            field=models.DateTimeField(db_index=True, default=django.utils.timezone.now, editable=False, verbose_name='at'),
+            model_name="accesslog",
+            name="at",
+            field=models.DateTimeField(
+                db_index=True,
+                default=django.utils.timezone.now,
+                editable=False,
+                verbose_name="at",
+            ),
         ),
         migrations.AlterField(
-            model_name='accesslog',
-            name='reported_at',
-            field=models.DateTimeField(blank=True, null=True, verbose_name='reported at'),
+            model_name="accesslog",
+            name="reported_at",
+            field=models.DateTimeField(
+                blank=True, null=True, verbose_name="reported at"
+            ),
         ),
     ]

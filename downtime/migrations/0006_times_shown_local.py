@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('downtime', '0005_worklists'),
+        ("downtime", "0005_worklists"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='transition',
-            name='at',
-            field=models.DateTimeField(verbose_name='at'),
+            model_name="transition",
+            name="at",
+            field=models.DateTimeField(verbose_name="at"),
         ),
     ]

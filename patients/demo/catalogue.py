@@ -124,7 +124,8 @@ ALLERGIES = (
 )
 NO_KNOWN_ALLERGY = ("No known allergy", "716186003")
 
-# Drug, dose value, unit, route, (frequency, period, unit), times of day, PRN reason.
+# Drug, dose value, unit, route, (frequency, period, unit), times of day, PRN
+# reason. A PRN order's timing is how often at most (every 4 h).
 DRUGS = (
     (
         "Paracetamol 1 g tablet",
@@ -207,20 +208,44 @@ DRUGS = (
         "",
     ),
     ("Macrogol 10 g sachet", 10, "g", "Oral", (1, 1, "d"), ("08:00",), ""),
-    ("Morphine 10 mg/mL injection", 5, "mg", "Subcutaneous", None, (), "Pain"),
-    ("Ondansetron 4 mg orodispersible tablet", 4, "mg", "Oral", None, (), "Nausea"),
-    ("Lorazepam 1 mg tablet", 1, "mg", "Oral", None, (), "Anxiety"),
-    ("Tramadol 50 mg capsule", 50, "mg", "Oral", None, (), "Pain"),
+    (
+        "Morphine 10 mg/mL injection",
+        5,
+        "mg",
+        "Subcutaneous",
+        (1, 4, "h"),
+        (),
+        "Pain",
+    ),
+    (
+        "Ondansetron 4 mg orodispersible tablet",
+        4,
+        "mg",
+        "Oral",
+        (1, 8, "h"),
+        (),
+        "Nausea",
+    ),
+    ("Lorazepam 1 mg tablet", 1, "mg", "Oral", (1, 8, "h"), (), "Anxiety"),
+    ("Tramadol 50 mg capsule", 50, "mg", "Oral", (1, 6, "h"), (), "Pain"),
     (
         "Salbutamol 100 microgram inhaler",
         200,
         "ug",
         "Inhalation",
-        None,
+        (1, 4, "h"),
         (),
         "Shortness of breath",
     ),
 )
+# A PRN order's most per 24 hours, in its dose's unit.
+PRN_MAX_PER_DAY = {
+    "Morphine 10 mg/mL injection": 30,
+    "Ondansetron 4 mg orodispersible tablet": 16,
+    "Lorazepam 1 mg tablet": 3,
+    "Tramadol 50 mg capsule": 400,
+    "Salbutamol 100 microgram inhaler": 800,
+}
 
 # LOINC, name, unit, low, high, mean, spread.
 VITALS = (
@@ -237,6 +262,8 @@ LABS = (
     ("2160-0", "Creatinine", "mg/dL", 0.6, 1.2, 1.1, 0.4),
     ("1988-5", "C reactive protein", "mg/L", 0, 5, 18, 25),
     ("2345-7", "Glucose", "mg/dL", 70, 110, 120, 30),
+    ("1742-6", "Alanine aminotransferase (ALT)", "U/L", 7, 56, 35, 25),
+    ("3016-3", "Thyrotropin (TSH)", "m[IU]/L", 0.4, 4.0, 2.0, 1.5),
 )
 PENDING_TESTS = (
     ("58410-2", "Complete blood count", "Blood (EDTA tube)"),

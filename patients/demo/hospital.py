@@ -281,17 +281,20 @@ class Hospital:
             }
             if timing:
                 frequency, period, period_unit = timing
-                dosage["timing"] = {
-                    "repeat": {
-                        "frequency": frequency,
-                        "period": period,
-                        "periodUnit": period_unit,
-                        "timeOfDay": [f"{t}:00" for t in times],
-                    }
+                repeat = {
+                    "frequency": frequency,
+                    "period": period,
+                    "periodUnit": period_unit,
                 }
+                if times:
+                    repeat["timeOfDay"] = [f"{t}:00" for t in times]
+                dosage["timing"] = {"repeat": repeat}
             if prn:
                 dosage["asNeededCodeableConcept"] = concept(prn)
-                dosage["text"] = "Max 4 doses / 24 h"
+                dosage["maxDosePerPeriod"] = {
+                    "numerator": {"value": c.PRN_MAX_PER_DAY[drug], "unit": unit},
+                    "denominator": {"value": 1, "unit": "day", "code": "d"},
+                }
             yield {
                 "resourceType": "MedicationRequest",
                 "id": f"{pid}-rx{number}",

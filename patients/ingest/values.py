@@ -4,6 +4,7 @@
 import datetime as dt
 import re
 import unicodedata
+from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
@@ -220,8 +221,11 @@ def address_text(
     )
 
 
-def quantity(value: Any, path: str) -> tuple[str, float | None, str]:
-    """(value as text, number, unit) of a Quantity."""
+def quantity(
+    value: Any, path: str, *, exact: bool = False
+) -> tuple[str, float | None, str]:
+    """(value as text, number, unit) of a Quantity. ``exact``: the number as
+    sent, never rounded (a dose: 1.125 mg rounded is another dose)."""
     if not isinstance(value, dict):
         raise Invalid(f"{path} is not a Quantity")
     number = value.get("value")
@@ -230,7 +234,8 @@ def quantity(value: Any, path: str) -> tuple[str, float | None, str]:
     ):
         raise Invalid(f"{path}.value is not a number")
     unit = str(value.get("unit") or value.get("code") or "")[:32]
-    shown = "" if number is None else format_number(number)
+    written = exact_number if exact else format_number
+    shown = "" if number is None else written(number)
     comparator = value.get("comparator") or ""
     return f"{comparator}{shown}", number, unit
 
@@ -242,6 +247,15 @@ def format_number(number: float) -> str:
     return (
         f"{number:.3g}" if abs(number) < 1 else f"{number:.2f}".rstrip("0").rstrip(".")
     )
+
+
+def exact_number(number: float) -> str:
+    """The number as JSON gave it, in plain decimals without trailing zeros:
+    1.125, 0.00001 (not 1e-05), 2 (not 2.0)."""
+    if float(number).is_integer():
+        return str(int(number))
+    text = format(Decimal(repr(number)), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def joined(parts) -> str:

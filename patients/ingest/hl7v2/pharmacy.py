@@ -8,6 +8,7 @@ from patients.ingest.hl7v2.message import Code, Message, Problem
 from patients.ingest.hl7v2.mirror import clinician, patient, source_id, write
 from patients.ingest.hl7v2.orders import order_status, stay_of
 from patients.ingest.hl7v2.statements import fetch, one
+from patients.ingest.rules import fit
 from patients.models import MedicationOrder
 
 CLOCK = re.compile(r"([01][0-9]|2[0-3])[0-5][0-9]")
@@ -52,6 +53,10 @@ PATTERNS = {
     "Q12H": (1, 12, "h"),
     "Q24H": (1, 24, "h"),
 }
+# Q<integer>H and the like: every so many minutes, hours, days or weeks.
+EVERY = re.compile(r"Q(\d{1,3})([MHDW])")
+EVERY_UNITS = {"M": "min", "H": "h", "D": "d", "W": "wk"}
+DOSE_LENGTH = MedicationOrder._meta.get_field("dose").max_length
 
 
 def medication_orders(message: Message) -> str:
@@ -100,29 +105,8 @@ def medication_orders(message: Message) -> str:
                 sequence=rxe,
             )
         tq1 = group.get("TQ1", [None])[0]
-        # The repeat pattern's code (BID), else its text.
-        pattern = (message.value("TQ1", 3, 1, seq=tq1) if tq1 else "") or message.value(
-            "RXE", 1, 2, seq=rxe
-        )
-        if tq1 and pattern.upper().replace(" ", "") not in PATTERNS:
-            pattern = message.value("TQ1", 3, 1, 2, seq=tq1) or pattern
-        times = (
-            [
-                message.value("TQ1", 4, seq=tq1, rep=rep)
-                for rep in range(1, message.repetitions("TQ1", 4, seq=tq1) + 1)
-            ]
-            if tq1
-            else []
-        )
-        timing = _timing(pattern, times)
-        dose = " ".join(
-            p
-            for p in (
-                message.value("RXE", 3, seq=rxe),
-                _unit(message, rxe),
-            )
-            if p
-        )
+        pattern, timing, as_needed = _schedule(message, rxe, tq1)
+        dose = _amount(message.value("RXE", 3, seq=rxe), _unit(message, "RXE", 5, rxe))
         route = ""
         if "RXR" in group:
             rxr = group["RXR"][0]
@@ -138,8 +122,12 @@ def medication_orders(message: Message) -> str:
             "route": route,
             "frequency": pattern,
             "timing": timing,
-            "as_needed": "PRN" in pattern.upper(),
-            "as_needed_reason": "",
+            "as_needed": as_needed,
+            # TQ1-10, "the conditions under which the drug is to be given".
+            "as_needed_reason": (
+                message.value("TQ1", 10, seq=tq1) if as_needed and tq1 else ""
+            ),
+            "max_dose": _max_dose(message, rxe, group.get("RXO", [None])[0]),
             "instructions": (
                 message.value("RXE", 7, 2, seq=rxe)
                 or message.value("RXE", 7, 1, seq=rxe)
@@ -161,7 +149,29 @@ def medication_orders(message: Message) -> str:
     return f"{kept} medication orders"
 
 
-def _timing(pattern: str, times: list[str]) -> dict:
+def _schedule(message: Message, rxe: int, tq1: int | None) -> tuple[str, dict, bool]:
+    """(frequency as sent, structured timing, as needed) of an order: TQ1-3's
+    repeat pattern (else RXE-1's), TQ1-4's times of day, TQ1-9's priority."""
+    # The repeat pattern's code (BID), else its text.
+    repeat = (message.value("TQ1", 3, 1, seq=tq1) if tq1 else "") or message.value(
+        "RXE", 1, 2, seq=rxe
+    )
+    pattern = repeat
+    if tq1 and not _repeat(repeat):
+        pattern = message.value("TQ1", 3, 1, 2, seq=tq1) or repeat
+    as_needed = "PRN" in f"{repeat} {pattern}".upper() or _priority_prn(message, tq1)
+    times = (
+        [
+            message.value("TQ1", 4, seq=tq1, rep=rep)
+            for rep in range(1, message.repetitions("TQ1", 4, seq=tq1) + 1)
+        ]
+        if tq1
+        else []
+    )
+    return pattern, _timing(_repeat(repeat) or _repeat(pattern), times), as_needed
+
+
+def _timing(repeat: tuple[int, int, str] | None, times: list[str]) -> dict:
     timing: dict = {}
     # HHMM, or HH:MM as some send; anything else is not a time of day.
     clock = [
@@ -171,14 +181,57 @@ def _timing(pattern: str, times: list[str]) -> dict:
     ]
     if clock:
         timing["times"] = clock
-    known = PATTERNS.get(pattern.upper().replace(" ", ""))
-    if known:
-        timing["frequency"], timing["period"], timing["period_unit"] = known
+    if repeat:
+        timing["frequency"], timing["period"], timing["period_unit"] = repeat
     return timing
 
 
-def _unit(message: Message, rxe: int) -> str:
-    """RXE-5: the unit's code (mg), or its text when the code is a number."""
-    code = message.value("RXE", 5, 1, seq=rxe)
-    text = message.value("RXE", 5, 2, seq=rxe)
+def _repeat(pattern: str) -> tuple[int, int, str] | None:
+    """(doses, per period, period unit) of a repeat pattern (table 0335):
+    BID, Q4H; PRN with one (PRNQ6H, "Q6H PRN") is as often at most."""
+    code = pattern.upper().replace(" ", "").replace("PRN", "")
+    if code in PATTERNS:
+        return PATTERNS[code]
+    every = EVERY.fullmatch(code)
+    if every and int(every.group(1)) > 0:
+        return 1, int(every.group(1)), EVERY_UNITS[every.group(2)]
+    return None
+
+
+def _priority_prn(message: Message, tq1: int | None) -> bool:
+    """TQ1-9 (priority, repeating) says PRN: given as needed."""
+    if tq1 is None:
+        return False
+    return any(
+        message.value("TQ1", 9, seq=tq1, rep=rep).upper() == "PRN"
+        for rep in range(1, message.repetitions("TQ1", 9, seq=tq1) + 1)
+    )
+
+
+def _max_dose(message: Message, rxe: int, rxo: int | None) -> dict:
+    """RXE-19 (else RXO-23), the total daily dose: the most in 24 hours.
+    Its units are the dispense units (RXE-11) when it does not give them."""
+    amount = message.value("RXE", 19, seq=rxe)
+    unit = _unit(message, "RXE", 19, rxe, cq=True) or _unit(message, "RXE", 11, rxe)
+    if not amount and rxo is not None:
+        amount = message.value("RXO", 23, seq=rxo)
+        unit = _unit(message, "RXO", 23, rxo, cq=True)
+    if not amount:
+        return {}
+    return {"per_period": _amount(amount, unit), "period": 1, "period_unit": "d"}
+
+
+def _amount(number: str, unit: str) -> str:
+    return fit(" ".join(p for p in (number, unit) if p), DOSE_LENGTH)
+
+
+def _unit(message: Message, segment: str, field: int, seq: int, *, cq=False) -> str:
+    """A CE unit (RXE-5): its code (mg), or its text when the code is a
+    number. ``cq``: the units of a CQ (RXE-19: quantity^code&text)."""
+    code, text = (
+        message.value(segment, field, 2, part, seq=seq)
+        if cq
+        else message.value(segment, field, part, seq=seq)
+        for part in (1, 2)
+    )
     return text if (not code or code.isdigit()) and text else code

@@ -311,19 +311,20 @@ class MedicationRequestMapper(Mapper):
 
 
 def dosage_fields(dosage: dict, path: str) -> dict:
-    """Dose, route, frequency and structured timing of a Dosage."""
+    """Dose, route, frequency, structured timing and maximum of a Dosage."""
     dose = ""
     for rate in v.items(dosage.get("doseAndRate"), f"{path}.doseAndRate"):
         if isinstance(rate, dict) and rate.get("doseQuantity"):
-            shown, _, unit = v.quantity(rate["doseQuantity"], f"{path}.doseQuantity")
-            dose = f"{shown} {unit}".strip()
+            dose = amount(rate["doseQuantity"], f"{path}.doseQuantity")
     timing = dosage.get("timing") or {}
     repeat = timing.get("repeat") or {}
     structured = {
         key: repeat[source]
         for key, source in (
             ("frequency", "frequency"),
+            ("frequency_max", "frequencyMax"),
             ("period", "period"),
+            ("period_max", "periodMax"),
             ("period_unit", "periodUnit"),
             ("times", "timeOfDay"),
             ("when", "when"),
@@ -333,16 +334,53 @@ def dosage_fields(dosage: dict, path: str) -> dict:
     frequency = v.concept_text(timing.get("code"), f"{path}.timing.code")
     if not frequency and "frequency" in structured and "period" in structured:
         frequency = frequency_text(structured)
-    reason = dosage.get("asNeededCodeableConcept")
+    # R4 says asNeededBoolean or asNeededCodeableConcept; R5 asNeeded and
+    # asNeededFor, as some servers already send.
+    reason = dosage.get("asNeededCodeableConcept") or v.first(
+        dosage.get("asNeededFor"), f"{path}.asNeededFor"
+    )
     return {
         "dose": dose,
         "route": v.concept_text(dosage.get("route"), f"{path}.route"),
         "frequency": frequency,
         "timing": structured,
-        "as_needed": bool(dosage.get("asNeededBoolean") or reason),
+        "as_needed": bool(
+            dosage.get("asNeededBoolean") or dosage.get("asNeeded") or reason
+        ),
         "as_needed_reason": v.concept_text(reason, f"{path}.asNeededCodeableConcept"),
+        "max_dose": max_dose(dosage, path),
         "instructions": v.text(dosage.get("text"), f"{path}.text"),
     }
+
+
+def amount(value, path: str) -> str:
+    """A Quantity of drug as the mirror keeps it: "1.125 mg", never rounded."""
+    shown, _, unit = v.quantity(value, path, exact=True)
+    return f"{shown} {unit}".strip()
+
+
+def max_dose(dosage: dict, path: str) -> dict:
+    """maxDosePerPeriod (a Ratio; R5 repeats it: the first) and
+    maxDosePerAdministration, as ``MedicationOrder.max_dose`` keeps them."""
+    found = {}
+    ratio = dosage.get("maxDosePerPeriod")
+    if isinstance(ratio, list):
+        ratio = v.first(ratio, f"{path}.maxDosePerPeriod")
+    if ratio is not None:
+        if not isinstance(ratio, dict):
+            raise Invalid(f"{path}.maxDosePerPeriod is not a Ratio")
+        numerator = ratio.get("numerator")
+        per = ratio.get("denominator") or {}
+        if numerator:
+            found["per_period"] = amount(numerator, f"{path}.maxDosePerPeriod")
+            _, period, _ = v.quantity(per, f"{path}.maxDosePerPeriod.denominator")
+            found["period"] = 1 if period is None else period
+            # A UCUM code (d), else the unit's text (day); none: unknown.
+            found["period_unit"] = str(per.get("code") or per.get("unit") or "")[:16]
+    per_dose = dosage.get("maxDosePerAdministration")
+    if per_dose:
+        found["per_dose"] = amount(per_dose, f"{path}.maxDosePerAdministration")
+    return found
 
 
 def frequency_text(timing: dict) -> str:
