@@ -4,7 +4,7 @@ these format it as the hospital reads it."""
 import datetime as dt
 
 from django import template
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
 
@@ -21,14 +21,35 @@ from printouts.pdf import (
 register = template.Library()
 
 
+# Dates as each language writes them, day first in all: Django's own English
+# format is American (month first), which a ward would misread.
+DATE_FORMATS = {"en": "d/m/Y", "fr": "d/m/Y", "nl": "d-m-Y"}
+
+
+def _date_format() -> str:
+    """The active language's (paper: the ward's; a page: the reader's)."""
+    return DATE_FORMATS.get(translation.get_language() or "", "d/m/Y")
+
+
 @register.filter
 def when(value: str) -> str:
-    """ISO date-time to "22/11/2026 14:05"; ISO date to "22/11/2026"."""
+    """ISO date-time to "22/11/2026 14:05" (in Dutch "22-11-2026 14:05");
+    ISO date to "22/11/2026"."""
     if not value:
         return ""
     if "T" in value:
-        return date_format(dt.datetime.fromisoformat(value), "d/m/Y H:i")
-    return date_format(dt.date.fromisoformat(value), "d/m/Y")
+        moment = dt.datetime.fromisoformat(value)
+        return date_format(moment, f"{_date_format()} H:i")
+    return date_format(dt.date.fromisoformat(value), _date_format())
+
+
+@register.filter
+def day_when(value: str) -> str:
+    """ISO date to "Monday 22/11/2026", the day named in the active
+    language ("lundi 22/11/2026", "maandag 22-11-2026")."""
+    if not value:
+        return ""
+    return date_format(dt.date.fromisoformat(value), f"l {_date_format()}")
 
 
 @register.filter
