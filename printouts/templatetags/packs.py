@@ -99,13 +99,13 @@ PRN_BOX_DOTS = 201  # 17 mm at 300 dpi: room for a time and initials
 
 
 @register.simple_tag
-def prn_boxes() -> str:
+def prn_boxes(boxes: int = PRN_BOXES) -> str:
     """An as-needed order's boxes, one per dose given: a background image,
     as the MAR's hour cells."""
-    url = boxes_row(PRN_BOXES, PRN_BOX_DOTS, MAR_ROW_MM)
+    url = boxes_row(boxes, PRN_BOX_DOTS, MAR_ROW_MM)
     return format_html(
         '<td class="entries" style="width: {}mm; background-image: url({})"></td>',
-        f"{PRN_BOXES * PRN_BOX_DOTS * 25.4 / 300:.2f}",
+        f"{boxes * PRN_BOX_DOTS * 25.4 / 300:.2f}",
         url,
     )
 
