@@ -24,6 +24,7 @@ from patients.models import Location, Patient
 from printouts import pdf
 from printouts.models import Printout
 from printouts.published import printout_publish
+from printouts.selectors import paper_language
 
 LABELS_PER_SHEET = 21  # printouts' label sheets: 3 x 7 of 63.5 x 38.1 mm
 MAX_BLOCK = 50 * LABELS_PER_SHEET
@@ -127,7 +128,8 @@ def number_labels_due() -> list[NumberBlock]:
 
 def number_labels_publish(*, block: NumberBlock) -> Printout:
     """A block's label sheets, signed, for the stations of its ward."""
-    data = number_labels(block=block, language=settings.LANGUAGE_CODE)
+    language = paper_language(location=block.location)
+    data = number_labels(block=block, language=language)
     numbers = list(block.numbers.values_list("number", flat=True))
     return printout_publish(
         kind=Printout.Kind.NUMBERS,
@@ -137,6 +139,7 @@ def number_labels_publish(*, block: NumberBlock) -> Printout:
         content_digest=hashlib.sha256(" ".join(numbers).encode()).hexdigest(),
         location=block.location,
         key=_key(block),
+        language=language,
     )
 
 

@@ -64,6 +64,7 @@ from downtime.worklists import (
     worklist_progress,
 )
 from printouts.models import Pack
+from printouts.selectors import paper_language
 
 
 @require_GET
@@ -438,7 +439,8 @@ def number_labels_download(request: HttpRequest, block_id: int) -> HttpResponse:
     block = get_object_or_404(
         NumberBlock.objects.select_related("location"), pk=block_id
     )
-    data = number_labels(block=block, language=request.LANGUAGE_CODE)
+    # Paper in the language of the block's ward, not the browser's.
+    data = number_labels(block=block, language=paper_language(location=block.location))
     response = HttpResponse(data, content_type="application/pdf")
     response["Content-Disposition"] = (
         f'inline; filename="downtime-numbers-{block.first}-{block.last}.pdf"'

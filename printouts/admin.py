@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from patients.admin import ReadOnlyAdmin
-from printouts.models import Pack, PackSchedule
+from printouts.models import Pack, PackSchedule, WardLanguage
 
 
 @admin.register(Pack)
@@ -32,3 +32,17 @@ class PackScheduleAdmin(admin.ModelAdmin):
     list_display = ("location", "refresh_minutes")
     autocomplete_fields = ("location",)
     ordering = ("location__name",)
+
+
+@admin.register(WardLanguage)
+class WardLanguageAdmin(admin.ModelAdmin):
+    """Set by IT; the beat's next tick renders the place's packs again (the
+    language is part of their digest), and its label sheets and blank forms
+    follow."""
+
+    list_display = ("location", "language")
+    list_filter = ("language",)
+    search_fields = ("location__name",)
+    autocomplete_fields = ("location",)
+    ordering = ("location__name",)
+    list_select_related = ("location",)

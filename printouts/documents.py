@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import zip_longest
 from pathlib import Path
 
 import weasyprint
@@ -148,7 +149,10 @@ FORMS = {
     "progress": gettext_lazy("Progress notes"),
     "registration": gettext_lazy("Downtime registration form"),
 }
-FORM_ROWS = {"order": 18, "mar": 14, "progress": 17}
+FORM_ROWS = {"order": 18, "mar": 8, "progress": 17}
+FORM_PRN_ROWS = 5  # the blank MAR's as-needed orders
+# The lab request's tests, each with its box to tick; a test not listed is
+# written on one of its "Other" lines.
 LAB_TESTS = (
     gettext_lazy("Complete blood count"),
     gettext_lazy("Sodium, potassium, chloride"),
@@ -157,14 +161,21 @@ LAB_TESTS = (
     gettext_lazy("C-reactive protein"),
     gettext_lazy("PT/INR, aPTT"),
     gettext_lazy("Liver tests (AST, ALT, GGT, bilirubin)"),
+    gettext_lazy("Magnesium, calcium, phosphate"),
+    gettext_lazy("Amylase, lipase"),
     gettext_lazy("Troponin"),
+    gettext_lazy("NT-proBNP"),
+    gettext_lazy("D-dimer"),
     gettext_lazy("Arterial blood gas"),
     gettext_lazy("Lactate"),
     gettext_lazy("Blood cultures"),
     gettext_lazy("Urinalysis"),
+    gettext_lazy("Urine culture"),
+    gettext_lazy("Pregnancy test (hCG)"),
     gettext_lazy("Blood group, antibody screen"),
     gettext_lazy("Crossmatch (units: ___ )"),
 )
+LAB_OTHER_LINES = 4
 LABELS_PER_SHEET = 21  # 3 x 7 labels of 63.5 x 38.1 mm
 
 
@@ -176,9 +187,17 @@ def blank_form(*, form: str, language: str) -> bytes:
             "form": form,
             "title": str(FORMS[form]),
             "rows": range(FORM_ROWS.get(form, 0)),
-            "tests": [str(test) for test in LAB_TESTS],
+            "prn_rows": range(FORM_PRN_ROWS),
+            "tests": _two_columns([str(test) for test in LAB_TESTS]),
+            "other_rows": range(LAB_OTHER_LINES // 2),
         }
         return _part("form.html", context).pdf
+
+
+def _two_columns(items: list[str]) -> list[tuple[str, str]]:
+    """Rows of two, read down the left column, then down the right."""
+    half = (len(items) + 1) // 2
+    return list(zip_longest(items[:half], items[half:], fillvalue=""))
 
 
 LABEL_FIELDS = ("name", "mrn", "birth_date", "sex", "bed")

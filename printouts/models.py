@@ -148,6 +148,51 @@ class PackSchedule(models.Model):
         return str(self.location)
 
 
+def paper_languages() -> list[tuple[str, str]]:
+    """The languages paper can be printed in: the site's (read when the
+    choices are shown, never at import)."""
+    return settings.LANGUAGES
+
+
+class WardLanguage(models.Model):
+    """The language a ward's (or clinic's) paper is printed in, set by IT:
+    its packs, clinic lists, label sheets and blank forms, whatever the
+    browser of the person printing says.
+
+    A row of its own, not a field of ``patients.Location``: the feeds own
+    that row and overwrite it; no feed writes this one. A place without one
+    prints in the hospital's language (``LANGUAGE_CODE``).
+    """
+
+    location = models.OneToOneField(
+        "patients.Location",
+        verbose_name=_("ward or clinic"),
+        on_delete=models.CASCADE,
+        related_name="ward_language",
+        limit_choices_to={"kind__in": ["ward", "clinic"]},
+    )
+    language = models.CharField(
+        _("language"),
+        max_length=8,
+        choices=paper_languages,
+        help_text=_(
+            "Packs, clinic lists, label sheets and blank forms of this ward or "
+            "clinic are printed in this language, whatever the browser of the "
+            "person printing says; the web pages keep each person's language. "
+            "What the electronic record wrote (drug names, diagnoses, notes) is "
+            "printed as it came. Its packs are rendered again within a minute. "
+            "Without a language here, paper is in the hospital's language."
+        ),
+    )
+
+    class Meta:
+        verbose_name = _("ward language")
+        verbose_name_plural = _("ward languages")
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.get_language_display()}"
+
+
 class Printout(models.Model):
     """A signed file that a ward keeps beside its packs: its label sheets, a
     blank downtime form, a block of downtime numbers as labels.

@@ -1,7 +1,8 @@
 """Printouts a ward keeps beside its packs, published and signed like them:
-its label sheets (with each ward pack), the blank downtime forms (once per
-template version and language), a block's downtime number labels (when
-the block is allocated). A new row only when what it shows changed."""
+its label sheets (with each ward pack, in the ward's language), the blank
+downtime forms (once per template version and language the wards print
+in), a block's downtime number labels (when the block is allocated). A new
+row only when what it shows changed."""
 
 import datetime as dt
 import hashlib
@@ -14,6 +15,7 @@ from django.utils import timezone, translation
 from patients.models import Location
 from printouts import documents, pdf
 from printouts.models import Pack, Printout
+from printouts.selectors import paper_language, paper_languages
 from printouts.signing import iso, key_current, statement_sign, text_sign
 
 KEEP = 3  # versions of each printout kept on the server
@@ -98,12 +100,12 @@ def printout_newest(
 
 
 def labels_publish(*, ward: Location, as_of: dt.datetime) -> Printout | None:
-    """The ward's label sheets, as its census stands (with each ward pack);
-    none for an empty ward."""
+    """The ward's label sheets, as its census stands (with each ward pack),
+    in the ward's language; none for an empty ward."""
     entries = documents.label_entries(ward=ward)
     if not entries:
         return None
-    language = settings.LANGUAGE_CODE
+    language = paper_language(location=ward)
     digest = _digest(entries, language)
     newest = printout_newest(
         kind=Printout.Kind.LABELS, location=ward, key="", language=language
@@ -118,27 +120,47 @@ def labels_publish(*, ward: Location, as_of: dt.datetime) -> Printout | None:
         pages=sheets.pages,
         content_digest=digest,
         location=ward,
+        language=language,
         as_of=as_of,
         patients=sheets.patient_ids,
     )
 
 
-def forms_due(*, language: str | None = None) -> list[str]:
-    """The blank forms not yet published for today's templates."""
-    language = language or settings.LANGUAGE_CODE
-    current = set(
-        Printout.objects.filter(
-            kind=Printout.Kind.FORM,
-            language=language,
-            content_digest=_digest(documents.template_version(), language),
-        ).values_list("key", flat=True)
+def forms_languages() -> list[str]:
+    """The languages blank forms are kept in: the hospital's, and those of
+    its wards and clinics."""
+    places = Location.objects.filter(
+        kind__in=(Location.Kind.WARD, Location.Kind.CLINIC)
     )
-    return [form for form in documents.FORMS if form not in current]
+    used = {settings.LANGUAGE_CODE, *paper_languages(locations=places)}
+    return [code for code, _name in settings.LANGUAGES if code in used]
+
+
+def forms_due(*, language: str | None = None) -> list[str]:
+    """The blank forms not yet published for today's templates, in
+    ``language`` (None: in one of ``forms_languages`` at least)."""
+    languages = [language] if language else forms_languages()
+    missing = set().union(*(_forms_missing(code) for code in languages))
+    return [form for form in documents.FORMS if form in missing]
+
+
+def _forms_missing(language: str) -> set[str]:
+    published = Printout.objects.filter(
+        kind=Printout.Kind.FORM,
+        language=language,
+        content_digest=_digest(documents.template_version(), language),
+    ).values_list("key", flat=True)
+    return set(documents.FORMS) - set(published)
 
 
 def forms_publish(*, language: str | None = None) -> list[Printout]:
-    """Every blank form of the current templates, in the hospital's language."""
-    language = language or settings.LANGUAGE_CODE
+    """Every blank form of the current templates not published yet, in
+    ``language`` (None: in each of ``forms_languages``)."""
+    languages = [language] if language else forms_languages()
+    return [printout for code in languages for printout in _forms_publish(code)]
+
+
+def _forms_publish(language: str) -> list[Printout]:
     published = []
     for form in forms_due(language=language):
         data = documents.blank_form(form=form, language=language)

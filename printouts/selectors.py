@@ -3,6 +3,7 @@
 import datetime as dt
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -20,6 +21,34 @@ class PackRow:
     ready: Pack | None
     pending: Pack | None
     failed: Pack | None
+
+
+def paper_language(*, location: Location | None) -> str:
+    """The language of this ward's or clinic's paper: the one IT set
+    (``WardLanguage``; read many with ``select_related("ward_language")``),
+    else the hospital's."""
+    chosen = getattr(location, "ward_language", None)
+    return _known(chosen.language if chosen else None)
+
+
+def paper_languages(*, locations: QuerySet[Location]) -> list[str]:
+    """The languages the paper of these places is printed in, in the order
+    of LANGUAGES (one query)."""
+    used = {
+        _known(language)
+        for language in locations.values_list(
+            "ward_language__language", flat=True
+        ).distinct()
+    }
+    return [code for code, _name in settings.LANGUAGES if code in used]
+
+
+def _known(language: str | None) -> str:
+    """A language the site speaks; else (none set, or one taken off
+    LANGUAGES since) the hospital's."""
+    if language in dict(settings.LANGUAGES):
+        return language
+    return settings.LANGUAGE_CODE
 
 
 def pack_rows(*, locations: QuerySet[Location]) -> list[PackRow]:
@@ -55,15 +84,21 @@ def newest_ready(*, locations: QuerySet[Location]) -> list[Pack]:
     return [row.ready for row in pack_rows(locations=locations) if row.ready]
 
 
-def printouts_kept(*, locations: QuerySet[Location], language: str) -> list[Printout]:
+def printouts_kept(
+    *, locations: QuerySet[Location], languages: list[str]
+) -> list[Printout]:
     """What ward stations keep besides packs, for these places: the newest
-    label sheets of each ward, the labels of each block of downtime numbers,
-    and the newest of each blank form in ``language``."""
+    label sheets of each ward (in the ward's language, or the one before
+    while the new ones are made), the labels of each block of downtime
+    numbers, and the newest of each blank form in each of ``languages``."""
     rows = Printout.objects.filter(
-        Q(location__in=locations) | Q(kind=Printout.Kind.FORM, location=None),
-        language=language,
+        Q(location__in=locations)
+        | Q(kind=Printout.Kind.FORM, location=None, language__in=languages)
     ).order_by("kind", "location", "key", "-generated_at", "-pk")
     newest: dict[tuple, Printout] = {}
     for printout in rows.select_related("location"):
-        newest.setdefault((printout.kind, printout.location_id, printout.key), printout)
+        slot = (printout.kind, printout.location_id, printout.key)
+        if printout.kind == Printout.Kind.FORM:
+            slot += (printout.language,)
+        newest.setdefault(slot, printout)
     return list(newest.values())

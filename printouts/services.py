@@ -25,6 +25,7 @@ from printouts import documents, pdf
 from printouts.models import Pack, Printout
 from printouts.pdf import RenderError
 from printouts.published import labels_publish, printouts_prune
+from printouts.selectors import paper_language
 from printouts.signing import iso, statement_sign
 from printouts.templatetags.packs import when
 
@@ -39,7 +40,8 @@ def pack_request(
     day: dt.date | None = None,
     user=None,
 ) -> Pack:
-    """A queued pack for this ward; the one already queued if there is one."""
+    """A queued pack for this ward, in the ward's language; the one already
+    queued if there is one."""
     with transaction.atomic():
         queued = (
             Pack.objects.select_for_update()
@@ -55,7 +57,7 @@ def pack_request(
             location=location,
             title=location.name,
             day=day,
-            language=settings.LANGUAGE_CODE,
+            language=paper_language(location=location),
             reason=reason,
             requested_by=user,
             requested_at=now,
@@ -400,7 +402,7 @@ def pack_targets(now: dt.datetime):
     """Every ward; every clinic for today and tomorrow."""
     places = Location.objects.filter(
         kind__in=(Location.Kind.WARD, Location.Kind.CLINIC)
-    ).select_related("pack_schedule")
+    ).select_related("pack_schedule", "ward_language")
     today = timezone.localdate(now)
     for place in places.order_by("kind", "name"):
         if place.kind == Location.Kind.WARD:
@@ -428,9 +430,11 @@ def _reason_due(
     minutes = schedule.refresh_minutes if schedule else settings.PACK_REFRESH_MINUTES
     if ready.generated_at <= now - dt.timedelta(minutes=minutes):
         return Pack.Reason.SCHEDULED
-    key = (kind, day, ready.language)
+    # In the ward's language of now: IT changing it changes the digest.
+    language = paper_language(location=location)
+    key = (kind, day, language)
     if key not in digests:
-        digests[key] = _digests(kind, day, now, ready.language)
+        digests[key] = _digests(kind, day, now, language)
     changed = digests[key].get(location.pk) != ready.content_digest
     return Pack.Reason.CHANGED if changed else ""
 

@@ -6,12 +6,14 @@ import io
 import logging
 import zipfile
 
+from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import get_language_info
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -21,7 +23,12 @@ from accounts.selectors import user_locations, user_roles
 from accounts.services import access_denied, access_record
 from printouts import documents
 from printouts.models import Pack
-from printouts.selectors import newest_ready, pack_rows
+from printouts.selectors import (
+    newest_ready,
+    pack_rows,
+    paper_language,
+    paper_languages,
+)
 from printouts.services import PackDamaged, pack_printable
 from printouts.tasks import render_requested
 
@@ -33,7 +40,8 @@ PRINTERS = (Role.CLERK, Role.IT)
 @require_GET
 @roles_required(*READERS)
 def packs(request: HttpRequest) -> HttpResponse:
-    rows = pack_rows(locations=user_locations(user=request.user))
+    places = user_locations(user=request.user)
+    rows = pack_rows(locations=places)
     return render(
         request,
         "printouts/packs.html",
@@ -42,6 +50,10 @@ def packs(request: HttpRequest) -> HttpResponse:
             "busy": any(row.pending for row in rows),
             "can_render": bool(set(user_roles(user=request.user)) & set(PRINTERS)),
             "forms": documents.FORMS,
+            # Paper speaks the wards' languages: one link per form and language.
+            "form_languages": [
+                get_language_info(code) for code in paper_languages(locations=places)
+            ],
         },
     )
 
@@ -170,7 +182,9 @@ def labels_download(request: HttpRequest, location_id: int) -> HttpResponse:
             target=f"labels {location_id}",
         )
     with transaction.atomic():
-        sheets = documents.label_sheets(ward=ward, language=request.LANGUAGE_CODE)
+        sheets = documents.label_sheets(
+            ward=ward, language=paper_language(location=ward)
+        )
         access_record(
             request=request,
             action=AccessLog.Action.LABELS,
@@ -185,11 +199,17 @@ def labels_download(request: HttpRequest, location_id: int) -> HttpResponse:
 @require_GET
 @roles_required(*READERS)
 def form_download(request: HttpRequest, form: str) -> HttpResponse:
-    """A blank form: no patient data, nothing to log."""
-    if form not in documents.FORMS:
+    """A blank form: no patient data, nothing to log. In the language asked
+    for (``?language=``), else in that of the user's wards, never in the
+    browser's: paper follows the ward."""
+    languages = paper_languages(locations=user_locations(user=request.user))
+    language = request.GET.get("language") or next(
+        iter(languages), settings.LANGUAGE_CODE
+    )
+    if form not in documents.FORMS or language not in dict(settings.LANGUAGES):
         raise Http404
-    data = documents.blank_form(form=form, language=request.LANGUAGE_CODE)
-    return _pdf(data, f"{form}.pdf")
+    data = documents.blank_form(form=form, language=language)
+    return _pdf(data, f"{form}-{language}.pdf")
 
 
 def _printable(pack: Pack, request: HttpRequest, now) -> bytes:

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from downtime.selectors import downtime_active, downtime_final_set
 from printouts.models import Pack, Printout
-from printouts.selectors import newest_ready, printouts_kept
+from printouts.selectors import newest_ready, paper_languages, printouts_kept
 from printouts.signing import iso, keys_chain
 from stations.models import Station
 
@@ -58,7 +58,9 @@ def station_manifest(*, station: Station) -> tuple[bytes, str]:
                 )
                 for printout in printouts_kept(
                     locations=station.locations.all(),
-                    language=settings.LANGUAGE_CODE,
+                    # the blank forms in the language of each of its wards
+                    languages=paper_languages(locations=station.locations.all())
+                    or [settings.LANGUAGE_CODE],
                 )
             ),
         ],

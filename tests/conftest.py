@@ -7,6 +7,7 @@ import pytest
 import redis
 from django.conf import settings
 from django.db import connection
+from django.utils import translation
 
 from tests.processes import missing
 
@@ -58,6 +59,14 @@ def data_dir(settings, tmp_path):
     """Each test writes under a folder of its own: its own signing key too."""
     settings.DATA_DIR = tmp_path
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def _hospital_language():
+    """Each test ends in the hospital's language: a request's LocaleMiddleware
+    leaves this thread in the language the browser asked for."""
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ these format it as the hospital reads it."""
 import datetime as dt
 
 from django import template
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.dateformat import format as date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
@@ -24,14 +24,35 @@ register = template.Library()
 BAND_ALLERGIES = 4  # named in a page's header band; the allergy box has all
 
 
+# Dates as each language writes them, day first in all: Django's own English
+# format is American (month first), which a ward would misread.
+DATE_FORMATS = {"en": "d/m/Y", "fr": "d/m/Y", "nl": "d-m-Y"}
+
+
+def _date_format() -> str:
+    """The active language's (paper: the ward's; a page: the reader's)."""
+    return DATE_FORMATS.get(translation.get_language() or "", "d/m/Y")
+
+
 @register.filter
 def when(value: str) -> str:
-    """ISO date-time to "22/11/2026 14:05"; ISO date to "22/11/2026"."""
+    """ISO date-time to "22/11/2026 14:05" (in Dutch "22-11-2026 14:05");
+    ISO date to "22/11/2026"."""
     if not value:
         return ""
     if "T" in value:
-        return date_format(dt.datetime.fromisoformat(value), "d/m/Y H:i")
-    return date_format(dt.date.fromisoformat(value), "d/m/Y")
+        moment = dt.datetime.fromisoformat(value)
+        return date_format(moment, f"{_date_format()} H:i")
+    return date_format(dt.date.fromisoformat(value), _date_format())
+
+
+@register.filter
+def day_when(value: str) -> str:
+    """ISO date to "Monday 22/11/2026", the day named in the active
+    language ("lundi 22/11/2026", "maandag 22-11-2026")."""
+    if not value:
+        return ""
+    return date_format(dt.date.fromisoformat(value), f"l {_date_format()}")
 
 
 @register.filter
@@ -81,13 +102,13 @@ PRN_BOX_DOTS = 201  # 17 mm at 300 dpi: room for a time and initials
 
 
 @register.simple_tag
-def prn_boxes() -> str:
+def prn_boxes(boxes: int = PRN_BOXES) -> str:
     """An as-needed order's boxes, one per dose given: a background image,
     as the MAR's hour cells."""
-    url = boxes_row(PRN_BOXES, PRN_BOX_DOTS, MAR_ROW_MM)
+    url = boxes_row(boxes, PRN_BOX_DOTS, MAR_ROW_MM)
     return format_html(
         '<td class="entries" style="width: {}mm; background-image: url({})"></td>',
-        f"{PRN_BOXES * PRN_BOX_DOTS * 25.4 / 300:.2f}",
+        f"{boxes * PRN_BOX_DOTS * 25.4 / 300:.2f}",
         url,
     )
 

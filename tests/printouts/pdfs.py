@@ -26,3 +26,15 @@ def barcodes(data: bytes, page_number: int, *, dpi: int = 200) -> set[str]:
             image, formats=zxingcpp.BarcodeFormat.Code128
         )
     }
+
+
+def keep_png(data: bytes, page_number: int, name: str) -> None:
+    """One page (1-based) as a PNG in var/test-artifacts/, to look at."""
+    from tests.browser.conftest import ARTIFACTS
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    document = pypdfium2.PdfDocument(data)
+    try:
+        document[page_number - 1].render(scale=1.5).to_pil().save(ARTIFACTS / name)
+    finally:
+        document.close()

@@ -109,6 +109,36 @@ def test_the_newest_three_of_each_ward_are_kept_and_a_ward_given_up_goes(tmp_pat
     assert len(list((tmp_path / "files").iterdir())) == 1
 
 
+def test_a_blank_form_in_each_language_is_a_copy_of_its_own(tmp_path):
+    """A station serving a Dutch and a French ward keeps both languages'
+    forms, each the newest of its own."""
+    store = Store(tmp_path, trusted())
+    for item, language, hour in (
+        ("form-1", "nl", 10),
+        ("form-2", "fr", 10),
+        *((f"form-{hour}", "nl", hour) for hour in range(11, 15)),
+    ):
+        signed = statement_sign(
+            {
+                **statement(item, PDF, as_of=f"2026-12-04T{hour}:00:00+00:00"),
+                "kind": "form",
+                "location": None,
+                "key": "mar",
+                "language": language,
+            }
+        )
+        store.keep(
+            item=item,
+            statement=signed.statement,
+            signature=signed.signature,
+            key_id=signed.key_id,
+            data=PDF,
+        )
+
+    held = {h.item: h.about["language"] for h in store.held()}
+    assert held == {"form-14": "nl", "form-13": "nl", "form-12": "nl", "form-2": "fr"}
+
+
 def test_a_routine_rotation_is_followed_and_a_broken_chain_is_not(tmp_path):
     pinned = trusted()  # what the station pinned at enrolment
     key_rotate()

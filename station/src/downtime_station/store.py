@@ -53,9 +53,17 @@ class Held:
     @property
     def slot(self) -> tuple:
         """What it is a version of: a ward's pack, a clinic's list of a day,
-        a ward's label sheets, a blank form, a block of downtime numbers."""
+        a ward's label sheets, a blank form in a language (a station may
+        serve wards that print in two), a block of downtime numbers."""
         about = self.about
-        return (about["kind"], self.place, about.get("day"), about.get("key", ""))
+        language = about.get("language", "") if about["kind"] == "form" else ""
+        return (
+            about["kind"],
+            self.place,
+            about.get("day"),
+            about.get("key", ""),
+            language,
+        )
 
     @property
     def moment(self) -> str:
