@@ -6,6 +6,8 @@ from config import health
 
 admin.site.site_header = _("Downtime contingency administration")
 admin.site.site_title = _("Downtime contingency")
+handler403 = "config.errors.permission_denied"
+handler404 = "config.errors.page_not_found"
 handler500 = "config.errors.server_error"
 
 urlpatterns = [

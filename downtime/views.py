@@ -8,6 +8,7 @@ import hmac
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -449,7 +450,7 @@ def number_labels_download(request: HttpRequest, block_id: int) -> HttpResponse:
 
 
 READERS = (Role.NURSE, Role.CLERK, Role.IT)
-SHOWN = 500  # items on one page: choose a ward for the rest
+PAGE_SIZE = 100  # worklist items on one page, by ward and bed
 
 
 @require_GET
@@ -471,8 +472,9 @@ def worklists(request: HttpRequest, downtime_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @roles_required(*READERS, action=AccessLog.Action.WORKLIST)
 def worklist(request: HttpRequest, downtime_id: int, name: str) -> HttpResponse:
-    """One worklist, by ward; items from paper are added here (laboratory
-    and nursing). Every view is written to the access log."""
+    """One worklist, a page of it at a time, grouped by ward; items from
+    paper are added here (laboratory and nursing). Every view is written to
+    the access log."""
     downtime = get_object_or_404(Downtime, pk=downtime_id)
     if name not in WorklistItem.Worklist.values:
         raise Http404
@@ -500,13 +502,16 @@ def worklist(request: HttpRequest, downtime_id: int, name: str) -> HttpResponse:
     ward_id = int(ward_id) if ward_id.isdigit() else None
     if ward_id:
         items = items.filter(location_id=ward_id)
-    total = items.count()
-    done = items.filter(done_at__isnull=False).count()
+    counts = items.aggregate(
+        total=Count("pk"), done=Count("pk", filter=Q(done_at__isnull=False))
+    )
     open_only = request.GET.get("open") == "1"
     if open_only:
         items = items.filter(done_at__isnull=True)
+    pages = Paginator(items.select_related("done_by", "number"), PAGE_SIZE)
     with transaction.atomic():  # no log row, no data
-        shown = list(items.select_related("done_by", "number")[: SHOWN + 1])
+        page = pages.get_page(request.GET.get("page"))
+        shown = list(page.object_list)
         access_record(
             request=request,
             action=AccessLog.Action.WORKLIST,
@@ -521,10 +526,10 @@ def worklist(request: HttpRequest, downtime_id: int, name: str) -> HttpResponse:
         {
             "downtime": downtime,
             "label": WorklistItem.Worklist(name).label,
-            "items": shown[:SHOWN],
-            "truncated": len(shown) > SHOWN,
-            "total": total,
-            "done": done,
+            "items": shown,
+            "page": page,
+            "page_range": list(pages.get_elided_page_range(page.number, on_ends=1)),
+            **counts,
             "places": places,
             "ward_id": ward_id,
             "open_only": open_only,

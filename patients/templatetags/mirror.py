@@ -1,5 +1,7 @@
 from django import template
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
 from patients.units import display_unit
@@ -25,3 +27,16 @@ def next_doses(hours: list[int]) -> list[str]:
 def unit(code: str) -> str:
     """A UCUM unit as a nurse writes it: "mm[Hg]" as "mmHg", "Cel" as "°C"."""
     return display_unit(code)
+
+
+@register.simple_tag
+def warning_mark(label: str = "") -> SafeString:
+    """The ⚠ before what must not be missed, as a screen reader should say
+    it: ``label`` ("Warning:" unless given) rather than the symbol, which
+    each reader names differently, or not at all. The symbol stays on the
+    line of what it marks."""
+    return format_html(
+        '<span class="visually-hidden">{}</span> '
+        '<span aria-hidden="true">⚠&nbsp;</span>',
+        label or _("Warning:"),
+    )

@@ -231,7 +231,7 @@ def test_the_verdict_agrees_with_every_row(client, wards, settings):
     assert "Yes: every ward and clinic has a pack" in page
     assert page.count('class="level-amber"') == 2
     assert page.count('<span class="age amber">Yes, with a warning</span>') == 2
-    assert "red" not in page.split('<table class="grid readiness">')[1]
+    assert "red" not in page.split('<table class="grid readiness')[1]
     assert "No pack downloaded to print for 7 days or more: WARD-A, WARD-B." in page
 
     ready_pack(ward_b, minutes_old=settings.FRESHNESS_RED_MINUTES + 5)

@@ -1,6 +1,9 @@
 """Recovery worklists: made from the mirror as it stood when the downtime
 began, per department, scoped by ward, each item done once by someone."""
 
+import html
+import re
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -270,3 +273,103 @@ def test_with_every_item_done_closing_asks_nothing_more(client, orders):
         {"why": "All re-entered", "password": PASSWORD},
     )
     assert response.status_code == 302
+
+
+def pharmacy_items(downtime, ward, count: int) -> None:
+    """As many medication orders to reconcile as a big ward has."""
+    WorklistItem.objects.bulk_create(
+        WorklistItem(
+            downtime=downtime,
+            worklist=Worklist.PHARMACY,
+            location=ward,
+            ward=ward.name,
+            bed=f"BED-{number:03d}",
+            patient_name=f"PATIENT, Number {number}",
+            mrn=f"MRN-B{number}",
+            what="Paracetamol 1 g tablet 1 g Oral 4x/d",
+            added_at=timezone.now(),
+        )
+        for number in range(count)
+    )
+
+
+@pytest.fixture
+def long_worklist(orders):
+    """Pharmacy: 1 + 150 items on WARD-A, 1 + 80 on WARD-B, in recovery."""
+    ward_a, ward_b = orders
+    ivan = person("ivan", "it")
+    downtime = downtime_declare(user=ivan, kind="unplanned", reason="Crash")
+    downtime = downtime_recover(downtime=downtime, user=ivan, why="Back")
+    pharmacy_items(downtime, ward_a, 150)
+    pharmacy_items(downtime, ward_b, 80)
+    return downtime, ivan, ward_a, ward_b
+
+
+def ward_heading(name: str) -> str:
+    return f'<tr class="ward"><th scope="rowgroup" colspan="4">{name}</th></tr>'
+
+
+def test_a_long_worklist_comes_a_hundred_at_a_time_grouped_by_ward(
+    client, long_worklist, django_assert_max_num_queries
+):
+    downtime, ivan, _ward_a, _ward_b = long_worklist
+    client.force_login(ivan)
+    url = reverse("downtime:worklist", args=[downtime.pk, "pharmacy"])
+
+    with django_assert_max_num_queries(14):
+        first = client.get(url).content.decode()
+    with django_assert_max_num_queries(14):
+        second = client.get(url, {"page": 2}).content.decode()
+    last = client.get(url, {"page": 3}).content.decode()
+
+    assert [page.count('class="done-form"') for page in (first, second, last)] == [
+        100,
+        100,
+        32,
+    ]
+    assert ward_heading("WARD-A") in first
+    assert ward_heading("WARD-B") not in first
+    assert ward_heading("WARD-A") in second  # WARD-A goes on, then WARD-B
+    assert second.index(ward_heading("WARD-A")) < second.index(ward_heading("WARD-B"))
+    assert ward_heading("WARD-A") not in last
+    assert "Items 101 to 200 of 232" in second
+    assert "0 / 232" in second  # the count is the whole list's
+    assert 'href="?page=3" rel="next"' in second
+    assert 'href="?page=1" rel="prev"' in second
+    assert second.count('<strong aria-current="page">2</strong>') == 2  # above, below
+    # A page past the end shows the last; nonsense, the first.
+    assert "Items 201 to 232 of 232" in client.get(url, {"page": 99}).content.decode()
+    assert "Items 1 to 100 of 232" in client.get(url, {"page": "x"}).content.decode()
+    entry = AccessLog.objects.filter(action=AccessLog.Action.WORKLIST).latest("pk")
+    assert len(entry.patients) <= 2  # this page's patients, not the list's
+
+
+def test_the_pages_keep_the_ward_and_done_returns_to_the_same_page(
+    client, long_worklist
+):
+    downtime, _ivan, ward_a, _ward_b = long_worklist
+    anne = person("anne", "nurse", ward_a)
+    client.force_login(anne)
+    url = reverse("downtime:worklist", args=[downtime.pk, "pharmacy"])
+    query = {"ward": ward_a.pk, "open": "1", "page": "2"}
+
+    page = client.get(url, query).content.decode()
+
+    assert "Items 101 to 151 of 151" in page
+    assert f'href="?ward={ward_a.pk}&amp;open=1&amp;page=1" rel="prev"' in page
+    assert ward_heading("WARD-B") not in page
+    links = re.findall(r'href="(\?[^"]*)"', page)
+    assert links
+    for link in links:  # ward ids and page numbers, nothing of a patient
+        assert re.fullmatch(r"\?ward=\d+&amp;open=1&amp;page=\d+", link), link
+    here = f"{url}?ward={ward_a.pk}&open=1&page=2"
+    assert f'name="next" value="{html.escape(here)}"' in page
+    item = WorklistItem.objects.filter(
+        downtime=downtime, worklist=Worklist.PHARMACY, ward="WARD-A"
+    ).last()
+    done = client.post(
+        reverse("downtime:worklist-done", args=[item.pk]), {"next": here}
+    )
+    assert done.status_code == 302
+    assert done.url == here
+    assert "Items 101 to 150 of 150" in client.get(done.url).content.decode()

@@ -78,7 +78,7 @@ def test_a_nurse_reads_her_wards_census_by_bed_and_by_name(
     assert "no-store" in page["Cache-Control"]
     text = page.content.decode()
     assert text.index("MRN-4711") < text.index("MRN-4712")  # bed 1, bed 2
-    assert "⚠ Penicillin" in text
+    assert f"{mark('Severe allergy:')}Penicillin" in text
     assert "MRN-9" not in text
     by_name = client.get(reverse("patients:census", args=[ward_a.pk]) + "?sort=name")
     text = by_name.content.decode()
@@ -354,6 +354,12 @@ def test_next_doses_count_from_now_and_say_tomorrow():
     assert doses == [expected_later, f"{earlier:02d}:00 tomorrow"]
 
 
+def mark(said: str) -> str:
+    """The ⚠ as shown, and what a screen reader says instead."""
+    hidden = '<span aria-hidden="true">⚠&nbsp;</span>'
+    return f'<span class="visually-hidden">{said}</span> {hidden}'
+
+
 def test_every_recorded_allergy_is_marked_not_only_severe_ones(client, wards):
     ward_a, _ward_b = wards
     load([{**allergy("a5", "p2", "Amoxicillin"), "criticality": "low", "reaction": []}])
@@ -362,9 +368,14 @@ def test_every_recorded_allergy_is_marked_not_only_severe_ones(client, wards):
     census = client.get(reverse("patients:census", args=[ward_a.pk])).content.decode()
     page = client.get(reverse("patients:patient", args=[mrn("MRN-4712")]))
 
-    assert '<span class="allergy-tag">Amoxicillin</span>' in census
-    assert '<span class="allergy-tag severe">⚠ Penicillin</span>' in census
-    assert '<p class="allergy"><strong>Amoxicillin</strong>' in page.content.decode()
+    said = '<span class="visually-hidden">Allergy:</span>'
+    assert f'<span class="allergy-tag">{said} Amoxicillin</span>' in census
+    severe = mark("Severe allergy:")
+    assert f'<span class="allergy-tag severe">{severe}Penicillin</span>' in census
+    assert (
+        f'<p class="allergy">{said} <strong>Amoxicillin</strong>'
+        in page.content.decode()
+    )
 
 
 def test_a_limited_code_status_and_an_isolation_are_marked(client, wards):
@@ -380,9 +391,10 @@ def test_a_limited_code_status_and_an_isolation_are_marked(client, wards):
     census = client.get(reverse("patients:census", args=[ward_a.pk])).content.decode()
     page = client.get(reverse("patients:patient", args=[mrn("MRN-4711")])).content
 
-    assert '<strong class="flag-strong">⚠ No intubation, no ICU</strong>' in census
-    assert "⚠ Full resuscitation" not in census
-    assert "⚠ No intubation, no ICU" in page.decode()
+    flag = f"{mark('Warning:')}No intubation, no ICU"
+    assert f'<strong class="flag-strong">{flag}</strong>' in census
+    assert "⚠&nbsp;</span>Full resuscitation" not in census
+    assert flag in page.decode()
 
 
 def test_like_names_on_a_ward_are_flagged_and_search_shows_birth_dates(client, wards):
