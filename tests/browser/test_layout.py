@@ -16,11 +16,12 @@ from django.utils import timezone
 from accounts.services import demo_accounts_ensure
 from downtime.models import Downtime
 from downtime.numbers import number_text, number_use_record, numbers_allocate
-from downtime.services import downtime_close, downtime_declare, downtime_recover
+from downtime.services import downtime_declare, downtime_recover
 from patients.models import Location, Patient
 from stations.services import station_create, station_enrol
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.test_downtime import sign_in
+from tests.downtime.steps import close_leaving_items
 from tests.downtime.test_worklists import pharmacy_items
 from tests.patients.fhir import allergy
 from tests.patients.test_pages import (
@@ -90,7 +91,7 @@ def hospital(wards) -> Hospital:  # noqa: F811
     it = User.objects.get(username="it")
     drill = downtime_declare(user=it, kind="planned", reason="Drill", drill=True)
     downtime_recover(downtime=drill, user=it, why="Drill over")
-    downtime_close(downtime=drill, user=it, why="Done")
+    close_leaving_items(downtime=drill, user=it, why="Done")
     downtime = downtime_declare(
         user=it, kind="unplanned", reason="Storage failure", systems=["EHR", "PACS"]
     )
