@@ -36,7 +36,6 @@ def user_stays(*, user: AbstractBaseUser) -> QuerySet[Encounter]:
     patients the user may see. Every patient page, search and list starts
     from this selector; anyone else's patient answers 404, exactly like one
     that does not exist."""
-    return Encounter.objects.filter(
-        status__in=Encounter.ON_CENSUS,
-        ward__in=user_locations(user=user).filter(kind=Location.Kind.WARD),
+    return Encounter.objects.on_census().filter(
+        ward__in=user_locations(user=user).filter(kind=Location.Kind.WARD)
     )

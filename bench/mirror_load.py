@@ -117,7 +117,7 @@ def main() -> None:
     )
     print(f"generated {len(resources)} resources, peak memory {peak_mb():.0f} MB")
     first = timed_import(resources, "first load")
-    inpatients = Encounter.objects.filter(status__in=Encounter.ON_CENSUS).count()
+    inpatients = Encounter.objects.on_census().count()
     again = timed_import(resources, "unchanged re-import")
     print(
         f"{inpatients} inpatients; re-import {first / again:.1f}x faster than the "

@@ -67,9 +67,7 @@ def change_some(share: float, now: dt.datetime) -> int:
     from patients.models import Encounter
     from patients.services import fhir_load_import
 
-    stays = Encounter.objects.filter(status__in=Encounter.ON_CENSUS).select_related(
-        "patient"
-    )
+    stays = Encounter.objects.on_census().select_related("patient")
     chosen = random.Random(7).sample(list(stays), int(stays.count() * share))  # noqa: S311
     resources = [
         {
@@ -116,7 +114,7 @@ def load_hospital(options, now: dt.datetime) -> int:
         occupancy=1.0,
     )
     fhir_load_import(load=from_resources(resources, origin="bench"), feed="bench")
-    return Encounter.objects.filter(status__in=Encounter.ON_CENSUS).count()
+    return Encounter.objects.on_census().count()
 
 
 def main() -> None:

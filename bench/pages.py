@@ -131,9 +131,9 @@ def main() -> None:
     signed_in = sessions(options.users, wards)
     on_ward = {
         ward.pk: list(
-            Encounter.objects.filter(
-                ward=ward, status__in=Encounter.ON_CENSUS
-            ).values_list("patient_id", flat=True)
+            Encounter.objects.on_census()
+            .filter(ward=ward)
+            .values_list("patient_id", flat=True)
         )
         for ward in wards
     }

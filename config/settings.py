@@ -323,6 +323,10 @@ READINESS_DOWNLOAD_DAYS = env_int("READINESS_DOWNLOAD_DAYS", 7, min_value=1)
 DOWNTIME_NUMBER_PREFIX = env_str("DOWNTIME_NUMBER_PREFIX", "DT").upper()
 if not re.fullmatch(r"[A-Z]{1,6}", DOWNTIME_NUMBER_PREFIX):
     raise ImproperlyConfigured("DOWNTIME_NUMBER_PREFIX must be 1 to 6 letters.")
+# The assigning authority of a patient admitted with a downtime number on the
+# census journal: the MRN system of the mirror's "DT..." patients, and where
+# an HL7 A40 from a downtime number looks when the EHR's own system misses.
+DOWNTIME_MRN_SYSTEM = env_str("DOWNTIME_MRN_SYSTEM", "urn:downtime:number")
 READINESS_TOKEN = env_str("READINESS_TOKEN", "")
 if READINESS_TOKEN and len(READINESS_TOKEN) < 32:
     raise ImproperlyConfigured("READINESS_TOKEN must be at least 32 characters.")

@@ -292,6 +292,17 @@ class WorklistItem(models.Model):
         related_name="+",
     )
     note = models.CharField(_("note"), max_length=255, blank=True)
+    # Registration: the census journal entry to enter in the EHR, and the
+    # real MRN the patient has there, when the person who did it gave it.
+    entry = models.ForeignKey(
+        "CensusEntry",
+        verbose_name=_("census journal entry"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="worklist_items",
+    )
+    real_mrn = models.CharField(_("real MRN"), max_length=64, blank=True)
 
     class Meta:
         verbose_name = _("worklist item")
@@ -308,3 +319,125 @@ class WorklistItem(models.Model):
 
     def __str__(self) -> str:
         return self.what
+
+
+class CensusEntry(models.Model):
+    """One event of the census journal: an admission, a transfer, a
+    discharge or a correction recorded on the downtime system while the EHR
+    is down. Append-only: a mistake is corrected by a new entry that
+    ``corrects`` it. ``downtime.journal`` folds a patient's entries into the
+    stay the census shows, until the EHR's feeds say the same."""
+
+    class Kind(models.TextChoices):
+        ADMISSION = "admission", _("Admission")
+        TRANSFER = "transfer", _("Transfer")
+        DISCHARGE = "discharge", _("Discharge")
+        CORRECTION = "correction", _("Correction")
+
+    class Disposition(models.TextChoices):
+        HOME = "home", _("Home")
+        HOSPITAL = "hospital", _("To another hospital")
+        DECEASED = "deceased", _("Deceased")
+        OTHER = "other", _("Other")
+
+    downtime = models.ForeignKey(
+        Downtime,
+        verbose_name=_("downtime"),
+        on_delete=models.PROTECT,
+        related_name="census_entries",
+    )
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
+    # The patient it is about: a new one admitted with a downtime number is
+    # a patient of the mirror too, with that number for MRN. Moves to the
+    # survivor of a merge (downtime.apps).
+    patient = models.ForeignKey(
+        "patients.Patient",
+        verbose_name=_("patient"),
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+    )
+    number = models.ForeignKey(
+        DowntimeNumber,
+        verbose_name=_("downtime number"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="census_entries",
+    )
+    # Where the patient is after it (a discharge: the ward left), and where
+    # from (a transfer): a transfer shows on both wards.
+    ward = models.ForeignKey(
+        "patients.Location",
+        verbose_name=_("ward"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    from_ward = models.ForeignKey(
+        "patients.Location",
+        verbose_name=_("from ward"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    bed = models.ForeignKey(
+        "patients.Location",
+        verbose_name=_("bed"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    disposition = models.CharField(
+        _("discharged to"), max_length=12, choices=Disposition.choices, blank=True
+    )
+    destination = models.CharField(_("destination"), max_length=255, blank=True)
+    # An admission's name, or a correction's new one.
+    family = models.CharField(_("family name"), max_length=128, blank=True)
+    given = models.CharField(_("given names"), max_length=128, blank=True)
+    corrects = models.ForeignKey(
+        "self",
+        verbose_name=_("corrects"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="corrections",
+    )
+    # A correction that says the entry it corrects never happened.
+    void = models.BooleanField(_("entered in error"), default=False)
+    occurred_at = models.DateTimeField(_("happened at"))
+    paper_ref = models.CharField(_("paper form reference"), max_length=64, blank=True)
+    entered_at = models.DateTimeField(_("entered at"))
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("entered by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    # The EHR's census stay of the patient at the patient's first entry of
+    # the downtime ({"stay", "ward", "bed"}; {} when not on the census): while
+    # the EHR still says that, the journal is newer.
+    baseline = models.JSONField(_("EHR census at the first entry"), default=dict)
+    # When a feed of the EHR first said what this entry says.
+    reconciled_at = models.DateTimeField(_("confirmed by the EHR at"), null=True)
+
+    class Meta:
+        verbose_name = _("census journal entry")
+        verbose_name_plural = _("census journal entries")
+        ordering = ["occurred_at", "entered_at", "pk"]
+        indexes = [models.Index(fields=["downtime", "patient"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(kind="correction", corrects__isnull=False)
+                | (~models.Q(kind="correction") & models.Q(corrects__isnull=True)),
+                name="downtime_census_correction_corrects_one",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(kind="discharge", disposition=""),
+                name="downtime_census_discharge_says_where",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.occurred_at:%Y-%m-%d %H:%M}"

@@ -37,7 +37,7 @@ def worklists_build(*, downtime: Downtime) -> int:
     now = timezone.now()
     stays = {
         stay.patient_id: stay
-        for stay in Encounter.objects.filter(status__in=Encounter.ON_CENSUS)
+        for stay in Encounter.objects.on_census()
         .select_related("patient", "ward", "bed")
         .order_by("ward__name", "bed__name", "pk")
     }

@@ -8,7 +8,7 @@ newer one.
 """
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
 
 
@@ -180,7 +180,24 @@ class Patient(Mirrored):
         return f"{self.family.upper()}, {self.given}"
 
 
+class EncounterQuerySet(models.QuerySet):
+    def on_census(self) -> "EncounterQuerySet":
+        """The patients in a bed now: the EHR's census stays that the
+        downtime census journal has not replaced, and the journal's own."""
+        replaced = Encounter.objects.filter(replaces=OuterRef("pk"))
+        return self.filter(
+            Q(status__in=Encounter.ON_CENSUS) & ~Exists(replaced)
+            | Q(status=Encounter.Status.JOURNAL)
+        )
+
+
 class Encounter(Mirrored):
+    """A stay, as the EHR sent it; or, with source_feed "downtime", the
+    stay as the census journal has it now (``downtime.journal``): status
+    JOURNAL while on a ward, finished once discharged, standing in for the
+    EHR's stay it ``replaces`` until the EHR catches up. The feeds never
+    read or write those (JOURNAL is no status of theirs)."""
+
     class Status(models.TextChoices):
         PLANNED = "planned", _("Planned")
         ARRIVED = "arrived", _("Arrived")
@@ -191,9 +208,11 @@ class Encounter(Mirrored):
         CANCELLED = "cancelled", _("Cancelled")
         ENTERED_IN_ERROR = "entered-in-error", _("Entered in error")
         UNKNOWN = "unknown", _("Unknown")
+        JOURNAL = "journal", _("On the ward, per the downtime journal")
 
-    # Statuses of a patient who is on the ward's census.
+    # Statuses of a patient the EHR has on the ward's census.
     ON_CENSUS = (Status.ARRIVED, Status.TRIAGED, Status.IN_PROGRESS, Status.ON_LEAVE)
+    JOURNAL_FEED = "downtime"
 
     patient = models.ForeignKey(
         Patient,
@@ -240,6 +259,19 @@ class Encounter(Mirrored):
     )
     reason = models.CharField(_("reason"), max_length=255, blank=True)
     diet = models.CharField(_("diet"), max_length=255, blank=True)
+    # Journal stays only: the EHR stay this one stands in for, and the
+    # entries that made it, as marks to print ({"kind", "text", "by", "at"}).
+    replaces = models.ForeignKey(
+        "self",
+        verbose_name=_("stands in for"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="replaced_by",
+    )
+    marks = models.JSONField(_("downtime journal marks"), default=list, blank=True)
+
+    objects = EncounterQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("encounter")
@@ -251,6 +283,11 @@ class Encounter(Mirrored):
                 condition=Q(status__in=["arrived", "triaged", "in-progress", "onleave"])
                 & Q(bed__isnull=False),
                 name="patients_one_occupant_per_bed",
+            ),
+            models.UniqueConstraint(
+                fields=["bed"],
+                condition=Q(status="journal") & Q(bed__isnull=False),
+                name="patients_one_journal_occupant_per_bed",
             ),
         ]
         indexes = [models.Index(fields=["ward", "status"])]

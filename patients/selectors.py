@@ -29,7 +29,7 @@ class WardCount:
 
 def ward_counts() -> list[WardCount]:
     """Every ward with its patients on the census and its beds (three queries)."""
-    patients = _per_ward(Encounter.objects.filter(status__in=Encounter.ON_CENSUS))
+    patients = _per_ward(Encounter.objects.on_census())
     beds = _per_ward(Location.objects.filter(kind=Location.Kind.BED))
     return [
         WardCount(ward, patients.get(ward.pk, 0), beds.get(ward.pk, 0))

@@ -99,6 +99,7 @@ PATIENT_FIELDS = (
 # page nurses open all day.
 CENSUS_FIELDS = (
     "diet",
+    "marks",
     "admitted_at",
     "reason",
     *(f"patient__{name}" for name in PATIENT_FIELDS),
@@ -142,7 +143,7 @@ def ward_content(*, ward: Location, now: dt.datetime | None = None) -> WardConte
     """The ward's census and every current patient's section, by bed."""
     now = now or timezone.now()
     patients = stay_sections(
-        stays=Encounter.objects.filter(ward=ward, status__in=Encounter.ON_CENSUS),
+        stays=Encounter.objects.on_census().filter(ward=ward),
         now=now,
     )
     return WardContent(
@@ -197,7 +198,8 @@ def _name_alerts(stays: list[Encounter]) -> dict[tuple[int, int], list[str]]:
     wards = {stay.ward_id for stay in stays if stay.ward_id}
     on_wards = defaultdict(list)
     for ward, patient, family, bed in (
-        Encounter.objects.filter(ward__in=wards, status__in=Encounter.ON_CENSUS)
+        Encounter.objects.on_census()
+        .filter(ward__in=wards)
         .values_list("ward_id", "patient_id", "patient__family", "bed__name")
         .order_by("pk")
     ):
@@ -261,7 +263,7 @@ def ward_sources(
     disappear (a discharge, a deleted allergy) all change it.
     """
     places = Location.objects.filter(kind=Location.Kind.WARD)
-    stays = Encounter.objects.filter(status__in=Encounter.ON_CENSUS)
+    stays = Encounter.objects.on_census()
     if wards is not None:
         places = places.filter(pk__in=list(wards))
         stays = stays.filter(ward__in=list(wards))
@@ -358,11 +360,12 @@ def _summary(stay: Encounter, now: dt.datetime, related: dict) -> dict:
         if flag.kind == Flag.Kind.CODE_STATUS:
             limited = limited or not _full_code(flag)
     diet = [stay.diet] if stay.diet else []
+    family, given = _journal_name(stay.marks, patient.family, patient.given)
     return {
         "patient_id": patient.pk,
-        "name": str(patient),
-        "family": patient.family,
-        "given": patient.given,
+        "name": f"{family.upper()}, {given}",
+        "family": family,
+        "given": given,
         "mrn": patient.mrn,
         "birth_date": _iso(patient.birth_date),
         "age": _age(patient.birth_date, timezone.localdate(now)),
@@ -387,7 +390,19 @@ def _summary(stay: Encounter, now: dt.datetime, related: dict) -> dict:
         "diet": diet + flags[Flag.Kind.DIET],
         "alerts": flags[Flag.Kind.OTHER],
         "pending": [_lab_order(order) for order in related["lab_orders"]],
+        # Entered on the downtime census journal: where the stay's ward,
+        # bed or name came from (``downtime.journal``).
+        "journal": stay.marks,
     }
+
+
+def _journal_name(marks: list[dict], family: str, given: str) -> tuple[str, str]:
+    """The name as the journal's corrections give it, else the mirror's."""
+    for mark in marks:
+        if mark["kind"] == "correction" and not mark["void"]:
+            family = mark["family"] or family
+            given = mark["given"] or given
+    return family, given
 
 
 def _allergy(allergy: Allergy) -> dict:

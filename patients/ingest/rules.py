@@ -60,6 +60,9 @@ BOOKKEEPING = frozenset(
         "received_at",
     }
 )
+# Written by the downtime census journal alone, on its own stays: no feed's
+# content, so no part of what a feed's row digests to.
+JOURNAL_ONLY = frozenset({"replaces", "marks"})
 
 
 def is_older(incoming: dt.datetime | None, current: dt.datetime | None) -> bool:
@@ -80,7 +83,7 @@ def content_fields(model: type[models.Model]) -> tuple[models.Field, ...]:
     return tuple(
         f
         for f in model._meta.concrete_fields
-        if not f.primary_key and f.name not in BOOKKEEPING
+        if not f.primary_key and f.name not in BOOKKEEPING | JOURNAL_ONLY
     )
 
 

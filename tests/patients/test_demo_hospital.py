@@ -29,7 +29,7 @@ NOW = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
 def test_seed_demo_builds_a_realistic_hospital_through_the_importer():
     call_command("seed_demo", "--wards", "3", "--beds", "24", "--seed", "1")
 
-    census = Encounter.objects.filter(status__in=Encounter.ON_CENSUS)
+    census = Encounter.objects.on_census()
     beds = Location.objects.filter(kind=Location.Kind.BED).count()
     assert beds == 72
     assert 0.75 <= census.count() / beds <= 0.95
@@ -68,7 +68,7 @@ def test_the_overlay_admits_shared_synthea_patients_to_current_beds():
     summary = fhir_load_import(load=from_resources(resources, origin="t"), feed="t")
 
     assert summary.quarantined == 0
-    census = Encounter.objects.filter(status__in=Encounter.ON_CENSUS)
+    census = Encounter.objects.on_census()
     synthea = Patient.objects.filter(mrn_system="http://hospital.smarthealthit.org")
     assert synthea.count() == 34
     assert census.filter(patient__in=synthea).count() == 22

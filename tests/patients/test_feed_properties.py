@@ -98,7 +98,7 @@ def clean_mirror():
 
 
 def assert_mirror_sound() -> None:
-    census = Encounter.objects.filter(status__in=Encounter.ON_CENSUS)
+    census = Encounter.objects.on_census()
     shared = (
         census.exclude(bed=None).values("bed").annotate(stays=Count("id"))
     ).filter(stays__gt=1)

@@ -77,7 +77,7 @@ def test_pages_speak_the_browser_language(client, language, text):
 def census_by_ward() -> dict[str, int]:
     """Counted from the encounters, independently of the page's selector."""
     counts: dict[str, int] = {}
-    for stay in Encounter.objects.filter(status__in=Encounter.ON_CENSUS):
+    for stay in Encounter.objects.on_census():
         counts[stay.ward.name] = counts.get(stay.ward.name, 0) + 1
     return counts
 

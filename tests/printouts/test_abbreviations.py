@@ -143,7 +143,7 @@ def _pages(client) -> Iterator[tuple[str, str]]:
     )
     wards = Location.objects.filter(kind=Location.Kind.WARD)
     clinics = Location.objects.filter(kind=Location.Kind.CLINIC)
-    stays = Encounter.objects.filter(status__in=Encounter.ON_CENSUS)
+    stays = Encounter.objects.on_census()
     client.force_login(nurse)
     urls = [reverse("patients:home")]
     for ward in wards:

@@ -18,7 +18,8 @@ def test_every_patient_page_of_the_demo_packs_carries_the_band(demo):  # noqa: F
     alike = 0
     for ward in Location.objects.filter(kind=Location.Kind.WARD):
         stays = list(
-            Encounter.objects.filter(ward=ward, status__in=Encounter.ON_CENSUS)
+            Encounter.objects.on_census()
+            .filter(ward=ward)
             .select_related("patient", "bed")
             .order_by("pk")
         )

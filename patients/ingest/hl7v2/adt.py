@@ -40,6 +40,7 @@ from patients.models import (
 from patients.models import (
     Problem as Condition,
 )
+from patients.signals import patient_merged
 
 S = Encounter.Status
 # Trigger: (status the stay gets, whether PV1-3 must name a place). Every one
@@ -279,7 +280,10 @@ def merge(message: Message) -> str:
     authority = message.value("MRG", 1, 4)
     system, _ = mrn(message)
     old_system = settings.HL7_MRN_SYSTEM or authority or system
-    merged = find_patient(old_system, number)
+    # A downtime number is the downtime system's own, whatever the EHR's.
+    merged = find_patient(old_system, number) or find_patient(
+        settings.DOWNTIME_MRN_SYSTEM, number
+    )
     if merged is None or merged.pk == survivor.pk:
         return f"patient {outcome}, nothing to merge"
     for model in OWNED:
@@ -298,6 +302,7 @@ def merge(message: Message) -> str:
                 row.source_id = moved_id
             row.patient = survivor
             rules.restamp(row, "patient", "source_id")
+    patient_merged.send(sender=Patient, merged=merged, survivor=survivor)
     merged.delete()
     return f"patient {outcome}, merged one record into it"
 
