@@ -538,6 +538,7 @@ def census_row(section: dict) -> dict:
             "diet",
             "name_alert",
             "birth_date",
+            "journal",
         )
     } | {
         "allergies": [

@@ -56,6 +56,16 @@ def day_when(value: str) -> str:
 
 
 @register.filter
+def day_time(value: str) -> str:
+    """ISO date-time to "22/11 14:05" (in Dutch "22-11 14:05"): a time of a
+    downtime that may last weeks, in a narrow column."""
+    if not value:
+        return ""
+    day = _date_format().replace("/Y", "").replace("-Y", "")
+    return date_format(dt.datetime.fromisoformat(value), f"{day} H:i")
+
+
+@register.filter
 def time_of_day(value: str) -> str:
     """ISO date-time to "14:05"."""
     return date_format(dt.datetime.fromisoformat(value), "H:i") if value else ""
@@ -185,3 +195,11 @@ def measure(taken: dict | None) -> str:
         taken["unit"],
         day,
     )
+
+
+@register.inclusion_tag("printouts/journal_marks.html")
+def journal_marks(marks: list[dict], short: bool = False) -> dict:
+    """Where a patient's ward, bed or name came from when it was entered on
+    the downtime census journal: what, by whom, when (``short``: one line
+    each, for a census row)."""
+    return {"marks": marks, "short": short}

@@ -21,10 +21,12 @@ from downtime.models import CensusEntry, DowntimeNumber
 from downtime.numbers import numbers_allocate
 from downtime.services import downtime_close, downtime_declare, downtime_recover
 from patients.models import Encounter, Location, Patient
-from printouts.content import ward_content
+from printouts.content import ward_content, ward_sources
+from printouts.services import pack_path
 from tests.patients.fhir import encounter, location
 from tests.printouts.conftest import load
-from tests.printouts.test_views import person
+from tests.printouts.pdfs import page_texts
+from tests.printouts.test_views import person, ready
 
 pytestmark = pytest.mark.django_db
 
@@ -92,7 +94,8 @@ def test_a_transfer_moves_the_patient_on_both_wards_census(hospital):
         "WARD-B",
         "BED-8",
     )
-    assert mark["by"] == "Marie Dupont" and mark["paper"] == "T-17"
+    assert mark["by"] == "Marie Dupont"
+    assert mark["paper"] == "T-17"
     # The EHR's stay is as the EHR sent it; the journal's stands in for it.
     ehr = Encounter.objects.get(source_id="e1")
     assert (ehr.status, ehr.bed.name) == ("in-progress", "BED-1")
@@ -128,7 +131,8 @@ def test_an_admission_with_a_downtime_number_makes_a_patient_of_the_ward(hospita
         (number.number, "BED-3"),
     ]
     number.refresh_from_db()
-    assert number.used_on == a and number.downtime == hospital["downtime"]
+    assert number.used_on == a
+    assert number.downtime == hospital["downtime"]
     assert number.used_by == "Marie Dupont"
     patient = who(number.number)
     assert (patient.family, patient.given, patient.sex) == (
@@ -286,7 +290,8 @@ def test_a_discharge_takes_the_patient_off_the_census(hospital):
     )
     assert census(a) == [("MRN-4711", "BED-1")]
     gone = Encounter.objects.get(source_type="JournalStay")
-    assert gone.status == "finished" and gone.replaces.source_id == "e2"
+    assert gone.status == "finished"
+    assert gone.replaces.source_id == "e2"
     assert "BED-2" in [b.name for b in free_beds(ward=a)]
 
 
@@ -391,3 +396,31 @@ def test_a_closed_drill_leaves_the_census_to_the_ehr(hospital):
     downtime_close(downtime=drill, user=ivan, why="x", left_accepted=99)
     journal_sync()
     assert census(hospital["a"]) == [("MRN-4711", "BED-1"), ("MRN-4712", "BED-2")]
+
+
+def test_a_freshly_rendered_pack_shows_the_ward_as_the_journal_has_it(hospital):
+    a, b, ann = hospital["a"], hospital["b"], hospital["ann"]
+    before = ward_sources(now=timezone.now())
+    journal_transfer(
+        downtime=hospital["downtime"],
+        user=ann,
+        patient=who("MRN-4711"),
+        ward=b,
+        bed=bed("BED-8"),
+        occurred_at=ago(30),
+    )
+    after = ward_sources(now=timezone.now())
+    assert before[a.pk] != after[a.pk]
+    assert before[b.pk] != after[b.pk]
+
+    ward_a = " ".join(page_texts(pack_path(ready(a)).read_bytes()))
+    pages_b = page_texts(pack_path(ready(b)).read_bytes())
+    assert "MRN-4711" not in ward_a
+    assert "MRN-4712" in ward_a
+    moved = [text for text in pages_b if "MRN-4711" in text]
+    assert moved
+    assert all("BED-8" in text for text in moved)
+    census_page, *sections = moved
+    assert "✎ from WARD-A" in census_page
+    assert "entered during downtime by Marie Dupont" in " ".join(moved)
+    assert "transferred from WARD-A to WARD-B" in sections[0]
