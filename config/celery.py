@@ -39,6 +39,15 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 50},
     },
+    # Every minute, compare the census journal's entries with what the EHR's
+    # feeds say now: an entry the EHR says too is confirmed, and the journal
+    # stops standing in for the EHR once it has caught up. Nothing to do (no
+    # journal stay, every entry confirmed) costs one query.
+    "sync-journal": {
+        "task": "downtime.tasks.sync_journal",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
     # Every hour, delete packs beyond the newest PACK_KEEP of each ward, and
     # cached patient sections nobody used for two days.
     "prune-packs": {

@@ -416,7 +416,9 @@ def journal_sync(*, patients: list[int] | None = None) -> dict:
     still stands in for. Returns counts of what it did."""
     counts = defaultdict(int)
     with transaction.atomic():
-        _link_real_patients()
+        linked = _link_real_patients()
+        if patients is not None:  # a patient just linked: the real one now
+            patients = [*patients, *(linked[p] for p in patients if p in linked)]
         entries = CensusEntry.objects.filter(downtime__in=_standing_downtimes())
         if patients is not None:
             entries = entries.filter(patient__in=patients)
@@ -440,6 +442,27 @@ def _standing_downtimes() -> QuerySet[Downtime]:
     closed that were no drill (until the EHR says the same)."""
     return Downtime.objects.filter(
         Q(state__in=Downtime.ACTIVE) | Q(state=Downtime.State.CLOSED, drill=False)
+    )
+
+
+def journal_patients_unsettled() -> set[int]:
+    """The patients ``journal_sync`` still has work for: those with a
+    journal stay, and those with an entry of a standing downtime that no
+    feed confirmed yet (an entry in error never will be). One query."""
+    stays = Encounter.objects.filter(source_feed=Encounter.JOURNAL_FEED)
+    unconfirmed = (
+        CensusEntry.objects.filter(
+            downtime__in=_standing_downtimes(),
+            reconciled_at__isnull=True,
+            patient__isnull=False,
+        )
+        .exclude(kind=Kind.CORRECTION)
+        .exclude(corrections__void=True)
+    )
+    return set(
+        stays.values_list("patient_id", flat=True).union(
+            unconfirmed.values_list("patient_id", flat=True)
+        )
     )
 
 
@@ -565,15 +588,19 @@ def _room(bed: Location | None) -> int | None:
     return bed.part_of_id
 
 
-def _link_real_patients() -> None:
+def _link_real_patients() -> dict[int, int]:
     """A downtime number's patient whose real MRN registration gave (its
     worklist item) is that patient: once the mirror has them, the entries
-    are theirs."""
+    are theirs. Returns {downtime number's patient: real patient} of those
+    linked now."""
     given = WorklistItem.objects.filter(
-        entry__isnull=False, entry__number__isnull=False, done_at__isnull=False
+        entry__number__isnull=False,
+        entry__patient__source_feed=Encounter.JOURNAL_FEED,  # not linked yet
+        done_at__isnull=False,
     ).exclude(real_mrn="")
-    for number_id, real_mrn in given.values_list("entry__number", "real_mrn"):
-        own = journal_patient_of(DowntimeNumber.objects.get(pk=number_id).number)
+    linked = {}
+    for number, real_mrn in given.values_list("entry__number__number", "real_mrn"):
+        own = journal_patient_of(number)
         if own is None:
             continue
         real = (
@@ -583,6 +610,8 @@ def _link_real_patients() -> None:
         )
         if real is not None:
             journal_patient_merged(merged=own, survivor=real)
+            linked[own.pk] = real.pk
+    return linked
 
 
 def journal_patient_merged(*, merged: Patient, survivor: Patient) -> None:

@@ -1,7 +1,9 @@
 """The downtime report, for the record and the auditors: what happened,
 who did what, what the wards had on paper, and what was re-entered.
 
-Patient names are not in it: packs, numbers and counts are.
+Patient names are not in it: packs, numbers and counts are; and, once it
+is closed, the census journal's entries no feed of the EHR confirmed, by
+downtime number or MRN.
 """
 
 import datetime as dt
@@ -14,7 +16,8 @@ from django.utils import timezone, translation
 
 from accounts.models import AccessLog
 from config.spreadsheet import FormulaSafeWriter
-from downtime.models import Downtime, DowntimeNumber
+from downtime.models import CensusEntry, Downtime, DowntimeNumber
+from downtime.recovery import entry_identifier, journal_entries_counted
 from downtime.selectors import downtime_final_set
 from downtime.worklists import worklist_progress
 from printouts import pdf
@@ -31,6 +34,11 @@ class Report:
     numbers: list[DowntimeNumber]
     worklists: list[dict]
     access: list[dict]  # {"action", "outcome", "count", "users"}
+    # Per ward and kind: {"ward", "kind", "kind_label", "total", "confirmed",
+    # "unconfirmed"}; then, once closed, each entry no feed confirmed:
+    # {"ward", "kind", "kind_label", "at", "who", "by"}.
+    journal: list[dict]
+    unconfirmed: list[dict]
 
 
 def downtime_report(*, downtime: Downtime, now: dt.datetime | None = None) -> Report:
@@ -79,7 +87,53 @@ def downtime_report(*, downtime: Downtime, now: dt.datetime | None = None) -> Re
         ),
         worklists=worklist_progress(items=downtime.worklist_items.all()),
         access=access,
+        **_journal(downtime),
     )
+
+
+KINDS = [
+    CensusEntry.Kind.ADMISSION,
+    CensusEntry.Kind.TRANSFER,
+    CensusEntry.Kind.DISCHARGE,
+]
+
+
+def _journal(downtime: Downtime) -> dict:
+    """The census journal's entries that still count (``fold``), and
+    whether a feed of the EHR confirmed each."""
+    entries = [entry for entry, _folded in journal_entries_counted(downtime=downtime)]
+    rows: dict[tuple[str, int], dict] = {}
+    for entry in entries:
+        row = rows.setdefault(
+            (entry.ward.name, KINDS.index(entry.kind)),
+            {
+                "ward": entry.ward.name,
+                "kind": entry.kind,
+                "kind_label": entry.get_kind_display(),
+                "total": 0,
+                "confirmed": 0,
+            },
+        )
+        row["total"] += 1
+        row["confirmed"] += entry.reconciled_at is not None
+    for row in rows.values():
+        row["unconfirmed"] = row["total"] - row["confirmed"]
+    closed = downtime.state == Downtime.State.CLOSED
+    return {
+        "journal": [rows[key] for key in sorted(rows)],
+        "unconfirmed": [
+            {
+                "ward": entry.ward.name,
+                "kind": entry.kind,
+                "kind_label": entry.get_kind_display(),
+                "at": entry.occurred_at,
+                "who": entry_identifier(entry),
+                "by": entry.entered_by.get_username(),
+            }
+            for entry in entries
+            if closed and entry.reconciled_at is None
+        ],
+    }
 
 
 def report_csv(report: Report) -> str:
@@ -136,6 +190,29 @@ def report_csv(report: Report) -> str:
                 "",
                 f"{worklist['done']}/{worklist['total']} done",
                 "",
+            ]
+        )
+    for row in report.journal:
+        rows.writerow(
+            [
+                "journal",
+                row["kind"],
+                "",
+                "",
+                row["ward"],
+                f"{row['total']} entries, {row['confirmed']} confirmed by the EHR, "
+                f"{row['unconfirmed']} not",
+            ]
+        )
+    for row in report.unconfirmed:
+        rows.writerow(
+            [
+                "unconfirmed",
+                row["kind"],
+                _iso(row["at"]),
+                row["by"],
+                row["ward"],
+                row["who"],
             ]
         )
     for row in report.access:

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from downtime.models import Downtime, Heartbeat, Transition
+from downtime.recovery import journal_sync_due, worklist_add_entries
 from downtime.selectors import downtime_active, downtime_items_left
 from downtime.worklists import worklists_build
 from patients.selectors import mirror_as_of
@@ -166,8 +167,15 @@ def downtime_render_packs(*, downtime: Downtime, user=None) -> list[int]:
 
 
 def downtime_recover(*, downtime: Downtime, user, why: str) -> Downtime:
-    """The EHR is back: enter recovery (re-entering what was done on paper)."""
-    return _move(downtime, Downtime.State.DOWNTIME, Downtime.State.RECOVERY, user, why)
+    """The EHR is back: enter recovery (re-entering what was done on paper),
+    with each entry of the census journal an item of registration's
+    worklist."""
+    with transaction.atomic():
+        recovered = _move(
+            downtime, Downtime.State.DOWNTIME, Downtime.State.RECOVERY, user, why
+        )
+        worklist_add_entries(downtime=recovered)
+    return recovered
 
 
 def downtime_close(
@@ -175,7 +183,7 @@ def downtime_close(
 ) -> Downtime:
     """Recovery is over: back to normal, and the feeds flow again (only an
     active downtime isolates them; ``feeds_isolated`` stays, for the record
-    and the report).
+    and the report). The census journal is brought in line at once.
 
     Items of the recovery worklists not done yet are kept as they are (the
     report lists them), but closing with them needs ``left_accepted``: how
@@ -192,7 +200,14 @@ def downtime_close(
             )
             % {"count": left}
         )
-    return _move(downtime, Downtime.State.RECOVERY, Downtime.State.CLOSED, user, why)
+    with transaction.atomic():
+        closed = _move(
+            downtime, Downtime.State.RECOVERY, Downtime.State.CLOSED, user, why
+        )
+        # A drill's journal stays go now; a real one's entries stand until
+        # the EHR says the same.
+        journal_sync_due()
+    return closed
 
 
 def _move(

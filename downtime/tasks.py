@@ -3,6 +3,7 @@ import socket
 from celery import shared_task
 
 from downtime.numbers import number_labels_due, number_labels_publish
+from downtime.recovery import journal_sync_due
 from downtime.services import downtime_tick, heartbeat_record
 
 
@@ -26,3 +27,10 @@ def tick() -> list[int]:
 @shared_task(acks_late=True)
 def publish_number_labels() -> list[int]:
     return [number_labels_publish(block=b).pk for b in number_labels_due()]
+
+
+@shared_task
+def sync_journal() -> dict:
+    """Every minute (config/celery.py): the census journal against what the
+    EHR's feeds say now; returns counts of what it did."""
+    return journal_sync_due()

@@ -508,7 +508,7 @@ def worklist(request: HttpRequest, downtime_id: int, name: str) -> HttpResponse:
     open_only = request.GET.get("open") == "1"
     if open_only:
         items = items.filter(done_at__isnull=True)
-    pages = Paginator(items.select_related("done_by", "number"), PAGE_SIZE)
+    pages = Paginator(items.select_related("done_by", "number", "entry"), PAGE_SIZE)
     with transaction.atomic():  # no log row, no data
         page = pages.get_page(request.GET.get("page"))
         shown = list(page.object_list)
@@ -557,7 +557,10 @@ def worklist_done(request: HttpRequest, item_id: int) -> HttpResponse:
         )
     try:
         worklist_item_done(
-            item=item, user=request.user, note=request.POST.get("note", "")
+            item=item,
+            user=request.user,
+            note=request.POST.get("note", ""),
+            real_mrn=request.POST.get("real_mrn", ""),
         )
     except ValidationError as error:
         messages.error(request, error.messages[0])

@@ -9,7 +9,8 @@ began, each item marked done by whoever did it.
 - nursing: every patient on the census, to check against the paper, and the
   admissions, transfers and discharges done on paper (added likewise);
 - registration: every downtime number used, to match with the real MRN
-  (added when its use is recorded).
+  (added when its use is recorded), and every entry of the census journal,
+  to enter in the EHR (added at recovery, ``downtime.recovery``).
 """
 
 from django.core.exceptions import ValidationError
@@ -18,6 +19,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from downtime.journal import journal_sync
 from downtime.models import Downtime, DowntimeNumber, WorklistItem
 from patients.models import Encounter, LabOrder, Location, MedicationOrder
 from patients.units import (
@@ -156,12 +158,18 @@ def worklist_add_number(*, number: DowntimeNumber) -> WorklistItem | None:
     )
 
 
-def worklist_item_done(*, item: WorklistItem, user, note: str = "") -> WorklistItem:
-    """Marked done by the person who did it, once."""
+def worklist_item_done(
+    *, item: WorklistItem, user, note: str = "", real_mrn: str = ""
+) -> WorklistItem:
+    """Marked done by the person who did it, once. An item of a census
+    journal entry has it confirmed at once if the EHR's feed says the same;
+    ``real_mrn``, the MRN the EHR gave a patient admitted with a downtime
+    number, links the two once the mirror has the real one."""
     _still_open(item.downtime)
+    real_mrn = _real_mrn(item, real_mrn)
     with transaction.atomic():
         done = WorklistItem.objects.filter(pk=item.pk, done_at__isnull=True).update(
-            done_at=timezone.now(), done_by=user, note=note[:255]
+            done_at=timezone.now(), done_by=user, note=note[:255], real_mrn=real_mrn
         )
         item.refresh_from_db()
     if not done:
@@ -172,7 +180,26 @@ def worklist_item_done(*, item: WorklistItem, user, note: str = "") -> WorklistI
                 "time": timezone.localtime(item.done_at).strftime("%d/%m %H:%M"),
             }
         )
+    if item.entry is not None and item.entry.patient_id is not None:
+        journal_sync(patients=[item.entry.patient_id])
     return item
+
+
+def _real_mrn(item: WorklistItem, given: str) -> str:
+    real_mrn = given.strip()
+    if not real_mrn:
+        return ""
+    if item.entry is None or item.entry.number_id is None:
+        raise ValidationError(
+            _("Only an admission with a downtime number takes a real MRN.")
+        )
+    if real_mrn.upper() == item.entry.number.number.upper():
+        raise ValidationError(
+            _("That is the downtime number: give the MRN the EHR gave the patient.")
+        )
+    if len(real_mrn) > WorklistItem._meta.get_field("real_mrn").max_length:
+        raise ValidationError(_("That is too long for an MRN: check it."))
+    return real_mrn
 
 
 def _still_open(downtime: Downtime) -> None:

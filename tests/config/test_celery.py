@@ -45,6 +45,7 @@ def test_the_app_is_configured_for_idempotent_late_acknowledged_tasks():
         "heartbeat",
         "queue-due-packs",
         "downtime-tick",
+        "sync-journal",
         "prune-packs",
     }
 

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from pypdf import PdfReader
 
+from downtime.journal import journal_admit
 from downtime.models import DowntimeNumber
 from downtime.numbers import (
     check_digit,
@@ -77,6 +78,24 @@ def test_a_prefix_that_begins_a_real_mrn_is_refused(wards, settings):
     with pytest.raises(Exception, match="Some real MRNs start with MRN"):
         numbers_allocate(location=ward_a, count=5, user=person("ivan", "it"))
     assert not DowntimeNumber.objects.exists()
+
+
+def test_the_journals_own_downtime_number_patients_are_no_real_mrns(wards):
+    ward_a, _ward_b = wards
+    ivan = person("ivan", "it")
+    number = numbers_allocate(location=ward_a, count=1, user=ivan).numbers.get()
+    downtime = downtime_declare(user=ivan, kind="unplanned", reason="Crash")
+    journal_admit(
+        downtime=downtime,
+        user=ivan,
+        ward=ward_a,
+        bed=None,
+        occurred_at=timezone.now(),
+        number=number,
+        family="Unknown",
+    )
+
+    assert numbers_allocate(location=ward_a, count=5, user=ivan).size == 5
 
 
 def test_the_label_sheets_hold_every_number_with_its_barcode(wards):
