@@ -405,7 +405,7 @@ def test_after_the_downtime_the_journal_is_read_only(client, staffed):
 
 def test_the_census_and_the_patient_page_mark_what_was_entered(client, staffed):
     a, b, ann = staffed["a"], staffed["b"], staffed["ann"]
-    journal_transfer(
+    moved = journal_transfer(
         downtime=staffed["downtime"],
         user=ann,
         patient=who("MRN-4711"),
@@ -414,11 +414,12 @@ def test_the_census_and_the_patient_page_mark_what_was_entered(client, staffed):
         occurred_at=ago(5),
     )
     client.force_login(staffed["bob"])
+    at = timezone.localtime(moved.occurred_at)
 
     census = client.get(reverse("patients:census", args=[b.pk])).text
     patient = client.get(reverse("patients:patient", args=[who("MRN-4711").pk])).text
 
-    assert "from WARD-A at" in census
+    assert f"from WARD-A at {at:%d/%m %H:%M}" in census  # local time
     assert "entered during downtime by Marie Dupont" in census
     assert journal_url(b) in census
     assert "transferred from WARD-A to WARD-B" in patient
