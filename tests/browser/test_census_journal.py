@@ -28,7 +28,7 @@ def staff(username: str, role: str, ward: Location | None, name: str) -> User:
     user = User.objects.create_user(
         username, password=PASSWORD, first_name=first, last_name=last
     )
-    user.groups.add(Group.objects.get(name=role))
+    user.groups.add(Group.objects.get_or_create(name=role)[0])
     if ward is not None:
         WardMembership.objects.create(user=user, location=ward)
     return user
@@ -77,12 +77,14 @@ def test_a_ward_keeps_its_census_in_the_journal(
     browser, live_server, downtime_hospital
 ):
     ward_a, _ward_b, number = downtime_hospital
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
     # The clerk admits a new patient with the next label of the block.
     clerk = signed_in(browser, live_server, "cleo")
     clerk.get_by_role("link", name="Census journal").click()
     clerk.get_by_role("heading", name="Census journal: WARD-A").wait_for()
     clerk.get_by_role("link", name="Admit a patient").click()
+    clerk.screenshot(path=ARTIFACTS / "journal-admit.png", full_page=True)
     new = clerk.locator("form", has=clerk.get_by_role("button", name="Admit with"))
     new.get_by_label("Downtime number").select_option(label=number)
     new.get_by_label("Family name").fill("Unknown")
@@ -139,6 +141,7 @@ def test_a_ward_keeps_its_census_in_the_journal(
         "transferred from WARD-A to WARD-B"
         in other.locator(".journal-marks").inner_text()
     )
+    other.screenshot(path=ARTIFACTS / "journal-patient.png", full_page=True)
     for path in ("", "admit/", "transfer/", "discharge/"):
         answer = other.goto(f"{live_server.url}/downtime/journal/{ward_a.pk}/{path}")
         assert answer.status == 404
@@ -152,7 +155,6 @@ def test_a_ward_keeps_its_census_in_the_journal(
     admission = nurse.locator("tbody.journal-entry", has_text=number)
     assert "BED-3" in admission.inner_text()
     assert "right bed: BED-1" in admission.inner_text()
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     nurse.screenshot(path=ARTIFACTS / "journal.png", full_page=True)
     nurse.goto(f"{live_server.url}/wards/{ward_a.pk}/")
     assert "BED-1" in nurse.locator("table.census").inner_text()
