@@ -10,9 +10,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from downtime.models import Downtime
+from downtime.models import CensusEntry, Downtime, DowntimeNumber
 from downtime.numbers import LABELS_PER_SHEET, MAX_BLOCK
-from patients.models import Location
+from downtime.selectors import journal_patient_by_mrn
+from patients.models import Location, Sex
 
 # What a datetime-local field sends, then what people type.
 MOMENTS = ["%Y-%m-%dT%H:%M", "%d/%m/%Y %H:%M", "%Y-%m-%d %H:%M"]
@@ -232,3 +233,204 @@ class PaperItemForm(forms.Form):
     def __init__(self, *args, places, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["location"].queryset = places
+
+
+# The census journal: what a ward's clerk or nurse enters during a downtime.
+# The forms only read what was typed; downtime.journal's services decide
+# whether it may be entered, and say why not.
+
+
+def _moment_field(label) -> forms.DateTimeField:
+    return forms.DateTimeField(
+        label=label,
+        input_formats=MOMENTS,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=MOMENTS[0]),
+    )
+
+
+def _bed_choices(beds: list[Location], empty) -> list:
+    return [("", empty), *((bed.pk, bed.name) for bed in beds)]
+
+
+class JournalEntryForm(forms.Form):
+    """When it happened (now, unless the paper says otherwise) and the
+    paper form's reference."""
+
+    occurred_at = _moment_field(_("When it happened"))
+    paper_ref = forms.CharField(
+        label=_("Paper form reference (optional)"), max_length=64, required=False
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["occurred_at"].initial = timezone.localtime().replace(
+            second=0, microsecond=0
+        )
+
+
+class BedPicker(forms.ModelChoiceField):
+    """Any bed is accepted, so that one taken meanwhile gets the service's
+    message ("Bed 12 is taken"); the free ones are offered."""
+
+    def __init__(self, *, label, free: list[Location], empty) -> None:
+        super().__init__(
+            label=label,
+            queryset=Location.objects.filter(kind=Location.Kind.BED),
+            required=False,
+        )
+        self.choices = _bed_choices(free, empty)
+
+
+class AdmitNewForm(JournalEntryForm):
+    """A new patient, with the next label of the ward's downtime numbers."""
+
+    number = forms.ModelChoiceField(
+        label=_("Downtime number (the next label of the sheet)"),
+        queryset=DowntimeNumber.objects.none(),
+        empty_label=None,
+        error_messages={
+            "invalid_choice": _(
+                "This number is not one of the ward's unused numbers: take "
+                "the next label."
+            )
+        },
+    )
+    family = forms.CharField(label=_("Family name (or UNKNOWN)"), max_length=128)
+    given = forms.CharField(label=_("Given names"), max_length=128, required=False)
+    birth_date = forms.DateField(
+        label=_("Birth date (optional)"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    sex = forms.ChoiceField(
+        label=_("Sex (optional)"),
+        choices=[("", "-"), *Sex.choices],
+        required=False,
+    )
+
+    def __init__(self, *args, numbers, free: list[Location], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["number"].queryset = numbers
+        self.fields["bed"] = BedPicker(label=_("Bed"), free=free, empty=_("No bed yet"))
+        self.order_fields(["number", "family", "given", "birth_date", "sex", "bed"])
+
+    def clean_birth_date(self):
+        born = self.cleaned_data["birth_date"]
+        if born is not None and born > timezone.localdate():
+            raise forms.ValidationError(_("That date is in the future."))
+        return born
+
+
+class AdmitKnownForm(JournalEntryForm):
+    """A patient the mirror knows, by MRN (typed: never in a URL)."""
+
+    mrn = forms.CharField(label=_("MRN"), max_length=64)
+
+    def __init__(self, *args, free: list[Location], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["bed"] = BedPicker(label=_("Bed"), free=free, empty=_("No bed yet"))
+        self.order_fields(["mrn", "bed"])
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("mrn"):
+            found = journal_patient_by_mrn(mrn=data["mrn"])
+            if not found:
+                self.add_error(
+                    "mrn",
+                    _(
+                        "No patient with this MRN in the system: check it, or "
+                        "admit with a downtime number."
+                    ),
+                )
+            elif len(found) > 1:
+                self.add_error(
+                    "mrn", _("Several patients have this MRN: ask IT which one.")
+                )
+            else:
+                data["patient"] = found[0]
+        data.pop("mrn", None)
+        return data
+
+
+class PatientPicker(forms.ModelChoiceField):
+    def __init__(self, *, patients) -> None:
+        super().__init__(
+            label=_("Patient"),
+            queryset=patients,
+            empty_label=None,
+            error_messages={
+                "invalid_choice": _(
+                    "This patient is no longer on the ward's census: reload the page."
+                )
+            },
+        )
+
+    def label_from_instance(self, patient) -> str:
+        return f"{patient} ({patient.mrn})"
+
+
+class TransferForm(JournalEntryForm):
+    """To another ward (or bed): the free beds of every ward, by ward."""
+
+    def __init__(self, *args, patients, wards, free: dict, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["patient"] = PatientPicker(patients=patients)
+        self.fields["ward"] = forms.ModelChoiceField(
+            label=_("To ward"), queryset=wards, empty_label=None
+        )
+        bed = BedPicker(label=_("Bed"), free=[], empty=_("No bed yet"))
+        bed.choices = [
+            ("", _("No bed yet")),
+            *(
+                (ward.name, [(b.pk, b.name) for b in beds])
+                for ward, beds in free.items()
+                if beds
+            ),
+        ]
+        self.fields["bed"] = bed
+        self.order_fields(["patient", "ward", "bed"])
+
+
+class DischargeForm(JournalEntryForm):
+    disposition = forms.ChoiceField(
+        label=_("Discharged to"),
+        choices=CensusEntry.Disposition.choices,
+        widget=forms.RadioSelect,
+    )
+    destination = forms.CharField(
+        label=_("Where (the other hospital, an address; optional)"),
+        max_length=255,
+        required=False,
+    )
+
+    def __init__(self, *args, patients, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["patient"] = PatientPicker(patients=patients)
+        self.order_fields(["patient", "disposition", "destination"])
+
+
+class CorrectForm(forms.Form):
+    """The entry's right bed or the patient's right name, or that it never
+    happened."""
+
+    family = forms.CharField(
+        label=_("Right family name"), max_length=128, required=False
+    )
+    given = forms.CharField(
+        label=_("Right given names"), max_length=128, required=False
+    )
+    void = forms.BooleanField(
+        label=_("Entered in error: it never happened"), required=False
+    )
+    paper_ref = forms.CharField(
+        label=_("Paper form reference (optional)"), max_length=64, required=False
+    )
+
+    def __init__(self, *args, free: list[Location] | None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if free is not None:  # an admission or a transfer: it has a bed
+            self.fields["bed"] = BedPicker(
+                label=_("Right bed"), free=free, empty=_("Bed unchanged")
+            )
+            self.order_fields(["bed"])

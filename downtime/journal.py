@@ -622,7 +622,8 @@ def journal_patient_merged(*, merged: Patient, survivor: Patient) -> None:
 
 
 def _iso(moment: dt.datetime | None) -> str:
-    return moment.isoformat() if moment else ""
+    """Local time, as the pages' and packs' filters print it as is."""
+    return timezone.localtime(moment).isoformat() if moment else ""
 
 
 def _local(moment: dt.datetime) -> str:

@@ -2,13 +2,19 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import F, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import AccessLog, Role
 from accounts.selectors import user_locations, user_roles
-from downtime.models import Downtime, Heartbeat, WorklistItem
-from patients.models import FeedState, Location
+from downtime.models import (
+    CensusEntry,
+    Downtime,
+    DowntimeNumber,
+    Heartbeat,
+    WorklistItem,
+)
+from patients.models import Encounter, FeedState, Location, Patient
 from patients.selectors import freshness_level, mirror_as_of
 from printouts.models import Pack
 from printouts.selectors import PackRow, pack_rows
@@ -220,3 +226,37 @@ def worklist_items(*, user, downtime: Downtime) -> QuerySet[WorklistItem]:
 def downtime_items_left(*, downtime: Downtime) -> int:
     """How many items of the downtime's recovery worklists are not done."""
     return WorklistItem.objects.filter(downtime=downtime, done_at__isnull=True).count()
+
+
+# The census journal's pages
+
+
+def journal_numbers_unused(*, ward: Location) -> QuerySet[DowntimeNumber]:
+    """The downtime numbers of the ward's blocks that no one was given yet,
+    in the order of the label sheets."""
+    return DowntimeNumber.objects.filter(
+        block__location=ward, used_at__isnull=True, census_entries__isnull=True
+    ).order_by("sequence")
+
+
+def journal_ward_patients(*, ward: Location) -> QuerySet[Patient]:
+    """The patients on the ward's census now, the journal's included, by
+    name: whom a transfer or a discharge may be about."""
+    return Patient.objects.filter(
+        pk__in=Encounter.objects.on_census().filter(ward=ward).values("patient")
+    ).order_by("family", "given", "pk")
+
+
+def journal_patient_by_mrn(*, mrn: str) -> list[Patient]:
+    """The patients of the mirror with this MRN (or downtime number): one,
+    none, or several of different assigning authorities."""
+    return list(Patient.objects.filter(mrn__iexact=mrn.strip())[:2])
+
+
+def journal_downtimes(*, ward: Location) -> QuerySet[Downtime]:
+    """The downtimes with census journal entries about the ward, newest
+    first."""
+    entries = CensusEntry.objects.filter(
+        Q(ward=ward) | Q(from_ward=ward), downtime=OuterRef("pk")
+    )
+    return Downtime.objects.filter(Exists(entries)).order_by("-declared_at")

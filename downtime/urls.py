@@ -1,6 +1,6 @@
 from django.urls import path
 
-from downtime import views
+from downtime import journal_views, views
 
 app_name = "downtime"
 urlpatterns = [
@@ -25,6 +25,28 @@ urlpatterns = [
     ),
     path("<int:downtime_id>/worklists/", views.worklists, name="worklists"),
     path("<int:downtime_id>/worklists/<str:name>/", views.worklist, name="worklist"),
+    path("journal/<int:ward_id>/", journal_views.journal, name="journal"),
+    path(
+        "journal/<int:ward_id>/downtimes/<int:downtime_id>/",
+        journal_views.journal,
+        name="journal-of",
+    ),
+    path("journal/<int:ward_id>/admit/", journal_views.admit, name="journal-admit"),
+    path(
+        "journal/<int:ward_id>/transfer/",
+        journal_views.transfer,
+        name="journal-transfer",
+    ),
+    path(
+        "journal/<int:ward_id>/discharge/",
+        journal_views.discharge,
+        name="journal-discharge",
+    ),
+    path(
+        "journal/<int:ward_id>/entries/<int:entry_id>/correct/",
+        journal_views.correct,
+        name="journal-correct",
+    ),
     path(
         "worklist-items/<int:item_id>/done/", views.worklist_done, name="worklist-done"
     ),

@@ -174,6 +174,8 @@ def _unreachable() -> str:
 @require_GET
 @roles_required(*READERS, action=AccessLog.Action.LABELS)
 def labels_download(request: HttpRequest, location_id: int) -> HttpResponse:
+    """The label sheets of a ward's patients; with ``?patient=`` (an internal
+    id), of that one of them only: a patient just admitted."""
     ward = user_locations(user=request.user).filter(kind="ward", pk=location_id).first()
     if ward is None:
         access_denied(
@@ -181,9 +183,19 @@ def labels_download(request: HttpRequest, location_id: int) -> HttpResponse:
             action=AccessLog.Action.LABELS,
             target=f"labels {location_id}",
         )
+    patient = request.GET.get("patient")
+    entries = documents.label_entries(ward=ward)
+    if patient is not None:
+        entries = [e for e in entries if str(e["patient_id"]) == patient]
+        if not entries:  # not on the ward's census
+            access_denied(
+                request=request,
+                action=AccessLog.Action.LABELS,
+                target=f"labels {location_id} patient {patient}"[:64],
+            )
     with transaction.atomic():
         sheets = documents.label_sheets(
-            ward=ward, language=paper_language(location=ward)
+            ward=ward, language=paper_language(location=ward), entries=entries
         )
         access_record(
             request=request,
@@ -193,7 +205,8 @@ def labels_download(request: HttpRequest, location_id: int) -> HttpResponse:
             locations=[ward.pk],
             patients=sheets.patient_ids,
         )
-    return _pdf(sheets.pdf, f"labels-{slugify(ward.name)}.pdf")
+    name = f"{slugify(ward.name)}-{patient}" if patient else slugify(ward.name)
+    return _pdf(sheets.pdf, f"labels-{name}.pdf")
 
 
 @require_GET
