@@ -92,7 +92,8 @@ def test_a_transfer_moves_the_patient_on_both_wards_census(hospital):
         "WARD-B",
         "BED-8",
     )
-    assert mark["by"] == "Marie Dupont" and mark["paper"] == "T-17"
+    assert mark["by"] == "Marie Dupont"
+    assert mark["paper"] == "T-17"
     # The EHR's stay is as the EHR sent it; the journal's stands in for it.
     ehr = Encounter.objects.get(source_id="e1")
     assert (ehr.status, ehr.bed.name) == ("in-progress", "BED-1")
@@ -128,7 +129,8 @@ def test_an_admission_with_a_downtime_number_makes_a_patient_of_the_ward(hospita
         (number.number, "BED-3"),
     ]
     number.refresh_from_db()
-    assert number.used_on == a and number.downtime == hospital["downtime"]
+    assert number.used_on == a
+    assert number.downtime == hospital["downtime"]
     assert number.used_by == "Marie Dupont"
     patient = who(number.number)
     assert (patient.family, patient.given, patient.sex) == (
@@ -286,7 +288,8 @@ def test_a_discharge_takes_the_patient_off_the_census(hospital):
     )
     assert census(a) == [("MRN-4711", "BED-1")]
     gone = Encounter.objects.get(source_type="JournalStay")
-    assert gone.status == "finished" and gone.replaces.source_id == "e2"
+    assert gone.status == "finished"
+    assert gone.replaces.source_id == "e2"
     assert "BED-2" in [b.name for b in free_beds(ward=a)]
 
 
