@@ -216,11 +216,14 @@ def journal_in_place(share: float, user) -> str:
         )
         free.append((stay.ward, stay.bed))
         moved += 1
-    blocks = {}
+    # Each ward's block, handed out before the first number is given.
+    blocks = {
+        ward.pk: iter(
+            numbers_allocate(location=ward, count=50, user=user).numbers.order_by("pk")
+        )
+        for ward in {ward for ward, _bed in free}
+    }
     for ward, bed in free[: len(leaving)]:
-        if ward.pk not in blocks:
-            block = numbers_allocate(location=ward, count=50, user=user)
-            blocks[ward.pk] = iter(block.numbers.order_by("pk"))
         journal_admit(
             downtime=earlier,
             user=user,
