@@ -62,7 +62,9 @@ def numbers_allocate(*, location: Location, count: int, user) -> NumberBlock:
             % {"most": MAX_BLOCK}
         )
     prefix = settings.DOWNTIME_NUMBER_PREFIX
-    if Patient.objects.filter(mrn__istartswith=prefix).exists():
+    # The journal's patients carry downtime numbers for MRN: not real ones.
+    real = Patient.objects.exclude(mrn_system=settings.DOWNTIME_MRN_SYSTEM)
+    if real.filter(mrn__istartswith=prefix).exists():
         raise ValidationError(
             _(
                 "Some real MRNs start with %(prefix)s: downtime numbers could be "
