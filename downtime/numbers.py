@@ -62,7 +62,7 @@ def numbers_allocate(*, location: Location, count: int, user) -> NumberBlock:
             % {"most": MAX_BLOCK}
         )
     prefix = settings.DOWNTIME_NUMBER_PREFIX
-    # The journal's patients carry downtime numbers for MRN: not real ones.
+    # The census journal's patients have downtime numbers for MRNs.
     real = Patient.objects.exclude(mrn_system=settings.DOWNTIME_MRN_SYSTEM)
     if real.filter(mrn__istartswith=prefix).exists():
         raise ValidationError(
