@@ -140,6 +140,8 @@ def test_an_admission_with_a_downtime_number_makes_a_patient_of_the_ward(hospita
         "Man about 40",
         "male",
     )
+    # IT can still hand out blocks: the number is no real MRN.
+    assert numbers_allocate(location=hospital["b"], count=2, user=ivan).first
 
 
 def refused(message: str, action, *args, **kwargs) -> None:
