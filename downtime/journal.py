@@ -262,7 +262,25 @@ def _enter(
         **values,
     )
     journal_sync(patients=[patient.pk])
+    _alone_in_bed(patient)
     return entry
+
+
+def _alone_in_bed(patient: Patient) -> None:
+    """No entry may leave two patients in one bed: an entry in error that
+    sends a patient back to a bed someone else has taken since is refused
+    (the caller's transaction undoes it)."""
+    stay = _census_stay(patient)
+    if stay is None or stay.bed is None:
+        return
+    if bed_holder(bed=stay.bed, besides=patient) is not None:
+        raise ValidationError(
+            _(
+                "The patient would be back in bed %(bed)s, which someone else "
+                "has now: move that patient first."
+            )
+            % {"bed": stay.bed.name}
+        )
 
 
 def _open(downtime: Downtime) -> None:

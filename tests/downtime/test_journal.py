@@ -426,3 +426,34 @@ def test_a_freshly_rendered_pack_shows_the_ward_as_the_journal_has_it(hospital):
     assert "✎ from WARD-A" in census_page
     assert "entered during downtime by Marie Dupont" in " ".join(moved)
     assert "transferred from WARD-A to WARD-B" in sections[0]
+
+
+def test_an_entry_in_error_never_leaves_two_patients_in_one_bed(hospital):
+    a, ann, ivan = hospital["a"], hospital["ann"], hospital["ivan"]
+    downtime = hospital["downtime"]
+    number = numbers_allocate(location=a, count=1, user=ivan).numbers.get()
+    left = journal_discharge(
+        downtime=downtime,
+        user=ann,
+        patient=who("MRN-4711"),
+        disposition="home",
+        occurred_at=ago(20),
+    )
+    journal_admit(
+        downtime=downtime,
+        user=ann,
+        ward=a,
+        bed=bed("BED-1"),
+        occurred_at=ago(10),
+        number=number,
+        family="Wouters",
+    )
+
+    refused(
+        "back in bed BED-1, which someone else has now",
+        journal_correct,
+        entry=left,
+        user=ann,
+        void=True,
+    )
+    assert census(a) == [(number.number, "BED-1"), ("MRN-4712", "BED-2")]
