@@ -4,15 +4,18 @@ transfers one patient and discharges another, and corrects an entry; the
 census and patient pages mark what was entered; another ward's nurse finds
 no such journal."""
 
+import io
 import re
 
 import pytest
 from django.contrib.auth.models import Group, User
+from pypdf import PdfReader
 
 from accounts.models import WardMembership
 from downtime.numbers import numbers_allocate
 from downtime.services import downtime_declare
 from patients.models import Location, Patient
+from printouts.services import pack_render, pack_request
 from tests.browser.conftest import ARTIFACTS
 from tests.patients.fhir import location
 from tests.patients.test_pages import wards  # noqa: F401 - the fixture
@@ -159,6 +162,23 @@ def test_a_ward_keeps_its_census_in_the_journal(
     nurse.goto(f"{live_server.url}/wards/{ward_a.pk}/")
     assert "BED-1" in nurse.locator("table.census").inner_text()
     nurse.screenshot(path=ARTIFACTS / "journal-census.png", full_page=True)
+
+    # A freshly rendered pack (as the worker renders it) shows the ward as
+    # the journal has it; the clerk prints it.
+    pack = pack_render(pack_id=pack_request(location=ward_a, reason="command").pk)
+    printed = clerk.request.get(f"{live_server.url}/packs/{pack.pk}.pdf")
+    assert printed.status == 200
+    pages = [
+        " ".join((sheet.extract_text() or "").split())
+        for sheet in PdfReader(io.BytesIO(printed.body())).pages
+    ]
+    text = " ".join(pages)
+    assert number in text
+    assert "MRN-4711" not in text
+    assert "MRN-4712" not in text
+    assert "entered during downtime by Cleo Clerk" in text
+    assert "correction of the admission" in text  # both entries, marked
+    assert all("BED-1" in page for page in pages if number in page)
 
     # On a phone: the journal and the census, without sideways scrolling.
     phone = signed_in(browser, live_server, "ann", viewport=PHONE)
