@@ -62,6 +62,7 @@ class AccessLog(models.Model):
         DOWNLOAD = "download", _("Pack download")
         DOWNLOAD_ALL = "download_all", _("All packs as one ZIP")
         LABELS = "labels", _("Label sheets")
+        TRANSFER = "transfer", _("Transfer summary")
         RENDER = "render", _("Render requested")
         WORKLIST = "worklist", _("Recovery worklist")
         REPORT = "report", _("Downtime report")

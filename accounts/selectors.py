@@ -39,3 +39,14 @@ def user_stays(*, user: AbstractBaseUser) -> QuerySet[Encounter]:
     return Encounter.objects.on_census().filter(
         ward__in=user_locations(user=user).filter(kind=Location.Kind.WARD)
     )
+
+
+def user_stay(*, user: AbstractBaseUser, patient_id: int) -> Encounter | None:
+    """The patient's census stay if the user may see them, with its ward."""
+    return (
+        user_stays(user=user)
+        .filter(patient_id=patient_id)
+        .select_related("ward")
+        .order_by("pk")
+        .first()
+    )

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.decorators import roles_required
 from accounts.models import NURSING, AccessLog, Role
-from accounts.selectors import user_locations, user_roles, user_stays
+from accounts.selectors import user_locations, user_roles, user_stay, user_stays
 from accounts.services import access_denied, access_record
 from patients.forms import SearchForm
 from patients.models import Encounter, LabOrder, Location
@@ -84,13 +84,7 @@ def census(request: HttpRequest, ward_id: int) -> HttpResponse:
 def patient(request: HttpRequest, patient_id: int) -> HttpResponse:
     """One patient's summary: what the pack's pages show, and vital trends."""
     now = timezone.now()
-    stay = (
-        user_stays(user=request.user)
-        .filter(patient_id=patient_id)
-        .select_related("ward")
-        .order_by("pk")
-        .first()
-    )
+    stay = user_stay(user=request.user, patient_id=patient_id)
     if stay is None:
         access_denied(
             request=request,

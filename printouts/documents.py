@@ -33,12 +33,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from downtime.models import Downtime
-from patients.models import Location
+from patients.models import Encounter, Location
 from printouts import pdf
 from printouts.content import (
     WardContent,
     clinic_content,
     clinic_sources,
+    stay_sections,
     ward_content,
     ward_sources,
 )
@@ -103,6 +104,38 @@ def ward_pack(
         page += part.pages
         document.rendered += part.rendered
         document.cached += part.cached
+    return document
+
+
+def transfer_summary(
+    *,
+    stay: Encounter,
+    as_of: dt.datetime,
+    generated_at: dt.datetime,
+    language: str,
+    lagging: Sequence[tuple[str, dt.datetime | None]] = (),
+    downtime: Downtime | None = None,
+) -> Document:
+    """One patient's summary to go with them to another hospital: their
+    section of the ward pack (the same cached part, so it takes no render
+    when the pack is recent), stamped as the pack is and titled as a
+    transfer summary."""
+    with translation.override(language):
+        (section,) = stay_sections(
+            stays=Encounter.objects.filter(pk=stay.pk), now=generated_at
+        )
+        ward = stay.ward
+        context = {
+            "language": language,
+            "ward": {"id": ward.pk, "name": ward.name, "phone": ward.phone},
+        }
+        part = _part("patient.html", {**context, "p": section})
+        title = _("TRANSFER SUMMARY · %(ward)s") % {"ward": ward.name}
+        times = _times(as_of, generated_at, lagging, downtime)
+        document = _stamped([part], title, times)
+        document.rendered, document.cached = part.rendered, part.cached
+        document.patients = 1
+        document.patient_ids = [section["patient_id"]]
     return document
 
 

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 
 from downtime.models import Downtime
 from downtime.selectors import downtime_active
-from patients.models import Location
+from patients.models import Encounter, Location
 from patients.selectors import lagging_feeds, mirror_as_of
 from printouts import documents, pdf
 from printouts.models import Pack, Printout
@@ -550,13 +550,39 @@ def published_bytes(row: Pack | Printout) -> bytes:
     return data
 
 
+def transfer_summary_printable(
+    *, stay: Encounter, printed_by: str, at: dt.datetime
+) -> documents.Document:
+    """A patient's transfer summary, made now in the ward's language, with
+    "printed by NAME at TIME" on top of every page. Never stored: the
+    caller hands it over and forgets it."""
+    as_of = mirror_as_of() or at
+    language = paper_language(location=stay.ward)
+    document = documents.transfer_summary(
+        stay=stay,
+        as_of=as_of,
+        generated_at=at,
+        language=language,
+        lagging=lagging_feeds(as_of),
+        downtime=downtime_active(),
+    )
+    with translation.override(language):
+        title = _("TRANSFER SUMMARY · %(ward)s") % {"ward": stay.ward.name}
+    top = f"{title} · {_printed(printed_by, at, language)}"
+    document.pdf = pdf.stamped(document.pdf, [top], top=True)
+    return document
+
+
+def _printed(printed_by: str, at: dt.datetime, language: str) -> str:
+    with translation.override(language):
+        return _("Printed by %(name)s at %(time)s") % {
+            "name": printed_by,
+            "time": when(timezone.localtime(at).replace(microsecond=0).isoformat()),
+        }
+
+
 def pack_printable(*, pack: Pack, printed_by: str, at: dt.datetime) -> bytes:
     """The pack's file, checked against its SHA-256, with "printed by NAME at
     TIME" on top of every page: a sheet found later says whose it was."""
     data = published_bytes(pack)
-    with translation.override(pack.language):
-        line = _("Printed by %(name)s at %(time)s") % {
-            "name": printed_by,
-            "time": when(timezone.localtime(at).replace(microsecond=0).isoformat()),
-        }
-    return pdf.stamped(data, [line], top=True)
+    return pdf.stamped(data, [_printed(printed_by, at, pack.language)], top=True)

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import roles_required
 from accounts.models import AccessLog, Role
-from accounts.selectors import user_locations, user_roles
+from accounts.selectors import user_locations, user_roles, user_stay
 from accounts.services import access_denied, access_record
 from printouts import documents
 from printouts.models import Pack
@@ -29,7 +29,11 @@ from printouts.selectors import (
     paper_language,
     paper_languages,
 )
-from printouts.services import PackDamaged, pack_printable
+from printouts.services import (
+    PackDamaged,
+    pack_printable,
+    transfer_summary_printable,
+)
 from printouts.tasks import render_requested
 
 logger = logging.getLogger(__name__)
@@ -207,6 +211,34 @@ def labels_download(request: HttpRequest, location_id: int) -> HttpResponse:
         )
     name = f"{slugify(ward.name)}-{patient}" if patient else slugify(ward.name)
     return _pdf(sheets.pdf, f"labels-{name}.pdf")
+
+
+@require_GET
+@roles_required(*READERS, action=AccessLog.Action.TRANSFER)
+def transfer_summary_download(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """One patient's summary, to go with them to another hospital: made on
+    demand in the ward's language, logged, and never kept."""
+    stay = user_stay(user=request.user, patient_id=patient_id)
+    if stay is None:
+        access_denied(
+            request=request,
+            action=AccessLog.Action.TRANSFER,
+            target=f"transfer {patient_id}",
+        )
+    name = request.user.get_full_name() or request.user.get_username()
+    with transaction.atomic():
+        document = transfer_summary_printable(
+            stay=stay, printed_by=name, at=timezone.now()
+        )
+        access_record(
+            request=request,
+            action=AccessLog.Action.TRANSFER,
+            outcome=AccessLog.Outcome.ALLOWED,
+            target=f"transfer {patient_id}",
+            locations=[stay.ward_id],
+            patients=[patient_id],
+        )
+    return _pdf(document.pdf, f"transfer-{patient_id}.pdf")
 
 
 @require_GET
