@@ -140,6 +140,28 @@ def main() -> None:
     # What the scheduler does next: the packs whose content changed, rendered
     # again (the others keep their file), the unchanged patients from the cache.
     render_all(options.jobs, f"after {changed} changed", "--due")
+    time_transfer_summaries(count=20)
+
+
+def time_transfer_summaries(*, count: int) -> None:
+    """A patient's transfer summary, made on demand from the ward pack's
+    cached section (goal: under 2 s each)."""
+    from django.utils import timezone
+
+    from patients.models import Encounter
+    from printouts.services import transfer_summary_printable
+
+    stays = Encounter.objects.on_census().select_related("ward").order_by("pk")
+    times = []
+    for stay in stays[:: max(1, stays.count() // count)][:count]:
+        start = time.perf_counter()
+        transfer_summary_printable(stay=stay, printed_by="bench", at=timezone.now())
+        times.append(time.perf_counter() - start)
+    times.sort()
+    print(
+        f"transfer summary: {len(times)} patients, median "
+        f"{times[len(times) // 2]:.2f} s, slowest {times[-1]:.2f} s"
+    )
 
 
 if __name__ == "__main__":
