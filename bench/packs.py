@@ -53,6 +53,9 @@ def render_all(jobs: int, label: str, which: str = "--all") -> None:
     rendered = list(Pack.objects.filter(pk__gt=before, status=Pack.Status.READY))
     pages = sum(pack.page_count for pack in rendered)
     failed = Pack.objects.filter(pk__gt=before, status=Pack.Status.FAILED).count()
+    if not rendered:  # a small run's refresh within PACK_DEBOUNCE_SECONDS
+        print(f"{label:<24} nothing due (PACK_DEBOUNCE_SECONDS holds the refresh)")
+        return
     print(
         f"{label:<24} {len(rendered):>3} packs, {pages:>5} pages in "
         f"{work:6.1f} s ({seconds:.1f} s with start-up) = "
