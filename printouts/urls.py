@@ -10,6 +10,7 @@ urlpatterns = [
     path("render/<int:location_id>/", views.pack_render_now, name="render"),
     path("labels/<int:location_id>.pdf", views.labels_download, name="labels"),
     path("forms/<slug:form>.pdf", views.form_download, name="form"),
+    path("transfer/", views.transfer_summary_pick, name="transfer-pick"),
     path(
         "transfer/<int:patient_id>.pdf",
         views.transfer_summary_download,

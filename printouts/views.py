@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import roles_required
 from accounts.models import AccessLog, Role
-from accounts.selectors import user_locations, user_roles, user_stay
+from accounts.selectors import user_locations, user_roles, user_stay, user_stays
 from accounts.services import access_denied, access_record
 from printouts import documents
 from printouts.models import Pack
@@ -54,6 +54,7 @@ def packs(request: HttpRequest) -> HttpResponse:
             "busy": any(row.pending for row in rows),
             "can_render": bool(set(user_roles(user=request.user)) & set(PRINTERS)),
             "forms": documents.FORMS,
+            "transfer_beds": _beds_by_ward(request),
             # Paper speaks the wards' languages: one link per form and language.
             "form_languages": [
                 get_language_info(code) for code in paper_languages(locations=places)
@@ -211,6 +212,30 @@ def labels_download(request: HttpRequest, location_id: int) -> HttpResponse:
         )
     name = f"{slugify(ward.name)}-{patient}" if patient else slugify(ward.name)
     return _pdf(sheets.pdf, f"labels-{name}.pdf")
+
+
+def _beds_by_ward(request: HttpRequest) -> list[tuple[str, list[tuple[int, str]]]]:
+    """The occupied beds of the user's wards, to pick a patient's transfer
+    summary by: beds only, no names (the page is no census)."""
+    by_ward: dict[str, list[tuple[int, str]]] = {}
+    for ward, patient, bed in (
+        user_stays(user=request.user)
+        .filter(bed__isnull=False)
+        .values_list("ward__name", "patient_id", "bed__name")
+        .order_by("ward__name", "bed__name")
+    ):
+        by_ward.setdefault(ward, []).append((patient, bed))
+    return list(by_ward.items())
+
+
+@require_GET
+@roles_required(*READERS)
+def transfer_summary_pick(request: HttpRequest) -> HttpResponse:
+    """The clerk's page picks a bed; the summary's own view decides."""
+    patient = request.GET.get("patient", "")
+    if not patient.isdigit():
+        raise Http404
+    return redirect("printouts:transfer-summary", int(patient))
 
 
 @require_GET

@@ -68,3 +68,27 @@ def test_another_wards_staff_and_strangers_get_nothing(client, wards):  # noqa: 
     assert (denied.action, denied.outcome) == ("transfer", "denied")
     client.logout()
     assert client.get(url("MRN-4711")).status_code == 302  # to sign in
+
+
+def test_a_clerk_picks_the_bed_of_the_patient_who_leaves(client, wards):  # noqa: F811 - the fixture
+    ward_a, _ward_b = wards
+    client.force_login(person("cleo", "clerk", ward_a))
+
+    page = client.get(reverse("printouts:packs")).content.decode()
+    picker = page[page.index('id="transfer-bed"') :]
+    picker = picker[: picker.index("</select>")]
+    patient = Patient.objects.get(mrn="MRN-4712").pk
+    assert f'<option value="{patient}">BED-2</option>' in picker
+    assert "BED-1" in picker
+    assert "BED-9" not in picker  # another ward's
+    assert "AALST" not in page  # beds, not names
+
+    chosen = client.get(reverse("printouts:transfer-pick"), {"patient": patient})
+    assert chosen.status_code == 302
+    text = text_of(client.get(chosen["Location"]))
+    assert "AALST, Zoë" in text
+    assert client.get(url("MRN-9")).status_code == 404  # WARD-B's patient
+    assert (
+        client.get(reverse("printouts:transfer-pick"), {"patient": "x"}).status_code
+        == 404
+    )
