@@ -233,7 +233,7 @@ def _beds_by_ward(request: HttpRequest) -> list[tuple[str, list[tuple[int, str]]
 def transfer_summary_pick(request: HttpRequest) -> HttpResponse:
     """The clerk's page picks a bed; the summary's own view decides."""
     patient = request.GET.get("patient", "")
-    if not patient.isdigit():
+    if not (patient.isascii() and patient.isdigit()):
         raise Http404
     return redirect("printouts:transfer-summary", int(patient))
 
