@@ -111,7 +111,7 @@ def test_a_ward_keeps_its_census_in_the_journal(
     assert number in census.inner_text()
     assert "entered during downtime by Cleo Clerk" in census.inner_text()
     nurse.goto(_patient_url(live_server, "MRN-4711"))
-    nurse.get_by_role("link", name="Transfer").click()
+    nurse.get_by_role("link", name="Transfer", exact=True).click()
     nurse.get_by_label("To ward").select_option(label="WARD-B")
     nurse.get_by_label("Bed").select_option(label="BED-8")
     nurse.get_by_role("button", name="Enter the transfer").click()
