@@ -63,6 +63,8 @@ class AccessLog(models.Model):
         DOWNLOAD_ALL = "download_all", _("All packs as one ZIP")
         LABELS = "labels", _("Label sheets")
         TRANSFER = "transfer", _("Transfer summary")
+        CHANGES = "changes", _("Pack of changes since the last print")
+        CALLS = "calls", _("Postponement call list")
         RENDER = "render", _("Render requested")
         WORKLIST = "worklist", _("Recovery worklist")
         REPORT = "report", _("Downtime report")
