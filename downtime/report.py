@@ -10,7 +10,7 @@ import datetime as dt
 import io
 from dataclasses import dataclass
 
-from django.db.models import Count
+from django.db.models import Count, Sum
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
@@ -21,7 +21,7 @@ from downtime.recovery import entry_identifier, journal_entries_counted
 from downtime.selectors import downtime_final_set
 from downtime.worklists import worklist_progress
 from printouts import pdf
-from printouts.models import Pack
+from printouts.models import Pack, PackPrint
 
 
 @dataclass
@@ -39,6 +39,9 @@ class Report:
     # {"ward", "kind", "kind_label", "at", "who", "by"}.
     journal: list[dict]
     unconfirmed: list[dict]
+    # Per ward, what its binder was printed as from the clerk's page:
+    # {"ward", "full", "full_pages", "changes", "changes_pages"}.
+    printing: list[dict]
 
 
 def downtime_report(*, downtime: Downtime, now: dt.datetime | None = None) -> Report:
@@ -87,8 +90,32 @@ def downtime_report(*, downtime: Downtime, now: dt.datetime | None = None) -> Re
         ),
         worklists=worklist_progress(items=downtime.worklist_items.all()),
         access=access,
+        printing=_printing(since, until),
         **_journal(downtime),
     )
+
+
+def _printing(since: dt.datetime, until: dt.datetime) -> list[dict]:
+    """Pages printed per ward in full and as changes (``PackPrint``)."""
+    rows: dict[str, dict] = {}
+    for ward, kind, prints, pages in (
+        PackPrint.objects.filter(printed_at__gte=since, printed_at__lte=until)
+        .values_list("location__name", "kind")
+        .annotate(Count("pk"), Sum("pages"))
+        .order_by("location__name", "kind")
+    ):
+        row = rows.setdefault(
+            ward,
+            {
+                "ward": ward,
+                "full": 0,
+                "full_pages": 0,
+                "changes": 0,
+                "changes_pages": 0,
+            },
+        )
+        row[kind], row[f"{kind}_pages"] = prints, pages
+    return list(rows.values())
 
 
 KINDS = [
@@ -167,6 +194,17 @@ def report_csv(report: Report) -> str:
                 pack.sha256,
                 f"data as of {_iso(pack.as_of)}; downloaded {pack.download_count} "
                 f"times, last {_iso(pack.last_download)}",
+            ]
+        )
+    for row in report.printing:
+        rows.writerow(
+            [
+                "printed",
+                row["ward"],
+                "",
+                "",
+                f"{row['full']} in full, {row['full_pages']} pages",
+                f"{row['changes']} as changes, {row['changes_pages']} pages",
             ]
         )
     for number in report.numbers:

@@ -39,10 +39,12 @@ from printouts.content import (
     WardContent,
     clinic_content,
     clinic_sources,
+    section_facets,
     stay_sections,
     ward_content,
     ward_sources,
 )
+from printouts.selectors import BinderChanges
 from printouts.templatetags.packs import when
 
 APP = Path(__file__).resolve().parent
@@ -59,6 +61,10 @@ class Document:
     cached: int = 0
     patients: int = 0
     patient_ids: list[int] = field(default_factory=list)
+    # What a ward pack holds, part by part, for a print of its changes
+    # (``changes``): the census's pages and each patient's, with the hash
+    # of what they show.
+    index: dict = field(default_factory=dict)
 
 
 def ward_pack(
@@ -104,7 +110,34 @@ def ward_pack(
         page += part.pages
         document.rendered += part.rendered
         document.cached += part.cached
+    document.index = _index(parts, content.patients)
     return document
+
+
+def _index(parts: list["_Part"], sections: list[dict]) -> dict:
+    """``Document.index`` of a ward pack: its parts are the cover, the
+    census and one per patient, in that order."""
+    cover, census, *patients = parts
+    first = 1 + cover.pages
+    index = {
+        "census": {"digest": census.key, "pages": [first, first + census.pages - 1]},
+        "patients": [],
+    }
+    first += census.pages
+    for part, section in zip(patients, sections, strict=True):
+        index["patients"].append(
+            {
+                "id": section["patient_id"],
+                "bed": section["bed"],
+                "name": section["name"],
+                "mrn": section["mrn"],
+                "pages": [first, first + part.pages - 1],
+                "digest": part.key,
+                "facets": section_facets(section),
+            }
+        )
+        first += part.pages
+    return index
 
 
 def transfer_summary(
@@ -137,6 +170,64 @@ def transfer_summary(
         document.patients = 1
         document.patient_ids = [section["patient_id"]]
     return document
+
+
+# Why a bed's pages are in a print of changes (``selectors.binder_changes``).
+CHANGE_REASONS = {
+    "new": gettext_lazy("new patient"),
+    "left": gettext_lazy("left the ward"),
+    "bed": gettext_lazy("moved bed"),
+    "allergies": gettext_lazy("allergies, code status or alerts"),
+    "orders": gettext_lazy("medication or orders"),
+    "results": gettext_lazy("new results"),
+    "details": gettext_lazy("other details"),
+    "layout": gettext_lazy("printed differently (language or layout)"),
+}
+
+
+def ward_changes(
+    *,
+    pack_pdf: bytes,
+    changes: BinderChanges,
+    ward: Location,
+    since: dict,
+    as_of: dt.datetime,
+    generated_at: dt.datetime,
+    language: str,
+    downtime: Downtime | None = None,
+) -> Document:
+    """The pages of a ward pack (``pack_pdf``) that a binder printed before
+    lacks, as they are in the pack, behind a cover that lists the beds and
+    why. ``since``: that print's ``name``, ``printed_at`` and the
+    ``generated_at`` of its pack."""
+    with translation.override(language):
+        rows = [
+            {
+                **vars(change),
+                "reasons": [str(CHANGE_REASONS[r]) for r in change.reasons],
+            }
+            for change in changes.changed
+        ]
+        context = {
+            "language": language,
+            "ward": {"id": ward.pk, "name": ward.name},
+            "since": {
+                "name": since["name"],
+                "printed_at": _iso(since["printed_at"]),
+                "generated_at": _iso(since["generated_at"]),
+            },
+            "census": changes.census,
+            "changed": rows,
+            "left": [vars(change) for change in changes.left],
+        }
+        cover = _part("changes.html", context, cached=False)
+        title = _("CHANGES · %(ward)s") % {"ward": ward.name}
+        times = _times(as_of, generated_at, (), downtime)
+        cover = _stamped([cover], title, times, numbered=False)
+    ranges = [changes.census] if changes.census else []
+    ranges += [change.pages for change in changes.changed]
+    data, pages = pdf.assemble([cover.pdf, pdf.pages_of(pack_pdf, ranges)])
+    return Document(data, pages, patients=len(changes.changed))
 
 
 def clinic_list(
@@ -272,9 +363,15 @@ def label_sheets(
 
 
 def _stamped(
-    parts: list["_Part"], title: str, times: dict, cover: list[str] | None = None
+    parts: list["_Part"],
+    title: str,
+    times: dict,
+    cover: list[str] | None = None,
+    *,
+    numbered: bool = True,
 ) -> Document:
-    """The parts merged, every page stamped with what changes on each render."""
+    """The parts merged, every page stamped with what changes on each render
+    (``numbered``: with "page X of Y")."""
     line = _("Data as of %(as_of)s · generated %(generated)s") % {
         "as_of": when(times["as_of"]),
         "generated": when(times["generated_at"]),
@@ -290,7 +387,7 @@ def _stamped(
     data, pages = pdf.assemble(
         (part.pdf for part in parts),
         [f"{_('DOWNTIME COPY - CONFIDENTIAL')} · {title}", line],
-        page_label=_("Page %(page)d of %(pages)d"),
+        page_label=_("Page %(page)d of %(pages)d") if numbered else "",
         cover=cover or (),
         banner=mark["line"] if mark else "",
         header=_("Data as of %(time)s") % {"time": when(times["as_of"])},
@@ -377,6 +474,8 @@ class _Part:
     pages: int
     rendered: int = 0
     cached: int = 0
+    # The hash of what it shows (``_key``): equal keys, equal pages.
+    key: str = ""
 
 
 def _part(template: str, context: dict, cached: bool = True) -> _Part:
@@ -386,12 +485,12 @@ def _part(template: str, context: dict, cached: bool = True) -> _Part:
     if cached and path.exists():
         data = path.read_bytes()
         os.utime(path)  # in use: the cache pruning keeps it
-        return _Part(data, pdf.page_count(data), cached=1)
+        return _Part(data, pdf.page_count(data), cached=1, key=key)
     html = render_to_string(f"printouts/{template}", context)
     data, _fetcher = pdf.html_to_pdf(html)
     if cached:
         write_atomically(path, data)
-    return _Part(data, pdf.page_count(data), rendered=1)
+    return _Part(data, pdf.page_count(data), rendered=1, key=key)
 
 
 def _key(template: str, context: dict) -> str:

@@ -74,6 +74,9 @@ class Pack(models.Model):
     content_digest = models.CharField(_("content digest"), max_length=64, blank=True)
     # Internal ids of the patients in it, for the access log of downloads.
     patients = models.JSONField(_("patients (internal ids)"), default=list, blank=True)
+    # A ward pack's parts: the census's pages and each patient's, with the
+    # hash of what they show (``documents.Document.index``).
+    index = models.JSONField(_("parts"), default=dict, blank=True)
     error = models.TextField(_("error"), blank=True)
     # What the file is (printouts.signing), signed when it was published:
     # ward stations keep and open only files whose statement verifies.
@@ -117,6 +120,60 @@ class Pack(models.Model):
     @property
     def file_name(self) -> str:
         return f"{self.sha256}.pdf" if self.sha256 else ""
+
+
+class PackPrint(models.Model):
+    """A ward's pack printed from the clerk's page, in full or as the
+    changes since the print before: what the ward's binder holds since.
+
+    Append-only. It keeps the pack's parts (``Pack.index``) itself: the
+    pack's row is pruned long before the binder is reprinted.
+    """
+
+    class Kind(models.TextChoices):
+        FULL = "full", _("In full")
+        CHANGES = "changes", _("Changes only")
+
+    location = models.ForeignKey(
+        "patients.Location",
+        verbose_name=_("ward"),
+        on_delete=models.CASCADE,
+        related_name="pack_prints",
+    )
+    pack = models.ForeignKey(
+        Pack,
+        verbose_name=_("pack"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="prints",
+    )
+    pack_generated_at = models.DateTimeField(_("pack generated at"))
+    kind = models.CharField(_("printed"), max_length=8, choices=Kind.choices)
+    printed_at = models.DateTimeField(_("printed at"))
+    printed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("printed by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    # The name stamped on the pages ("Printed by NAME at TIME").
+    printed_by_name = models.CharField(_("name on the pages"), max_length=150)
+    pages = models.PositiveIntegerField(_("pages"))
+    index = models.JSONField(_("parts"), default=dict)
+
+    class Meta:
+        verbose_name = _("pack print")
+        verbose_name_plural = _("pack prints")
+        indexes = [models.Index(fields=["location", "-printed_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(pages__gt=0), name="printouts_a_print_has_pages"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.location_id} {self.printed_at}"
 
 
 class PackSchedule(models.Model):

@@ -216,6 +216,15 @@ def assemble(
         return _saved(merged), pages
 
 
+def pages_of(data: bytes, ranges: Iterable[tuple[int, int]]) -> bytes:
+    """A PDF of the pages of ``data`` in ``ranges`` (first and last, 1-based),
+    in that order, as they are: their stamps stay."""
+    with pikepdf.open(io.BytesIO(data)) as source, pikepdf.new() as chosen:
+        for first, last in ranges:
+            chosen.pages.extend(source.pages[first - 1 : last])
+        return _saved(chosen)
+
+
 def stamped(data: bytes, lines: Sequence[str], *, top: bool = False) -> bytes:
     """A copy of the PDF ``data`` with ``lines`` on every page."""
     return assemble([data], lines, top=top)[0]

@@ -4,11 +4,11 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from patients.models import Location
-from printouts.models import Pack, Printout
+from printouts.models import Pack, PackPrint, Printout
 
 
 @dataclass
@@ -21,6 +21,10 @@ class PackRow:
     ready: Pack | None
     pending: Pack | None
     failed: Pack | None
+    # A ward's last print from the clerk's page, and what the ready pack
+    # changes of its binder (None: it cannot tell).
+    printed: PackPrint | None = None
+    changes: "BinderChanges | None" = None
 
 
 def paper_language(*, location: Location | None) -> str:
@@ -77,7 +81,17 @@ def pack_rows(*, locations: QuerySet[Location]) -> list[PackRow]:
             if failed and ready and failed.requested_at < ready.requested_at:
                 failed = None
             rows.append(PackRow(place, kind, day, ready, pending, failed))
+    _binders(rows, locations)
     return rows
+
+
+def _binders(rows: list[PackRow], locations: QuerySet[Location]) -> None:
+    """Each ward row's last print and what its ready pack changes of it."""
+    printed = pack_prints_last(locations=locations.filter(kind=Location.Kind.WARD))
+    for row in rows:
+        row.printed = printed.get(row.location.pk)
+        if row.printed and row.ready and row.ready.index:
+            row.changes = binder_changes(index=row.ready.index, since=row.printed.index)
 
 
 def newest_ready(*, locations: QuerySet[Location]) -> list[Pack]:
@@ -102,3 +116,93 @@ def printouts_kept(
             slot += (printout.language,)
         newest.setdefault(slot, printout)
     return list(newest.values())
+
+
+@dataclass
+class BinderChange:
+    """One bed whose pages a print of changes replaces (or removes)."""
+
+    bed: str
+    name: str
+    mrn: str
+    # What changed: "new", "left" or facets of ``content.FACETS``
+    # ("details"; "layout" when only the way it is printed did).
+    reasons: list[str]
+    # Its pages: in the new pack; for a patient who left, in the print before.
+    pages: tuple[int, int]
+
+
+@dataclass
+class BinderChanges:
+    census: tuple[int, int] | None  # the census's pages, when it changed
+    changed: list[BinderChange]  # new and changed patients, in pack order
+    left: list[BinderChange]  # patients of the print before, gone since
+
+    def __bool__(self) -> bool:
+        return bool(self.census or self.changed or self.left)
+
+    @property
+    def beds(self) -> int:
+        return len(self.changed) + len(self.left)
+
+
+def binder_changes(*, index: dict, since: dict) -> BinderChanges:
+    """What a ward's binder, printed from the pack parts ``since`` (a
+    ``Pack.index``), lacks of the pack parts ``index``: patient by
+    patient, by the hash of what their pages show."""
+    before = {entry["id"]: entry for entry in since.get("patients", [])}
+    now = {entry["id"] for entry in index.get("patients", [])}
+    changed = []
+    for entry in index.get("patients", []):
+        old = before.get(entry["id"])
+        if old is not None and old["digest"] == entry["digest"]:
+            continue
+        if old is None:
+            reasons = ["new"]
+        else:
+            reasons = [
+                facet
+                for facet, value in entry["facets"].items()
+                if old["facets"].get(facet) != value
+            ] or ["layout"]
+        changed.append(_change(entry, reasons))
+    left = [_change(entry, ["left"]) for pid, entry in before.items() if pid not in now]
+    census = index.get("census")
+    census_changed = census and census["digest"] != since.get("census", {}).get(
+        "digest"
+    )
+    return BinderChanges(
+        census=tuple(census["pages"]) if census_changed else None,
+        changed=changed,
+        left=left,
+    )
+
+
+def _change(entry: dict, reasons: list[str]) -> BinderChange:
+    first, last = entry["pages"]
+    return BinderChange(
+        entry["bed"], entry["name"], entry["mrn"], reasons, (first, last)
+    )
+
+
+def pack_print_last(*, location: Location) -> PackPrint | None:
+    """The ward's last print from the clerk's page: what its binder holds."""
+    return (
+        PackPrint.objects.filter(location=location)
+        .select_related("printed_by")
+        .order_by("-printed_at", "-pk")
+        .first()
+    )
+
+
+def pack_prints_last(*, locations: QuerySet[Location]) -> dict[int, PackPrint]:
+    """Per ward of ``locations``, its last print (two queries)."""
+    newest = (
+        PackPrint.objects.filter(location=OuterRef("location"))
+        .order_by("-printed_at", "-pk")
+        .values("pk")[:1]
+    )
+    prints = PackPrint.objects.filter(
+        location__in=locations, pk=Subquery(newest)
+    ).select_related("printed_by")
+    return {row.location_id: row for row in prints}

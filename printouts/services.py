@@ -22,10 +22,10 @@ from downtime.selectors import downtime_active
 from patients.models import Encounter, Location
 from patients.selectors import lagging_feeds, mirror_as_of
 from printouts import documents, pdf
-from printouts.models import Pack, Printout
+from printouts.models import Pack, PackPrint, Printout
 from printouts.pdf import RenderError
 from printouts.published import labels_publish, printouts_prune
-from printouts.selectors import paper_language
+from printouts.selectors import binder_changes, paper_language
 from printouts.signing import iso, statement_sign
 from printouts.templatetags.packs import when
 
@@ -293,6 +293,7 @@ def _publish(
         page_count=document.pages,
         patient_count=document.patients,
         patients=document.patient_ids,
+        index=document.index,
         content_digest=digest,
         as_of=as_of,
         generated_at=generated_at,
@@ -586,3 +587,50 @@ def pack_printable(*, pack: Pack, printed_by: str, at: dt.datetime) -> bytes:
     TIME" on top of every page: a sheet found later says whose it was."""
     data = published_bytes(pack)
     return pdf.stamped(data, [_printed(printed_by, at, pack.language)], top=True)
+
+
+def pack_print_record(
+    *, pack: Pack, kind: str, user, printed_by: str, at: dt.datetime, pages: int
+) -> PackPrint:
+    """A ward pack printed from the clerk's page (``PackPrint.Kind``): its
+    binder holds this pack's pages from now on."""
+    return PackPrint.objects.create(
+        location=pack.location,
+        pack=pack,
+        pack_generated_at=pack.generated_at,
+        kind=kind,
+        printed_at=at,
+        printed_by=user,
+        printed_by_name=printed_by[:150],
+        pages=pages,
+        index=pack.index,
+    )
+
+
+def changes_printable(
+    *, pack: Pack, since: PackPrint, printed_by: str, at: dt.datetime
+) -> documents.Document | None:
+    """The pages of the ward pack ``pack`` that the binder printed at
+    ``since`` lacks, behind a cover that lists the beds and why, with
+    "printed by NAME at TIME" on top of every page; None when it lacks
+    none. PackDamaged if the pack's file is."""
+    changes = binder_changes(index=pack.index, since=since.index)
+    if not changes:
+        return None
+    document = documents.ward_changes(
+        pack_pdf=published_bytes(pack),
+        changes=changes,
+        ward=pack.location,
+        since={
+            "name": since.printed_by_name,
+            "printed_at": since.printed_at,
+            "generated_at": since.pack_generated_at,
+        },
+        as_of=pack.as_of,
+        generated_at=pack.generated_at,
+        language=pack.language,
+        downtime=downtime_active(),
+    )
+    top = _printed(printed_by, at, pack.language)
+    document.pdf = pdf.stamped(document.pdf, [top], top=True)
+    return document

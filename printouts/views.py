@@ -9,6 +9,7 @@ import zipfile
 from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
+from django.db.models import F
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -22,15 +23,18 @@ from accounts.models import AccessLog, Role
 from accounts.selectors import user_locations, user_roles, user_stay, user_stays
 from accounts.services import access_denied, access_record
 from printouts import documents
-from printouts.models import Pack
+from printouts.models import Pack, PackPrint
 from printouts.selectors import (
     newest_ready,
+    pack_print_last,
     pack_rows,
     paper_language,
     paper_languages,
 )
 from printouts.services import (
     PackDamaged,
+    changes_printable,
+    pack_print_record,
     pack_printable,
     transfer_summary_printable,
 )
@@ -87,6 +91,7 @@ def pack_download(request: HttpRequest, pack_id: int) -> HttpResponse:
         with transaction.atomic():
             data = _printable(pack, request, now)
             access_record(outcome=AccessLog.Outcome.ALLOWED, **record)
+            _printed_in_full(request, pack, now)
     except PackDamaged:
         access_record(outcome=AccessLog.Outcome.FAILED, **record)
         _render_again(request, pack)
@@ -120,10 +125,80 @@ def packs_zip(request: HttpRequest) -> HttpResponse:
                     _render_again(request, pack)  # left out, rendered again
                     continue
                 archive.writestr(f"{pack.pk}-{_file_name(pack)}", data)
+                _printed_in_full(request, pack, now)
     response = HttpResponse(buffer.getvalue(), content_type="application/zip")
     stamp = timezone.localtime(now).strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="packs-{stamp}.zip"'
     return response
+
+
+@require_GET
+@roles_required(*PRINTERS, action=AccessLog.Action.CHANGES)
+def pack_changes_download(request: HttpRequest, pack_id: int) -> HttpResponse:
+    """The pages of a ward pack that the ward's binder (its last print from
+    this page) lacks, behind a cover that lists the beds; recorded as the
+    ward's print."""
+    pack = Pack.objects.filter(
+        pk=pack_id,
+        kind=Pack.Kind.WARD,
+        status=Pack.Status.READY,
+        location__in=user_locations(user=request.user),
+    ).first()
+    if pack is None:
+        access_denied(
+            request=request, action=AccessLog.Action.CHANGES, target=f"pack {pack_id}"
+        )
+    since = pack_print_last(location=pack.location)
+    if since is None or not pack.index:
+        messages.warning(request, _("Print this ward's pack in full first."))
+        return redirect("printouts:packs")
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            document = changes_printable(
+                pack=pack, since=since, printed_by=_printer(request), at=now
+            )
+            if document is None:
+                messages.info(request, _("Nothing changed since the last print."))
+                return redirect("printouts:packs")
+            access_record(
+                request=request,
+                action=AccessLog.Action.CHANGES,
+                outcome=AccessLog.Outcome.ALLOWED,
+                target=f"pack {pack.pk} since print {since.pk}",
+                locations=[pack.location_id],
+                patients=pack.patients,
+            )
+            pack_print_record(
+                pack=pack,
+                kind=PackPrint.Kind.CHANGES,
+                user=request.user,
+                printed_by=_printer(request),
+                at=now,
+                pages=document.pages,
+            )
+    except PackDamaged:
+        _render_again(request, pack)
+        return redirect("printouts:packs")
+    name = _file_name(pack).replace(".pdf", "-changes.pdf")
+    return _pdf(document.pdf, name, attachment="download" in request.GET)
+
+
+def _printed_in_full(request: HttpRequest, pack: Pack, now) -> None:
+    """A ward pack a clerk (or IT) downloads from this page is what the
+    ward's binder holds from now on; a nurse reading one on screen is not."""
+    if pack.kind != Pack.Kind.WARD or not set(user_roles(user=request.user)) & set(
+        PRINTERS
+    ):
+        return
+    pack_print_record(
+        pack=pack,
+        kind=PackPrint.Kind.FULL,
+        user=request.user,
+        printed_by=_printer(request),
+        at=now,
+        pages=pack.page_count,
+    )
 
 
 @require_POST
@@ -215,16 +290,17 @@ def labels_download(request: HttpRequest, location_id: int) -> HttpResponse:
 
 
 def _beds_by_ward(request: HttpRequest) -> list[tuple[str, list[tuple[int, str]]]]:
-    """The occupied beds of the user's wards, to pick a patient's transfer
-    summary by: beds only, no names (the page is no census)."""
+    """The patients of the user's wards by bed, to pick a transfer summary
+    by: beds, no names (the page is no census); a patient without a bed by
+    the MRN on their wristband."""
     by_ward: dict[str, list[tuple[int, str]]] = {}
-    for ward, patient, bed in (
+    for ward, patient, bed, mrn in (
         user_stays(user=request.user)
-        .filter(bed__isnull=False)
-        .values_list("ward__name", "patient_id", "bed__name")
-        .order_by("ward__name", "bed__name")
+        .values_list("ward__name", "patient_id", "bed__name", "patient__mrn")
+        .order_by("ward__name", F("bed__name").asc(nulls_last=True), "patient__mrn")
     ):
-        by_ward.setdefault(ward, []).append((patient, bed))
+        label = bed or _("no bed · MRN %(mrn)s") % {"mrn": mrn}
+        by_ward.setdefault(ward, []).append((patient, label))
     return list(by_ward.items())
 
 
@@ -250,10 +326,9 @@ def transfer_summary_download(request: HttpRequest, patient_id: int) -> HttpResp
             action=AccessLog.Action.TRANSFER,
             target=f"transfer {patient_id}",
         )
-    name = request.user.get_full_name() or request.user.get_username()
     with transaction.atomic():
         document = transfer_summary_printable(
-            stay=stay, printed_by=name, at=timezone.now()
+            stay=stay, printed_by=_printer(request), at=timezone.now()
         )
         access_record(
             request=request,
@@ -282,10 +357,14 @@ def form_download(request: HttpRequest, form: str) -> HttpResponse:
     return _pdf(data, f"{form}-{language}.pdf")
 
 
+def _printer(request: HttpRequest) -> str:
+    """The name stamped on what a person prints."""
+    return request.user.get_full_name() or request.user.get_username()
+
+
 def _printable(pack: Pack, request: HttpRequest, now) -> bytes:
-    name = request.user.get_full_name() or request.user.get_username()
     try:
-        return pack_printable(pack=pack, printed_by=name, at=now)
+        return pack_printable(pack=pack, printed_by=_printer(request), at=now)
     except PackDamaged:
         logger.exception("pack %s cannot be served", pack.pk)
         raise

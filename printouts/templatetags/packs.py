@@ -66,6 +66,13 @@ def day_time(value: str) -> str:
 
 
 @register.filter
+def page_range(pages) -> str:
+    """(3, 3) to "3"; (3, 5) to "3-5"."""
+    first, last = pages
+    return str(first) if first == last else f"{first}-{last}"
+
+
+@register.filter
 def time_of_day(value: str) -> str:
     """ISO date-time to "14:05"."""
     return date_format(dt.datetime.fromisoformat(value), "H:i") if value else ""

@@ -22,7 +22,7 @@ from downtime.services import (
 from downtime.worklists import worklist_item_done
 from patients.models import Patient
 from printouts.models import Pack
-from printouts.services import pack_render
+from printouts.services import pack_render, pack_request
 from tests.browser.conftest import ARTIFACTS
 from tests.downtime.steps import close_leaving_items
 from tests.patients.fhir import encounter
@@ -74,6 +74,11 @@ def test_the_report_tells_the_whole_downtime(client, wards):
         disposition="home",
         occurred_at=timezone.now(),
     )
+    # The ward's binder gets the pages of these two patients only.
+    after = pack_render(pack_id=pack_request(location=ward_a, reason="command").pk)
+    changes = client.get(reverse("printouts:changes", args=[after.pk]))
+    assert changes.status_code == 200
+    changed_pages = len(PdfReader(io.BytesIO(changes.content)).pages)
     downtime = downtime_recover(downtime=downtime, user=ivan, why="EHR back")
     load([encounter("e2", "p2", status="finished", bed="bed-2")])
     journal_sync()
@@ -108,6 +113,15 @@ def test_the_report_tells_the_whole_downtime(client, wards):
     assert packs["WARD-A"][3] == "ready"
     assert packs["WARD-A"][4] == pack.sha256
     assert "downloaded 1 times" in packs["WARD-A"][5]
+    assert [r[1:] for r in sections["printed"]] == [
+        [
+            "WARD-A",
+            "",
+            "",
+            f"1 in full, {pack.page_count} pages",
+            f"1 as changes, {changed_pages} pages",
+        ]
+    ]
     assert "downloaded 0 times" in packs["WARD-B"][5]
     assert [r[1] for r in sections["number"]] == [number_text(1), number_text(2)]
     assert ["nursing", "", "", "1/3 done", ""] in [r[1:] for r in sections["worklist"]]
@@ -150,6 +164,7 @@ def test_the_report_tells_the_whole_downtime(client, wards):
         "All entered",
         "Census journal",
         "Census journal entries no feed of the EHR confirmed",
+        "Packs printed from the clerk's page",
     ):
         assert expected in text, expected
     assert pack.sha256 in "".join(text.split())  # wrapped in its cell

@@ -7,6 +7,7 @@ from django.urls import reverse
 from accounts.models import AccessLog
 from patients.models import Patient
 from printouts.models import WardLanguage
+from tests.patients.fhir import encounter, patient
 from tests.patients.test_pages import wards  # noqa: F401 - the fixture
 from tests.printouts.conftest import load
 from tests.printouts.pdfs import page_texts
@@ -91,3 +92,25 @@ def test_a_clerk_picks_the_bed_of_the_patient_who_leaves(client, wards):  # noqa
     for wrong in ("x", "²", ""):
         answer = client.get(reverse("printouts:transfer-pick"), {"patient": wrong})
         assert answer.status_code == 404
+
+
+def test_a_patient_without_a_bed_is_picked_by_mrn(client, wards):  # noqa: F811 - the fixture
+    ward_a, _ward_b = wards
+    load(
+        [
+            patient("p3", mrn="MRN-4713"),
+            {
+                **encounter("e3", "p3"),
+                "location": [{"location": {"reference": "Location/ward-a"}}],
+            },
+        ]
+    )
+    client.force_login(person("cleo", "clerk", ward_a))
+
+    page = client.get(reverse("printouts:packs")).content.decode()
+    picker = page[page.index('id="transfer-bed"') :]
+    picker = picker[: picker.index("</select>")]
+
+    waiting = Patient.objects.get(mrn="MRN-4713").pk
+    assert f'<option value="{waiting}">no bed · MRN MRN-4713</option>' in picker
+    assert picker.index("BED-2") < picker.index("no bed")  # beds first
