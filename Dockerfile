@@ -22,6 +22,10 @@ COPY pyproject.toml uv.lock ./
 RUN uv sync --locked --no-dev
 COPY . .
 
+# The app's own bytecode too (uv compiles the packages'): the app user cannot
+# write it, so every process would otherwise compile it at each start.
+RUN python -m compileall -q -j 0 -x '/\.venv/' /app
+
 # Static files and catalogues are built into the image. The settings need
 # production-shaped values to load; none of these is used at run time.
 RUN env PRODUCTION=true \

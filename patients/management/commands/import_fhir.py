@@ -3,11 +3,12 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from patients.management.report import print_summary, progress_bar
+from patients.management.report import FEED_CHECKS, print_summary, progress_bar
 from patients.services import fhir_files_import
 
 
 class Command(BaseCommand):
+    requires_system_checks = FEED_CHECKS
     help = (
         "Import FHIR R4 bundles (.json) and Bulk Data exports (folders of .ndjson, "
         "with or without their manifest) into the mirror. What cannot be read (not "

@@ -3,11 +3,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 from patients.ingest.pull import PullError
-from patients.management.report import print_summary, progress_bar
+from patients.management.report import FEED_CHECKS, print_summary, progress_bar
 from patients.services import FeedsIsolated, fhir_server_pull
 
 
 class Command(BaseCommand):
+    requires_system_checks = FEED_CHECKS
     help = (
         "Pull what changed on the EHR's FHIR server since the last successful "
         "pull (everything the first time) into the mirror."

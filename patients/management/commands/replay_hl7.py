@@ -4,13 +4,14 @@ from django.utils.translation import gettext as _
 
 from patients.ingest.hl7v2.inbox import hl7_replay
 from patients.ingest.hl7v2.isolation import ISOLATED, feeds_isolated
-from patients.management.report import progress_bar
+from patients.management.report import FEED_CHECKS, progress_bar
 from patients.models import InboundMessage
 
 Status = InboundMessage.Status
 
 
 class Command(BaseCommand):
+    requires_system_checks = FEED_CHECKS
     help = (
         "Apply stored HL7 v2 messages again, in the order received, after the "
         "cause of their failure was fixed (a ward added to the mirror, say). By "

@@ -1,12 +1,13 @@
 from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 
-from patients.management.report import print_summary, progress_bar
+from patients.management.report import FEED_CHECKS, print_summary, progress_bar
 from patients.models import QuarantinedResource
 from patients.services import quarantine_replay
 
 
 class Command(BaseCommand):
+    requires_system_checks = FEED_CHECKS
     help = (
         "Apply quarantined resources again, after their cause was fixed (a "
         "missing patient loaded, say). Those that go through are marked "

@@ -4,9 +4,11 @@ from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 
 from patients.ingest.hl7v2.mllp import Listener
+from patients.management.report import FEED_CHECKS
 
 
 class Command(BaseCommand):
+    requires_system_checks = FEED_CHECKS
     help = (
         "Listen for HL7 v2 messages over MLLP (the interface engine's real-time "
         "feed): store each one, apply it to the mirror, then acknowledge it."
