@@ -4,15 +4,39 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0010_transfer_summary_action'),
+        ("accounts", "0010_transfer_summary_action"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='accesslog',
-            name='action',
-            field=models.CharField(choices=[('census', 'Ward census'), ('patient', 'Patient summary'), ('search', 'Patient search'), ('clinic', 'Clinic appointments'), ('pending_labs', 'Pending lab orders'), ('download', 'Pack download'), ('download_all', 'All packs as one ZIP'), ('labels', 'Label sheets'), ('transfer', 'Transfer summary'), ('changes', 'Pack of changes since the last print'), ('calls', 'Postponement call list'), ('render', 'Render requested'), ('worklist', 'Recovery worklist'), ('report', 'Downtime report'), ('station_download', 'Downloaded by a ward station'), ('station_open', 'Opened on a ward station'), ('station_print', 'Printed on a ward station'), ('page', 'Other page'), ('hl7_message', 'Raw HL7 message (admin)'), ('quarantined', 'Quarantined FHIR resource (admin)')], max_length=16, verbose_name='action'),
+            model_name="accesslog",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("census", "Ward census"),
+                    ("patient", "Patient summary"),
+                    ("search", "Patient search"),
+                    ("clinic", "Clinic appointments"),
+                    ("pending_labs", "Pending lab orders"),
+                    ("download", "Pack download"),
+                    ("download_all", "All packs as one ZIP"),
+                    ("labels", "Label sheets"),
+                    ("transfer", "Transfer summary"),
+                    ("changes", "Pack of changes since the last print"),
+                    ("calls", "Postponement call list"),
+                    ("render", "Render requested"),
+                    ("worklist", "Recovery worklist"),
+                    ("report", "Downtime report"),
+                    ("station_download", "Downloaded by a ward station"),
+                    ("station_open", "Opened on a ward station"),
+                    ("station_print", "Printed on a ward station"),
+                    ("page", "Other page"),
+                    ("hl7_message", "Raw HL7 message (admin)"),
+                    ("quarantined", "Quarantined FHIR resource (admin)"),
+                ],
+                max_length=16,
+                verbose_name="action",
+            ),
         ),
     ]
