@@ -13,7 +13,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -34,6 +33,7 @@ from downtime.calls import (
 )
 from downtime.forms import CallForm
 from downtime.models import Downtime
+from downtime.views import back_to
 from printouts.selectors import paper_language
 
 CALLERS = (Role.NURSE, Role.CLERK, Role.IT)
@@ -178,17 +178,8 @@ def call_add(request: HttpRequest, downtime_id: int, appointment_id: int):
             messages.error(request, error.messages[0])
     else:
         messages.error(request, _("Not recorded: %(why)s") % {"why": _errors(form)})
-    return redirect(_back(request, downtime))
+    return redirect(back_to(request, reverse("downtime:calls", args=[downtime.pk])))
 
 
 def _errors(form: CallForm) -> str:
     return " ".join(str(error) for errors in form.errors.values() for error in errors)
-
-
-def _back(request: HttpRequest, downtime: Downtime) -> str:
-    back = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(
-        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return back
-    return reverse("downtime:calls", args=[downtime.pk])

@@ -613,12 +613,22 @@ def worklist_done(request: HttpRequest, item_id: int) -> HttpResponse:
         )
     except ValidationError as error:
         messages.error(request, error.messages[0])
+    return redirect(
+        back_to(
+            request,
+            reverse("downtime:worklist", args=[item.downtime_id, item.worklist]),
+        )
+    )
+
+
+def back_to(request: HttpRequest, fallback: str) -> str:
+    """The page the form came from (its ``next``), if it is one of ours."""
     back = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(
+    if url_has_allowed_host_and_scheme(
         back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
-        back = reverse("downtime:worklist", args=[item.downtime_id, item.worklist])
-    return redirect(back)
+        return back
+    return fallback
 
 
 @require_GET
