@@ -327,6 +327,9 @@ if not re.fullmatch(r"[A-Z]{1,6}", DOWNTIME_NUMBER_PREFIX):
 # census journal: the MRN system of the mirror's "DT..." patients, and where
 # an HL7 A40 from a downtime number looks when the EHR's own system misses.
 DOWNTIME_MRN_SYSTEM = env_str("DOWNTIME_MRN_SYSTEM", "urn:downtime:number")
+# Postponement calls: a downtime with no expected end postpones the
+# appointments of this many days from now (its page says the end is a guess).
+CALLS_HORIZON_DAYS = env_int("CALLS_HORIZON_DAYS", 7, min_value=1)
 READINESS_TOKEN = env_str("READINESS_TOKEN", "")
 if READINESS_TOKEN and len(READINESS_TOKEN) < 32:
     raise ImproperlyConfigured("READINESS_TOKEN must be at least 32 characters.")

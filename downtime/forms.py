@@ -10,10 +10,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from downtime.models import CensusEntry, Downtime, DowntimeNumber
+from downtime.models import Call, CensusEntry, Downtime, DowntimeNumber
 from downtime.numbers import LABELS_PER_SHEET, MAX_BLOCK
 from downtime.selectors import journal_patient_by_mrn
-from patients.models import Location, Sex
+from patients.models import Appointment, Location, Sex
 
 # What a datetime-local field sends, then what people type.
 MOMENTS = ["%Y-%m-%dT%H:%M", "%d/%m/%Y %H:%M", "%Y-%m-%d %H:%M"]
@@ -240,9 +240,10 @@ class PaperItemForm(forms.Form):
 # whether it may be entered, and say why not.
 
 
-def _moment_field(label) -> forms.DateTimeField:
+def _moment_field(label, *, required: bool = True) -> forms.DateTimeField:
     return forms.DateTimeField(
         label=label,
+        required=required,
         input_formats=MOMENTS,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=MOMENTS[0]),
     )
@@ -434,3 +435,60 @@ class CorrectForm(forms.Form):
                 label=_("Right bed"), free=free, empty=_("Bed unchanged")
             )
             self.order_fields(["bed"])
+
+
+class PostponementForm(Reauthenticated):
+    """What a downtime postpones: IT's, on the downtime page."""
+
+    expected_end = _moment_field(
+        _("Expected end (the call lists hold the appointments until then)"),
+        required=False,
+    )
+    clinics = forms.ModelMultipleChoiceField(
+        label=_("Postponed clinics (none ticked: every clinic)"),
+        queryset=Location.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    types = forms.MultipleChoiceField(
+        label=_("Postponed appointment types (none ticked: every type)"),
+        choices=[
+            *Appointment.Type.choices,
+            ("", _("No type given")),
+        ],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    postpone_urgent = forms.BooleanField(
+        label=_("Postpone urgent appointments too (else they are honoured)"),
+        required=False,
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["clinics"].queryset = Location.objects.filter(
+            kind=Location.Kind.CLINIC
+        ).order_by("name")
+
+
+class CallForm(forms.Form):
+    """What came of one call."""
+
+    outcome = forms.ChoiceField(
+        label=_("Outcome"), choices=Call.Outcome.choices, widget=forms.RadioSelect
+    )
+    new_date = forms.DateField(
+        label=_("New date, if given"),
+        required=False,
+        input_formats=["%Y-%m-%d", "%d/%m/%Y"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    note = forms.CharField(label=_("Note"), required=False, max_length=255)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("new_date") and data.get("outcome") != Call.Outcome.POSTPONED:
+            self.add_error(
+                "new_date", _("A new date goes with a postponed appointment only.")
+            )
+        return data

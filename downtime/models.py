@@ -79,6 +79,22 @@ class Downtime(models.Model):
     )
     # It cut the inbound feeds (while active; kept after, for the record).
     feeds_isolated = models.BooleanField(_("inbound feeds isolated"), default=False)
+    # Which booked appointments it postpones (``downtime.calls``): those of
+    # these clinics (none: every clinic), of these types (none: every type),
+    # and not urgent unless ``postpone_urgent``.
+    postponed_clinics = models.ManyToManyField(
+        "patients.Location",
+        verbose_name=_("postponed clinics"),
+        blank=True,
+        related_name="+",
+        limit_choices_to={"kind": "clinic"},
+    )
+    postponed_types = models.JSONField(
+        _("postponed appointment types"), default=list, blank=True
+    )
+    postpone_urgent = models.BooleanField(
+        _("urgent appointments postponed too"), default=False
+    )
 
     class Meta:
         verbose_name = _("downtime")
@@ -235,6 +251,7 @@ class WorklistItem(models.Model):
         LABORATORY = "laboratory", _("Laboratory")
         NURSING = "nursing", _("Nursing")
         REGISTRATION = "registration", _("Registration")
+        SCHEDULING = "scheduling", _("Scheduling")
 
     downtime = models.ForeignKey(
         Downtime,
@@ -441,3 +458,56 @@ class CensusEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class Call(models.Model):
+    """One call to a patient whose appointment the downtime postpones, and
+    what came of it. Append-only: the appointment's outcome is its latest
+    call; a patient not reached is called again (each try is a row)."""
+
+    class Outcome(models.TextChoices):
+        POSTPONED = "postponed", _("Reached: postponed")
+        NOT_REACHED = "not_reached", _("Not reached: try again")
+        URGENT = "urgent", _("To be seen anyway (urgent)")
+
+    downtime = models.ForeignKey(
+        Downtime,
+        verbose_name=_("downtime"),
+        on_delete=models.PROTECT,
+        related_name="calls",
+    )
+    # The mirror's appointment; kept even if the EHR later removes it (the
+    # call happened), with the patient it was for.
+    appointment = models.ForeignKey(
+        "patients.Appointment",
+        verbose_name=_("appointment"),
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+    )
+    outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices)
+    new_date = models.DateField(_("new date"), null=True, blank=True)
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    called_at = models.DateTimeField(_("called at"))
+    called_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("called by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("postponement call")
+        verbose_name_plural = _("postponement calls")
+        ordering = ["called_at", "pk"]
+        indexes = [models.Index(fields=["downtime", "appointment", "called_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(new_date__isnull=True)
+                | models.Q(outcome="postponed"),
+                name="downtime_call_new_date_when_postponed",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_outcome_display()} {self.called_at:%Y-%m-%d %H:%M}"

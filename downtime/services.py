@@ -1,5 +1,6 @@
 import datetime as dt
 import logging
+from collections.abc import Iterable
 from functools import partial
 
 from django.conf import settings
@@ -10,10 +11,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from downtime.calls import worklist_add_calls
 from downtime.models import Downtime, Heartbeat, Transition
 from downtime.recovery import journal_sync_due, worklist_add_entries
 from downtime.selectors import downtime_active, downtime_items_left
 from downtime.worklists import worklists_build
+from patients.models import Location
 from patients.selectors import mirror_as_of
 from printouts.models import Pack
 from printouts.services import pack_request, pack_targets
@@ -169,13 +172,44 @@ def downtime_render_packs(*, downtime: Downtime, user=None) -> list[int]:
 def downtime_recover(*, downtime: Downtime, user, why: str) -> Downtime:
     """The EHR is back: enter recovery (re-entering what was done on paper),
     with each entry of the census journal an item of registration's
-    worklist."""
+    worklist, and each postponed appointment one of scheduling's."""
     with transaction.atomic():
         recovered = _move(
             downtime, Downtime.State.DOWNTIME, Downtime.State.RECOVERY, user, why
         )
         worklist_add_entries(downtime=recovered)
+        worklist_add_calls(downtime=recovered)
     return recovered
+
+
+def downtime_postponement_set(
+    *,
+    downtime: Downtime,
+    expected_end: dt.datetime | None,
+    clinics: Iterable[Location],
+    types: list[str],
+    postpone_urgent: bool,
+) -> Downtime:
+    """What the downtime postpones, set by IT: until when (the expected end;
+    the call lists follow it), which clinics and appointment types (none:
+    all), and whether urgent appointments too. Calls made stay as they are."""
+    if downtime.state not in (Downtime.State.SCHEDULED, Downtime.State.DOWNTIME):
+        raise ValidationError(
+            _("This downtime is %(state)s: what it postpones is kept as it was.")
+            % {"state": downtime.get_state_display().lower()}
+        )
+    start = downtime.starts_at or downtime.declared_at
+    if expected_end is not None and expected_end <= start:
+        raise ValidationError(_("The expected end must come after the start."))
+    with transaction.atomic():
+        Downtime.objects.filter(pk=downtime.pk).update(
+            expected_end=expected_end,
+            postponed_types=sorted(set(types)),
+            postpone_urgent=postpone_urgent,
+        )
+        downtime.postponed_clinics.set(clinics)
+    downtime.refresh_from_db()
+    return downtime
 
 
 def downtime_close(

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from downtime import journal_views, views
+from downtime import call_views, journal_views, views
 
 app_name = "downtime"
 urlpatterns = [
@@ -22,6 +22,14 @@ urlpatterns = [
         "<int:downtime_id>/report.<str:form>",
         views.report,
         name="report",
+    ),
+    path("<int:downtime_id>/postponement/", views.postponement, name="postponement"),
+    path("<int:downtime_id>/calls/", call_views.call_list, name="calls"),
+    path("<int:downtime_id>/calls.pdf", call_views.call_list_pdf, name="calls-pdf"),
+    path(
+        "<int:downtime_id>/calls/<int:appointment_id>/",
+        call_views.call_add,
+        name="call-add",
     ),
     path("<int:downtime_id>/worklists/", views.worklists, name="worklists"),
     path("<int:downtime_id>/worklists/<str:name>/", views.worklist, name="worklist"),

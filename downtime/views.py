@@ -36,6 +36,7 @@ from downtime.forms import (
     MoveForm,
     NumberUseForm,
     PaperItemForm,
+    PostponementForm,
 )
 from downtime.models import Downtime, DowntimeNumber, NumberBlock, WorklistItem
 from downtime.numbers import (
@@ -56,6 +57,7 @@ from downtime.services import (
     downtime_cancel,
     downtime_close,
     downtime_declare,
+    downtime_postponement_set,
     downtime_recover,
 )
 from downtime.templatetags.downtime import clock
@@ -75,7 +77,12 @@ def page(request: HttpRequest) -> HttpResponse:
 
 
 def _page(
-    request: HttpRequest, *, form=None, cancel_form=None, status: int = 200
+    request: HttpRequest,
+    *,
+    form=None,
+    cancel_form=None,
+    postpone_form=None,
+    status: int = 200,
 ) -> HttpResponse:
     active = downtime_active()
     recovering = active is not None and active.state == Downtime.State.RECOVERY
@@ -97,6 +104,7 @@ def _page(
         if left
         else [],
         "final": downtime_final_set(downtime=active) if active else None,
+        "postpone_form": postpone_form or _postpone_form(request, active),
         "transitions": active.transitions.select_related("user") if active else [],
         # Each with its own cancel form, the one that failed with its errors.
         "scheduled": [
@@ -117,6 +125,47 @@ def _page(
         )[:10],
     }
     return render(request, "downtime/page.html", context, status=status)
+
+
+def _postpone_form(request: HttpRequest, active: Downtime | None):
+    if active is None or active.state != Downtime.State.DOWNTIME:
+        return None
+    return PostponementForm(
+        request=request,
+        prefix="postpone",
+        initial={
+            "expected_end": active.expected_end
+            and timezone.localtime(active.expected_end),
+            "clinics": list(active.postponed_clinics.all()),
+            "types": active.postponed_types,
+            "postpone_urgent": active.postpone_urgent,
+        },
+    )
+
+
+@require_POST
+@roles_required(Role.IT)
+def postponement(request: HttpRequest, downtime_id: int) -> HttpResponse:
+    """IT sets the expected end, and which clinics and appointment types the
+    downtime postpones; the call lists follow at once."""
+    downtime = get_object_or_404(Downtime, pk=downtime_id)
+    form = PostponementForm(request.POST, request=request, prefix="postpone")
+    if not form.is_valid():
+        return _page(request, postpone_form=form, status=400)
+    data = form.cleaned_data
+    try:
+        downtime_postponement_set(
+            downtime=downtime,
+            expected_end=data["expected_end"],
+            clinics=data["clinics"],
+            types=data["types"],
+            postpone_urgent=data["postpone_urgent"],
+        )
+    except ValidationError as error:
+        form.add_error(None, error)
+        return _page(request, postpone_form=form, status=409)
+    messages.success(request, _("Saved: the call lists follow it."))
+    return redirect("downtime:page")
 
 
 @require_POST
@@ -564,12 +613,22 @@ def worklist_done(request: HttpRequest, item_id: int) -> HttpResponse:
         )
     except ValidationError as error:
         messages.error(request, error.messages[0])
+    return redirect(
+        back_to(
+            request,
+            reverse("downtime:worklist", args=[item.downtime_id, item.worklist]),
+        )
+    )
+
+
+def back_to(request: HttpRequest, fallback: str) -> str:
+    """The page the form came from (its ``next``), if it is one of ours."""
     back = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(
+    if url_has_allowed_host_and_scheme(
         back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
-        back = reverse("downtime:worklist", args=[item.downtime_id, item.worklist])
-    return redirect(back)
+        return back
+    return fallback
 
 
 @require_GET

@@ -10,7 +10,9 @@ began, each item marked done by whoever did it.
   admissions, transfers and discharges done on paper (added likewise);
 - registration: every downtime number used, to match with the real MRN
   (added when its use is recorded), and every entry of the census journal,
-  to enter in the EHR (added at recovery, ``downtime.recovery``).
+  to enter in the EHR (added at recovery, ``downtime.recovery``);
+- scheduling: every appointment the downtime postponed, or whose patient
+  was not reached, to reschedule (added at recovery, ``downtime.calls``).
 """
 
 from django.core.exceptions import ValidationError
@@ -53,7 +55,7 @@ def worklists_build(*, downtime: Downtime) -> int:
             ward=stay.ward.name if stay and stay.ward else "",
             bed=stay.bed.name if stay and stay.bed else "",
             patient_id=patient_id,
-            patient_name=_name(stay.patient) if stay else "",
+            patient_name=worklist_name(stay.patient) if stay else "",
             mrn=stay.patient.mrn if stay else "",
             what=what[:512],
             added_at=now,
@@ -82,13 +84,17 @@ def worklists_build(*, downtime: Downtime) -> int:
     for order in labs:
         made = item(Worklist.LABORATORY, order.patient_id, _lab(order))
         if order.patient_id not in stays:  # an outpatient's: no ward
-            made.patient_name, made.mrn = _name(order.patient), order.patient.mrn
+            made.patient_name, made.mrn = (
+                worklist_name(order.patient),
+                order.patient.mrn,
+            )
         items.append(made)
     WorklistItem.objects.bulk_create(items, batch_size=2000)
     return len(items)
 
 
-def _name(patient) -> str:
+def worklist_name(patient) -> str:
+    """A patient as worklists name them: FAMILY, Given."""
     return f"{patient.family.upper()}, {patient.given}".strip(", ")
 
 

@@ -638,6 +638,15 @@ class Appointment(Mirrored):
         CHECKED_IN = "checked-in", _("Checked in")
         WAITLIST = "waitlist", _("Waiting list")
 
+    class Type(models.TextChoices):
+        """HL7 table 0276, which both feeds use for the kind of appointment."""
+
+        ROUTINE = "ROUTINE", _("Routine")
+        WALKIN = "WALKIN", _("Walk-in")
+        CHECKUP = "CHECKUP", _("Check-up")
+        FOLLOWUP = "FOLLOWUP", _("Follow-up")
+        EMERGENCY = "EMERGENCY", _("Emergency")
+
     # Still to honour: what a clinic's call list holds (a patient to call
     # if the clinic cannot see them), not those already seen, here or off.
     TO_HONOUR = (Status.BOOKED, Status.PENDING)
@@ -668,6 +677,14 @@ class Appointment(Mirrored):
     minutes = models.PositiveIntegerField(_("duration (minutes)"), null=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices)
     description = models.CharField(_("description"), max_length=255, blank=True)
+    # The EHR's code of what kind of appointment it is: HL7 table 0276
+    # (ROUTINE, WALKIN, CHECKUP, FOLLOWUP, EMERGENCY) or the sender's own.
+    appointment_type = models.CharField(
+        _("appointment type"), max_length=32, blank=True
+    )
+    # To be seen even during a downtime: not postponed by default
+    # (``rules.appointment_kind`` decides it, for both feeds).
+    urgent = models.BooleanField(_("urgent"), default=False)
 
     class Meta(Mirrored.Meta):
         verbose_name = _("appointment")

@@ -509,10 +509,30 @@ class Hospital:
                 "minutesDuration": 20,
                 "slot": [ref("Slot", slot)],
                 "serviceType": [concept("Follow-up consultation")],
+                "appointmentType": _appointment_type(number),
                 "participant": [
                     {"actor": ref("Patient", patient["id"]), "status": "accepted"}
                 ],
             }
+
+
+# A clinic's day: mostly routine visits, every seventh one urgent (seen
+# even during a downtime). By position, not drawn: the demo's other random
+# choices stay as they were.
+_TYPES = (
+    ("FOLLOWUP", "Follow-up"),
+    ("ROUTINE", "Routine"),
+    ("CHECKUP", "Check-up"),
+    ("FOLLOWUP", "Follow-up"),
+    ("EMERGENCY", "Emergency"),
+    ("ROUTINE", "Routine"),
+    ("WALKIN", "Walk-in"),
+)
+
+
+def _appointment_type(number: int) -> dict:
+    code, text = _TYPES[number % len(_TYPES)]
+    return concept(text, "http://terminology.hl7.org/CodeSystem/v2-0276", code)
 
 
 def demo_hospital(

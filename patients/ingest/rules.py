@@ -32,6 +32,10 @@ the same mirror.
   given and in progress or on leave: without one it would be on no ward's
   census, and is refused. An outpatient's, an emergency's or a registration
   of no class may wait for its place.
+- **An urgent appointment** is one of type EMERGENCY (HL7 table 0276, the
+  code both feeds give), or one the EHR gave the highest priority (FHIR
+  ``priority`` 1, iCal's scale). A downtime postpones only the others by
+  default. The type is kept as its code, in capitals.
 - **A value longer than its column.** An identifier (an MRN, a visit or order
   number, a source id) is refused, never cut: two cut ids could name one
   record. Free text is shortened, ending with ``SHORTENED`` so that a reader
@@ -73,6 +77,13 @@ def needs_ward(status: str, encounter_class: str) -> bool:
     if encounter_class == "IMP":
         return status in ("arrived", "triaged", "in-progress", "onleave")
     return encounter_class == "" and status in ("in-progress", "onleave")
+
+
+def appointment_kind(code: str, *, priority: int | None = None) -> tuple[str, bool]:
+    """(type code, urgent) of an appointment whose source gives ``code``
+    (HL7 table 0276, or the sender's own) and, FHIR only, ``priority``."""
+    code = code.strip().upper()[:32]
+    return code, code == "EMERGENCY" or priority == 1
 
 
 # source_hash

@@ -1,7 +1,9 @@
 """SIU appointments: S12 book, S13 reschedule, S14 modify, S15 cancel, S26
 no-show. The appointment is found again by its filler id (SCH-2), else its
-placer id (SCH-1); the clinic is AIL-3 (or PV1-3), the clinician AIP-3."""
+placer id (SCH-1); the clinic is AIL-3 (or PV1-3), the clinician AIP-3; the
+type (and whether it is urgent) SCH-7, table 0276."""
 
+from patients.ingest import rules
 from patients.ingest.hl7v2.message import (
     Code,
     Ignored,
@@ -110,8 +112,21 @@ def appointments(message: Message) -> str:
             or (current.description if current else "")
         ),
     }
+    fields["appointment_type"], fields["urgent"] = _kind(message, current)
     _row, outcome = write(Appointment, current, ("Appointment", key), fields, event_at)
     return f"appointment {outcome}"
+
+
+def _kind(message: Message, current: Appointment | None) -> tuple[str, bool]:
+    """(type code, urgent) from SCH-7 (appointment reason, table 0276), else
+    SCH-8 when it holds a code of that table (senders put it there too).
+    Not sent: what the mirror has; HL7's null "" in SCH-7 clears it."""
+    code = message.value("SCH", 7, 1)
+    if not code and message.value("SCH", 8, 1).upper() in Appointment.Type.values:
+        code = message.value("SCH", 8, 1)
+    if code or current is None or message.is_null("SCH", 7):
+        return rules.appointment_kind(code)
+    return current.appointment_type, current.urgent
 
 
 def _start(message: Message):

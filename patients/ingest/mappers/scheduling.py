@@ -2,10 +2,13 @@
 
 from collections.abc import Mapping
 
+from patients.ingest import rules
 from patients.ingest import values as v
 from patients.ingest.mappers.base import Context, Mapper, Row
 from patients.ingest.values import Invalid
 from patients.models import Appointment, Schedule, Slot
+
+TABLE_0276 = "http://terminology.hl7.org/CodeSystem/v2-0276"
 
 
 class ScheduleMapper(Mapper):
@@ -79,12 +82,15 @@ class AppointmentMapper(Mapper):
             v.first(resource.get("serviceType"), "Appointment.serviceType"),
             "Appointment.serviceType",
         )
+        kind, urgent = self._kind(resource)
         row = Row(
             {
                 "starts_at": starts,
                 "minutes": minutes,
                 "status": status,
                 "description": v.text(description, "Appointment.description"),
+                "appointment_type": kind,
+                "urgent": urgent,
             }
         )
         self._participants(row, resource, urns)
@@ -93,6 +99,20 @@ class AppointmentMapper(Mapper):
         slot = v.first(resource.get("slot"), "Appointment.slot")
         row.want("*slot", slot, "Appointment.slot", ("Slot",), urns)
         return row
+
+    def _kind(self, resource: dict) -> tuple[str, bool]:
+        """(type code, urgent): table 0276's code if given, else the first."""
+        path = "Appointment.appointmentType"
+        concept = resource.get("appointmentType")
+        code = v.concept_code(concept, path, TABLE_0276) or v.concept_code(
+            concept, path
+        )
+        priority = resource.get("priority")
+        if priority is not None and (
+            not isinstance(priority, int) or isinstance(priority, bool) or priority < 0
+        ):
+            raise Invalid("Appointment.priority is not a positive whole number")
+        return rules.appointment_kind(code, priority=priority)
 
     def _participants(self, row: Row, resource: dict, urns: Mapping[str, str]) -> None:
         fields = {
