@@ -9,6 +9,7 @@ import pytest
 from accounts.models import AccessLog
 from downtime.models import Call
 from downtime.services import downtime_declare
+from tests.browser.conftest import ARTIFACTS
 from tests.browser.test_census_journal import (
     PHONE,
     no_sideways_scroll,
@@ -61,6 +62,8 @@ def test_a_clerk_calls_her_clinics_patients_and_records_each_call(
     row = page.locator(f'tr[data-appointment="{visit.pk}"]')
     assert "Reached: postponed: 15/01/2027" in row.inner_text()
     assert no_sideways_scroll(page)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "calls-phone.png", full_page=True)
 
     calls = Call.objects.filter(appointment=visit).order_by("pk")
     assert [(c.outcome, c.called_by.username) for c in calls] == [

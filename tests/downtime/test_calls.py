@@ -25,6 +25,7 @@ from patients.models import Appointment, Location
 from tests.downtime.test_page import PASSWORD
 from tests.patients.fhir import patient
 from tests.printouts.conftest import load
+from tests.printouts.pdfs import keep_png
 from tests.printouts.test_views import person
 
 pytestmark = pytest.mark.django_db
@@ -370,6 +371,7 @@ def test_the_pdf_has_a_page_per_day_in_the_clinics_language_and_is_logged(
         [by_id("a1").patient_id, by_id("a3").patient_id]
     )
     assert not list(settings.DATA_DIR.rglob("*.pdf"))  # never stored
+    keep_png(answer.content, 1, "calls-pdf.png")
 
 
 def test_recovery_makes_the_schedulers_worklist(clinics):
