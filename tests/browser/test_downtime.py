@@ -64,8 +64,11 @@ def test_it_declares_and_watches_every_ward_get_its_pack(page, live_server, pass
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=ARTIFACTS / "downtime-page.png", full_page=True)
 
-    page.get_by_label("Your password").fill(passwords["it"])
-    page.get_by_role("button", name="Start the recovery").click()
+    recovery = page.get_by_role("button", name="Start the recovery")
+    page.locator("form", has=recovery).get_by_label("Your password").fill(
+        passwords["it"]
+    )
+    recovery.click()
     page.get_by_role("heading", name="Recovery in progress").wait_for()
     assert "RECOVERY" in page.locator(".downtime-banner").inner_text()
     downtime.refresh_from_db()

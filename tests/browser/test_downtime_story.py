@@ -47,8 +47,10 @@ def sign_in(page, base: str, username: str, password: str) -> None:
 
 
 def confirm(page, password: str, button: str) -> None:
-    page.get_by_label("Your password").fill(password)
-    page.get_by_role("button", name=button).click()
+    """Fill the password of the form whose button this is, and send it."""
+    pressed = page.get_by_role("button", name=button)
+    page.locator("form", has=pressed).get_by_label("Your password").fill(password)
+    pressed.click()
 
 
 @pytest.fixture
