@@ -1,6 +1,6 @@
 """Ward packs assembled from separately rendered, cached parts.
 
-1. Read the ward's content from the mirror (``content.ward_content``).
+1. Read the ward's content from the mirror (``patients.summary.ward_content``).
 2. Render the cover, the census and each patient's section as separate
    PDFs. A part whose content, language and templates are unchanged comes
    from the cache: its file is named by the hash of exactly those.
@@ -34,8 +34,7 @@ from django.utils.translation import gettext_lazy
 
 from downtime.models import Downtime
 from patients.models import Encounter, Location
-from printouts import pdf
-from printouts.content import (
+from patients.summary import (
     WardContent,
     clinic_content,
     clinic_sources,
@@ -44,6 +43,7 @@ from printouts.content import (
     ward_content,
     ward_sources,
 )
+from printouts import pdf
 from printouts.selectors import BinderChanges
 from printouts.templatetags.packs import when
 
@@ -511,7 +511,8 @@ def template_version() -> str:
         APP / "templatetags" / "packs.py",
         APP / "pdf.py",  # barcodes and the MAR grid are drawn there
         settings.BASE_DIR / "config" / "invisible.py",  # how invisible text shows
-        APP / "content.py",  # what is read: a new field changes every pack
+        # What is read: a new field changes every pack.
+        *sorted((settings.BASE_DIR / "patients" / "summary").glob("*.py")),
         settings.BASE_DIR / "patients" / "units.py",
         *sorted(settings.BASE_DIR.glob("locale/*/LC_MESSAGES/django.mo")),
     ]
