@@ -2,6 +2,7 @@ from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
 from patients.signals import patient_merged
+from printouts.marking import marking_source_register
 
 
 class DowntimeConfig(AppConfig):
@@ -10,6 +11,12 @@ class DowntimeConfig(AppConfig):
 
     def ready(self) -> None:
         patient_merged.connect(_merged, dispatch_uid="downtime-journal-merge")
+        # The app that declares downtimes drives the one that prints: packs
+        # learn from here what to say of a downtime; printouts imports
+        # nothing of this app.
+        from downtime.selectors import downtime_marking_now
+
+        marking_source_register(downtime_marking_now)
 
 
 def _merged(sender, *, merged, survivor, **kwargs) -> None:

@@ -16,6 +16,7 @@ from downtime.models import (
 )
 from patients.models import Encounter, FeedState, Location, Patient
 from patients.selectors import freshness_level, mirror_as_of
+from printouts.marking import Marking
 from printouts.models import Pack
 from printouts.selectors import PackRow, pack_rows
 from stations.selectors import (
@@ -40,6 +41,21 @@ def heartbeat_age() -> dt.timedelta | None:
 def downtime_active() -> Downtime | None:
     """The downtime in progress (in downtime or in recovery), if any."""
     return Downtime.objects.filter(state__in=Downtime.ACTIVE).first()
+
+
+def downtime_marking(downtime: Downtime | None) -> Marking | None:
+    """What packs made during ``downtime`` say of it on paper: they are
+    marked in the downtime proper only; in recovery the EHR is back and the
+    packs are ordinary."""
+    if downtime is None or downtime.state != Downtime.State.DOWNTIME:
+        return None
+    return Marking(drill=downtime.drill, frozen_at=downtime.frozen_at)
+
+
+def downtime_marking_now() -> Marking | None:
+    """The marking of a pack made now: what ``printouts`` calls
+    (registered in ``DowntimeConfig.ready``)."""
+    return downtime_marking(downtime_active())
 
 
 @dataclass

@@ -19,7 +19,7 @@ from accounts.services import access_denied, access_record
 from patients.forms import SearchForm
 from patients.models import Encounter, LabOrder, Location
 from patients.selectors import feed_states, vital_trends, ward_counts
-from printouts.content import census_row, clinic_content, stay_sections
+from patients.summary import census_row, clinic_content, stay_sections
 from printouts.selectors import newest_ready
 
 APPOINTMENTS = (Role.NURSE, Role.CLERK, Role.IT)

@@ -1,6 +1,6 @@
 """Ward packs assembled from separately rendered, cached parts.
 
-1. Read the ward's content from the mirror (``content.ward_content``).
+1. Read the ward's content from the mirror (``patients.summary.ward_content``).
 2. Render the cover, the census and each patient's section as separate
    PDFs. A part whose content, language and templates are unchanged comes
    from the cache: its file is named by the hash of exactly those.
@@ -32,10 +32,8 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from downtime.models import Downtime
 from patients.models import Encounter, Location
-from printouts import pdf
-from printouts.content import (
+from patients.summary import (
     WardContent,
     clinic_content,
     clinic_sources,
@@ -44,6 +42,8 @@ from printouts.content import (
     ward_content,
     ward_sources,
 )
+from printouts import pdf
+from printouts.marking import Marking
 from printouts.selectors import BinderChanges
 from printouts.templatetags.packs import when
 
@@ -74,15 +74,16 @@ def ward_pack(
     generated_at: dt.datetime,
     language: str,
     lagging: Sequence[tuple[str, dt.datetime | None]] = (),
-    downtime: Downtime | None = None,
+    marking: Marking | None = None,
     use_cache: bool = True,
 ) -> Document:
     """``lagging``: feeds older than ``as_of`` (``lagging_feeds``);
-    ``downtime``: the active one (``downtime_active``), if any."""
+    ``marking``: what the pages say of a downtime in progress
+    (``marking.marking_now``), if any."""
     with translation.override(language):
         content = ward_content(ward=ward, now=generated_at)
         cached = _cached_parts(content, language)
-        times = _times(as_of, generated_at, lagging, downtime)
+        times = _times(as_of, generated_at, lagging, marking)
         cover = {
             **_context(content, language),
             "patients": len(content.patients),
@@ -147,7 +148,7 @@ def transfer_summary(
     generated_at: dt.datetime,
     language: str,
     lagging: Sequence[tuple[str, dt.datetime | None]] = (),
-    downtime: Downtime | None = None,
+    marking: Marking | None = None,
 ) -> Document:
     """One patient's summary to go with them to another hospital: their
     section of the ward pack (the same cached part, so it takes no render
@@ -164,7 +165,7 @@ def transfer_summary(
         }
         part = _part("patient.html", {**context, "p": section})
         title = _("TRANSFER SUMMARY · %(ward)s") % {"ward": ward.name}
-        times = _times(as_of, generated_at, lagging, downtime)
+        times = _times(as_of, generated_at, lagging, marking)
         document = _stamped([part], title, times)
         document.rendered, document.cached = part.rendered, part.cached
         document.patients = 1
@@ -194,7 +195,7 @@ def ward_changes(
     as_of: dt.datetime,
     generated_at: dt.datetime,
     language: str,
-    downtime: Downtime | None = None,
+    marking: Marking | None = None,
 ) -> Document:
     """The pages of a ward pack (``pack_pdf``) that a binder printed before
     lacks, as they are in the pack, behind a cover that lists the beds and
@@ -222,7 +223,7 @@ def ward_changes(
         }
         cover = _part("changes.html", context, cached=False)
         title = _("CHANGES · %(ward)s") % {"ward": ward.name}
-        times = _times(as_of, generated_at, (), downtime)
+        times = _times(as_of, generated_at, (), marking)
         cover = _stamped([cover], title, times, numbered=False)
     ranges = [changes.census] if changes.census else []
     ranges += [change.pages for change in changes.changed]
@@ -238,12 +239,12 @@ def clinic_list(
     generated_at: dt.datetime,
     language: str,
     lagging: Sequence[tuple[str, dt.datetime | None]] = (),
-    downtime: Downtime | None = None,
+    marking: Marking | None = None,
     use_cache: bool = True,
 ) -> Document:
     """A clinic's appointments of one day, as a call list."""
     with translation.override(language):
-        times = _times(as_of, generated_at, lagging, downtime)
+        times = _times(as_of, generated_at, lagging, marking)
         name, context = _clinic_part(clinic, day, language)
         context["downtime"] = _marking_text(times)
         part = _part(name, context, use_cache)
@@ -418,15 +419,15 @@ def ward_digests(
     now: dt.datetime,
     language: str,
     wards: Iterable[int] | None = None,
-    downtime: Downtime | None = None,
+    marking: Marking | None = None,
 ) -> dict[int, str]:
     """Per ward, the digest of what its pack would show if rendered now
-    (during ``downtime``, the active one): it changes whenever the content
-    can. Reads no content, renders nothing."""
+    (``marking``: that of a downtime in progress): it changes whenever the
+    content can. Reads no content, renders nothing."""
     sources = ward_sources(now=now, wards=wards)
-    marking = _marking(downtime)
+    shown = _marking_values(marking)
     return {
-        ward: _versioned(digest, language, marking) for ward, digest in sources.items()
+        ward: _versioned(digest, language, shown) for ward, digest in sources.items()
     }
 
 
@@ -435,14 +436,13 @@ def clinic_digests(
     day: dt.date,
     language: str,
     clinics: Iterable[int] | None = None,
-    downtime: Downtime | None = None,
+    marking: Marking | None = None,
 ) -> dict[int, str]:
     """Per clinic, the digest of its call list of ``day``, as ``ward_digests``."""
     sources = clinic_sources(day=day, clinics=clinics)
-    marking = _marking(downtime)
+    shown = _marking_values(marking)
     return {
-        place: _versioned(digest, language, marking)
-        for place, digest in sources.items()
+        place: _versioned(digest, language, shown) for place, digest in sources.items()
     }
 
 
@@ -511,7 +511,8 @@ def template_version() -> str:
         APP / "templatetags" / "packs.py",
         APP / "pdf.py",  # barcodes and the MAR grid are drawn there
         settings.BASE_DIR / "config" / "invisible.py",  # how invisible text shows
-        APP / "content.py",  # what is read: a new field changes every pack
+        # What is read: a new field changes every pack.
+        *sorted((settings.BASE_DIR / "patients" / "summary").glob("*.py")),
         settings.BASE_DIR / "patients" / "units.py",
         *sorted(settings.BASE_DIR.glob("locale/*/LC_MESSAGES/django.mo")),
     ]
@@ -546,23 +547,22 @@ def _times(
     as_of: dt.datetime,
     generated_at: dt.datetime,
     lagging: Sequence[tuple[str, dt.datetime | None]],
-    downtime: Downtime | None = None,
+    marking: Marking | None = None,
 ) -> dict:
     return {
         "as_of": _iso(as_of),
         "generated_at": _iso(generated_at),
         "lagging": [(name, at and _iso(at)) for name, at in lagging],
-        "downtime": _marking(downtime),
+        "downtime": _marking_values(marking),
     }
 
 
-def _marking(downtime: Downtime | None) -> dict | None:
-    """What a pack shows of ``downtime``: packs are marked in the downtime
-    proper only; in recovery the EHR is back and the packs are ordinary."""
-    if downtime is None or downtime.state != Downtime.State.DOWNTIME:
+def _marking_values(marking: Marking | None) -> dict | None:
+    """The marking as the pages' context and the digests hold it."""
+    if marking is None:
         return None
-    frozen_at = downtime.frozen_at
-    return {"drill": downtime.drill, "frozen_at": frozen_at and _iso(frozen_at)}
+    frozen_at = marking.frozen_at
+    return {"drill": marking.drill, "frozen_at": frozen_at and _iso(frozen_at)}
 
 
 def _iso(moment: dt.datetime) -> str:

@@ -125,7 +125,7 @@ class BinderChange:
     bed: str
     name: str
     mrn: str
-    # What changed: "new", "left" or facets of ``content.FACETS``
+    # What changed: "new", "left" or facets of ``patients.summary.FACETS``
     # ("details"; "layout" when only the way it is printed did).
     reasons: list[str]
     # Its pages: in the new pack; for a patient who left, in the print before.

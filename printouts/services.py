@@ -17,11 +17,10 @@ from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from downtime.models import Downtime
-from downtime.selectors import downtime_active
 from patients.models import Encounter, Location
 from patients.selectors import lagging_feeds, mirror_as_of
 from printouts import documents, pdf
+from printouts.marking import Marking, marking_now
 from printouts.models import Pack, PackPrint, Printout
 from printouts.pdf import RenderError
 from printouts.published import labels_publish, printouts_prune
@@ -118,7 +117,7 @@ def _render(pack: Pack, *, use_cache: bool) -> Pack:
         "language": pack.language,
         "lagging": lagging_feeds(as_of),
         # Read once: the pages and the digest say the same of it.
-        "downtime": downtime_active(),
+        "marking": marking_now(),
     }
     # The digest before the content: a change in between makes one more
     # render, never a missed one.
@@ -129,7 +128,7 @@ def _render(pack: Pack, *, use_cache: bool) -> Pack:
         generated_at,
         pack.language,
         [place],
-        downtime=times["downtime"],
+        marking=times["marking"],
     )
     digest = digests.get(place, "")  # "": no longer a ward (or clinic)
     if pack.kind == Pack.Kind.WARD:
@@ -447,22 +446,22 @@ def _digests(
     language: str,
     places=None,
     *,
-    downtime: Downtime | EllipsisType | None = ...,
+    marking: Marking | EllipsisType | None = ...,
 ) -> dict[int, str]:
     """The content digests of these places (None: of every ward or clinic).
 
     A pack rendered during a downtime says so on every page: its digest is
-    that of ``downtime`` (not given: of the one active now), so a pack made
+    that of its ``marking`` (not given: the marking of now), so a pack made
     before a downtime began, or during one that has ended, is out of date.
     """
-    if downtime is ...:
-        downtime = downtime_active()
+    if marking is ...:
+        marking = marking_now()
     if kind == Pack.Kind.WARD:
         return documents.ward_digests(
-            now=now, language=language, wards=places, downtime=downtime
+            now=now, language=language, wards=places, marking=marking
         )
     return documents.clinic_digests(
-        day=day, language=language, clinics=places, downtime=downtime
+        day=day, language=language, clinics=places, marking=marking
     )
 
 
@@ -565,7 +564,7 @@ def transfer_summary_printable(
         generated_at=at,
         language=language,
         lagging=lagging_feeds(as_of),
-        downtime=downtime_active(),
+        marking=marking_now(),
     )
     with translation.override(language):
         title = _("TRANSFER SUMMARY · %(ward)s") % {"ward": stay.ward.name}
@@ -629,7 +628,7 @@ def changes_printable(
         as_of=pack.as_of,
         generated_at=pack.generated_at,
         language=pack.language,
-        downtime=downtime_active(),
+        marking=marking_now(),
     )
     top = _printed(printed_by, at, pack.language)
     document.pdf = pdf.stamped(document.pdf, [top], top=True)

@@ -21,7 +21,7 @@ from downtime.models import CensusEntry, DowntimeNumber
 from downtime.numbers import numbers_allocate
 from downtime.services import downtime_close, downtime_declare, downtime_recover
 from patients.models import Encounter, Location, Patient
-from printouts.content import ward_content, ward_sources
+from patients.summary import ward_content, ward_sources
 from printouts.services import pack_path
 from tests.patients.fhir import encounter, location
 from tests.printouts.conftest import load

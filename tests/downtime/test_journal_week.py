@@ -33,7 +33,7 @@ from patients.demo.hospital import demo_hospital
 from patients.ingest.sources import from_resources
 from patients.models import Encounter, Location, Patient
 from patients.services import fhir_load_import
-from printouts.content import ward_content, ward_sources
+from patients.summary import ward_content, ward_sources
 from printouts.models import Pack
 from printouts.services import pack_path, pack_render, packs_due
 from tests.printouts.pdfs import page_texts

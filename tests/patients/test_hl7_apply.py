@@ -437,7 +437,7 @@ def test_after_a_merge_an_order_is_found_under_the_surviving_patient():
 def test_a_withdrawn_result_leaves_the_pages():
     from django.utils import timezone
 
-    from printouts.content import stay_sections
+    from patients.summary import stay_sections
 
     wards("WARD-A")
     receive(adt("A01", "C1"))

@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from downtime.models import Downtime
+from downtime.selectors import downtime_marking
 from patients.models import Location
 from printouts import documents
 from printouts.models import Pack
@@ -99,7 +100,7 @@ def pack_of(ward, downtime: Downtime | None, language="en") -> documents.Documen
         as_of=AS_OF,
         generated_at=GENERATED,
         language=language,
-        downtime=downtime,
+        marking=downtime_marking(downtime),
     )
 
 
@@ -155,7 +156,8 @@ def test_the_digest_tells_a_downtime_from_a_drill_and_from_none(small_ward):
     now = timezone.now()
 
     def digest(downtime: Downtime | None) -> str:
-        digests = documents.ward_digests(now=now, language="en", downtime=downtime)
+        marking = downtime_marking(downtime)
+        digests = documents.ward_digests(now=now, language="en", marking=marking)
         return digests[small_ward.pk]
 
     real, drill = in_downtime(), in_downtime(drill=True)
