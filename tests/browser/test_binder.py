@@ -1,6 +1,7 @@
 """A clerk keeps the ward's binder current over a long downtime: the full
 pack once, then only the pages that changed, from the clerk's page in a
-real browser against the real web server."""
+real browser against the real web server, the render done by a real
+Celery worker."""
 
 import io
 import re
@@ -14,7 +15,7 @@ from printouts.models import PackPrint
 from tests.browser.conftest import ARTIFACTS
 from tests.printouts.test_changes import a_shift_later, patient_pages, ward  # noqa: F401 - the fixture
 from tests.printouts.test_views import ready
-from tests.processes import app_env, web_server
+from tests.processes import app_env, celery_worker, redis_server, web_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,9 +39,24 @@ def test_a_clerk_prints_the_pack_once_then_only_what_changed(
 ):
     settings.PACK_DIR = tmp_path / "packs"  # where the web server reads them
     password = {c.username: c.password for c in demo_accounts_ensure()}["clerk"]
-    env = app_env(DATABASE_URL=test_database_url, DATA_DIR=str(tmp_path))
     ready(ward)
-    with web_server(env=env, log=tmp_path / "web.log") as base:
+    with (
+        redis_server(tmp_path) as (broker, _redis),
+        celery_worker(
+            broker_url=broker,
+            database_url=test_database_url,
+            log=tmp_path / "worker.log",
+            extra_env={"DATA_DIR": str(tmp_path)},
+        ),
+        web_server(
+            env=app_env(
+                DATABASE_URL=test_database_url,
+                DATA_DIR=str(tmp_path),
+                CELERY_BROKER_URL=broker,
+            ),
+            log=tmp_path / "web.log",
+        ) as base,
+    ):
         page.goto(f"{base}/accounts/login/")
         page.get_by_label("Username").fill("clerk")
         page.get_by_label("Password").fill(password)
@@ -54,9 +70,13 @@ def test_a_clerk_prints_the_pack_once_then_only_what_changed(
         page.get_by_text(re.compile("Binder: printed in full .* by")).wait_for()
         page.get_by_text("Binder up to date").wait_for()
 
+        # A shift later; the clerk asks for a render, which the worker does,
+        # and the page (refreshing itself meanwhile) offers the changes.
         a_shift_later()
-        ready(ward)
-        page.reload()
+        page.get_by_role("button", name="Render now").click()
+        page.get_by_role("link", name=re.compile(r"Print changes \(3 beds\)")).wait_for(
+            timeout=90_000
+        )
         changes = follow(page, r"Print changes \(3 beds\)")
         page.reload()
         page.get_by_text(re.compile("Binder: changes printed .* by")).wait_for()
