@@ -17,6 +17,13 @@ def permission_denied(request: HttpRequest, exception: Exception) -> HttpRespons
     return render(request, "403.html", status=403)
 
 
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A form sent without its valid token: most often a page left open
+    past the sign-in that made a new one. Says what to do; never echoes
+    Django's reason, which is for developers."""
+    return render(request, "csrf.html", status=403)
+
+
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """One page for a missing patient and another ward's: it says neither
     which, and never echoes the address or the reason."""

@@ -2,12 +2,13 @@
 saying no more than they should."""
 
 import pytest
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from accounts.models import AccessLog
 from config.errors import server_error
 from downtime.services import downtime_declare
+from printouts.models import Pack
 from tests.patients.test_pages import mrn, wards  # noqa: F401 - the fixture
 from tests.printouts.test_views import person
 
@@ -84,3 +85,23 @@ def test_the_500_page_renders_without_the_database():
     assert page.status_code == 500
     assert "Something went wrong" in page.content.decode()
     assert HOME in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_form_sent_without_its_token_gets_a_page_saying_what_to_do(
+    wards,  # noqa: F811
+):
+    ward_a, _ward_b = wards
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(person("claire", "clerk", ward_a))
+
+    page = browser.post(reverse("printouts:render", args=[ward_a.pk]))
+
+    text = page.content.decode()
+    assert page.status_code == 403
+    assert "The form was not sent" in text
+    assert "Nothing was saved." in text
+    assert HOME in text
+    assert "Skip to content" in text  # the site's page
+    assert "CSRF" not in main(text)  # Django's reason is for developers
+    assert not Pack.objects.exists()
