@@ -65,6 +65,7 @@ class AccessLog(models.Model):
         TRANSFER = "transfer", _("Transfer summary")
         CHANGES = "changes", _("Pack of changes since the last print")
         CALLS = "calls", _("Postponement call list")
+        JOURNAL = "journal", _("Census journal")
         RENDER = "render", _("Render requested")
         WORKLIST = "worklist", _("Recovery worklist")
         REPORT = "report", _("Downtime report")

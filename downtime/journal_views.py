@@ -48,9 +48,9 @@ from downtime.selectors import (
 from patients.models import Location
 
 STAFF = (Role.NURSE, Role.CLERK, Role.IT)
-# Seeing the journal is seeing the ward's census: logged as such, with a
-# target that says it was the journal.
-ACTION = AccessLog.Action.CENSUS
+# The journal's pages and entries, logged as what they are: the census
+# journal of a ward (its target names the ward).
+ACTION = AccessLog.Action.JOURNAL
 Kind = CensusEntry.Kind
 
 

@@ -90,7 +90,7 @@ def test_a_ward_nurse_sees_the_wards_entries_with_their_corrections(
     assert text.index("BED-1") < text.index("right bed: BED-3")
     assert "Marie Dupont" in text
     assert reverse("downtime:journal-correct", args=[a.pk, moved.pk]) in text
-    log = AccessLog.objects.filter(action="census").latest("at")
+    log = AccessLog.objects.filter(action="journal").latest("at")
     assert (log.outcome, log.target) == ("allowed", f"journal ward {a.pk}")
     assert sorted(log.patients) == sorted([moved.patient_id, admitted.patient_id])
     # The receiving ward's journal shows the transfer too.
