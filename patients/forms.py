@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from patients.ingest.values import search_key
 from patients.models import Encounter
+from patients.summary import journal_name
 
 DATE_FORMATS = ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y-%m-%d")
 
@@ -33,7 +34,22 @@ class SearchForm(forms.Form):
         condition = Q()
         for word in words:
             condition &= Q(patient__name_search__contains=word)
-        return "name", stays.filter(condition)
+        return "name", stays.filter(condition | Q(pk__in=_corrected(stays, words)))
+
+
+def _corrected(stays: QuerySet[Encounter], words: list[str]) -> list[int]:
+    """The stays whose name the census journal corrected to one matching
+    every word: the mirror keeps the EHR's name, the census shows the
+    corrected one. Few stays have marks; their names are matched here."""
+    found = []
+    for pk, marks, family, given in stays.exclude(marks=[]).values_list(
+        "pk", "marks", "patient__family", "patient__given"
+    ):
+        family, given = journal_name(marks, family, given)
+        key = search_key(given, family)
+        if all(word in key for word in words):
+            found.append(pk)
+    return found
 
 
 def _date(text: str) -> dt.date | None:

@@ -12,6 +12,7 @@ from patients.summary.facets import FACETS, section_facets
 from patients.summary.sections import (
     WardContent,
     census_row,
+    journal_name,
     stay_sections,
     ward_content,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "clinic_content",
     "clinic_sources",
     "due_hours",
+    "journal_name",
     "section_facets",
     "stay_sections",
     "ward_content",

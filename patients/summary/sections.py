@@ -140,15 +140,17 @@ def stay_sections(
 def _name_alerts(stays: list[Encounter]) -> dict[tuple[int, int], list[str]]:
     """(ward, patient): the beds of the other patients of the ward's census
     whose family name is like this one's (``patients.names``), whichever
-    of the ward's stays were asked for."""
+    of the ward's stays were asked for; a name as the census journal
+    corrected it."""
     wards = {stay.ward_id for stay in stays if stay.ward_id}
     on_wards = defaultdict(list)
-    for ward, patient, family, bed in (
+    for ward, patient, family, marks, bed in (
         Encounter.objects.on_census()
         .filter(ward__in=wards)
-        .values_list("ward_id", "patient_id", "patient__family", "bed__name")
+        .values_list("ward_id", "patient_id", "patient__family", "marks", "bed__name")
         .order_by("pk")
     ):
+        family, _given = journal_name(marks, family, "")
         on_wards[ward].append(((ward, patient), family, bed or "-"))
     alerts = {}
     for people in on_wards.values():
@@ -175,7 +177,7 @@ def _summary(stay: Encounter, now: dt.datetime, related: dict) -> dict:
         if flag.kind == Flag.Kind.CODE_STATUS:
             limited = limited or not is_full_code(flag)
     diet = [stay.diet] if stay.diet else []
-    family, given = _journal_name(stay.marks, patient.family, patient.given)
+    family, given = journal_name(stay.marks, patient.family, patient.given)
     return {
         "patient_id": patient.pk,
         "name": f"{family.upper()}, {given}",
@@ -211,7 +213,7 @@ def _summary(stay: Encounter, now: dt.datetime, related: dict) -> dict:
     }
 
 
-def _journal_name(marks: list[dict], family: str, given: str) -> tuple[str, str]:
+def journal_name(marks: list[dict], family: str, given: str) -> tuple[str, str]:
     """The name as the journal's corrections give it, else the mirror's."""
     for mark in marks:
         if mark["kind"] == "correction" and not mark["void"]:

@@ -5,6 +5,7 @@ import datetime as dt
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.selectors import user_stays
@@ -457,3 +458,33 @@ def test_an_entry_in_error_never_leaves_two_patients_in_one_bed(hospital):
         void=True,
     )
     assert census(a) == [(number.number, "BED-1"), ("MRN-4712", "BED-2")]
+
+
+def test_a_name_the_journal_corrects_is_the_one_alerts_and_search_use(hospital, client):
+    """WARD-A's PEETERS in BED-1, and another Peeters transferred in: both
+    are flagged; once the journal corrects the newcomer's name, neither, and
+    a search finds the newcomer by the corrected name."""
+    a = hospital["a"]
+    moved = journal_transfer(
+        downtime=hospital["downtime"],
+        user=hospital["ivan"],
+        patient=who("MRN-9"),
+        ward=a,
+        bed=bed("BED-3"),
+        occurred_at=ago(10),
+    )
+
+    def alerts() -> dict[str, list[str]]:
+        return {p["mrn"]: p["name_alert"] for p in ward_content(ward=a).patients}
+
+    assert alerts()["MRN-4711"] == ["BED-3"]
+    assert alerts()["MRN-9"] == ["BED-1"]
+
+    journal_correct(entry=moved, user=hospital["ivan"], family="Verbeke")
+
+    assert alerts()["MRN-4711"] == []
+    assert alerts()["MRN-9"] == []
+    client.force_login(hospital["ann"])
+    found = client.post(reverse("patients:search"), {"q": "verbeke"})
+    assert "MRN-9" in found.content.decode()
+    assert "MRN-4711" not in found.content.decode()
