@@ -8,10 +8,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from downtime.selectors import downtime_feeds_isolated
 from patients.ingest.fhir import Importer, Summary, fhir_import
 from patients.ingest.pull import FhirClient, PullError, PullStopped, fhir_pull
 from patients.ingest.sources import Item, Load, Unreadable, read_json, read_paths
+from patients.isolation import inbound_feeds_isolated
 from patients.models import FeedState, QuarantinedResource
 
 Progress = Callable[[int], None]
@@ -74,7 +74,7 @@ def fhir_server_pull(
     where it was, so the next pull does the same window again. While a
     downtime isolates the feeds it refuses before contacting the server.
     """
-    if downtime_feeds_isolated():
+    if inbound_feeds_isolated():
         refusal = FeedsIsolated(
             _(
                 "The inbound feeds are isolated during a downtime: the FHIR server "
@@ -97,7 +97,7 @@ def fhir_server_pull(
             page_size=page_size or settings.FHIR_PAGE_SIZE,
             progress=progress,
             # A downtime that cuts the feeds stops a pull under way, too.
-            stop=downtime_feeds_isolated,
+            stop=inbound_feeds_isolated,
         )
     except PullStopped:
         refusal = FeedsIsolated(

@@ -9,7 +9,7 @@ applied; ``manage.py replay_hl7 --isolated`` applies them once it closes.
 import logging
 import time
 
-from downtime.selectors import downtime_feeds_isolated
+from patients.isolation import inbound_feeds_isolated
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def feeds_isolated(*, fresh: bool = False) -> bool:
     asked_at, isolated = _LAST.get("answer", (None, False))
     if fresh or asked_at is None or now - asked_at >= CHECK_SECONDS:
         was = isolated
-        isolated = downtime_feeds_isolated()
+        isolated = inbound_feeds_isolated()
         _LAST["answer"] = (now, isolated)
         if isolated and not was:
             logger.warning("Inbound feeds isolated: HL7 messages kept, not applied")
