@@ -43,6 +43,9 @@ class CallWindow:
     start: dt.datetime
     end: dt.datetime
     expected: bool  # the end is the downtime's expected end, not the horizon
+    # The expected end is past while the downtime goes on: appointments
+    # after it are not listed until IT sets a new one.
+    passed: bool = False
 
 
 def call_window(*, downtime: Downtime, now: dt.datetime | None = None) -> CallWindow:
@@ -50,7 +53,8 @@ def call_window(*, downtime: Downtime, now: dt.datetime | None = None) -> CallWi
     ``CALLS_HORIZON_DAYS`` from now when it has none."""
     now = now or timezone.now()
     if downtime.expected_end is not None:
-        return CallWindow(downtime.declared_at, downtime.expected_end, True)
+        passed = downtime.expected_end <= now and downtime.state in Downtime.ACTIVE
+        return CallWindow(downtime.declared_at, downtime.expected_end, True, passed)
     horizon = now + dt.timedelta(days=settings.CALLS_HORIZON_DAYS)
     return CallWindow(downtime.declared_at, horizon, False)
 

@@ -228,7 +228,12 @@ def ward_changes(
     ranges = [changes.census] if changes.census else []
     ranges += [change.pages for change in changes.changed]
     data, pages = pdf.assemble([cover.pdf, pdf.pages_of(pack_pdf, ranges)])
-    return Document(data, pages, patients=len(changes.changed))
+    return Document(
+        data,
+        pages,
+        patients=len(changes.changed),
+        patient_ids=[change.id for change in changes.changed + changes.left],
+    )
 
 
 def clinic_list(

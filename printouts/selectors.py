@@ -90,7 +90,7 @@ def _binders(rows: list[PackRow], locations: QuerySet[Location]) -> None:
     printed = pack_prints_last(locations=locations.filter(kind=Location.Kind.WARD))
     for row in rows:
         row.printed = printed.get(row.location.pk)
-        if row.printed and row.ready and row.ready.index:
+        if row.printed and row.printed.index and row.ready and row.ready.index:
             row.changes = binder_changes(index=row.ready.index, since=row.printed.index)
 
 
@@ -120,8 +120,9 @@ def printouts_kept(
 
 @dataclass
 class BinderChange:
-    """One bed whose pages a print of changes replaces (or removes)."""
+    """One patient whose pages a print of changes replaces (or removes)."""
 
+    id: int
     bed: str
     name: str
     mrn: str
@@ -130,6 +131,9 @@ class BinderChange:
     reasons: list[str]
     # Its pages: in the new pack; for a patient who left, in the print before.
     pages: tuple[int, int]
+    # For a patient changed since the print before: the bed and the pages
+    # there, which the binder files and must lose.
+    before: tuple[str, tuple[int, int]] | None = None
 
 
 @dataclass
@@ -165,7 +169,7 @@ def binder_changes(*, index: dict, since: dict) -> BinderChanges:
                 for facet, value in entry["facets"].items()
                 if old["facets"].get(facet) != value
             ] or ["layout"]
-        changed.append(_change(entry, reasons))
+        changed.append(_change(entry, reasons, old))
     left = [_change(entry, ["left"]) for pid, entry in before.items() if pid not in now]
     census = index.get("census")
     census_changed = census and census["digest"] != since.get("census", {}).get(
@@ -178,10 +182,17 @@ def binder_changes(*, index: dict, since: dict) -> BinderChanges:
     )
 
 
-def _change(entry: dict, reasons: list[str]) -> BinderChange:
+def _change(entry: dict, reasons: list[str], old: dict | None = None) -> BinderChange:
     first, last = entry["pages"]
+    before = (old["bed"], tuple(old["pages"])) if old else None
     return BinderChange(
-        entry["bed"], entry["name"], entry["mrn"], reasons, (first, last)
+        entry["id"],
+        entry["bed"],
+        entry["name"],
+        entry["mrn"],
+        reasons,
+        (first, last),
+        before,
     )
 
 
@@ -189,6 +200,20 @@ def pack_print_last(*, location: Location) -> PackPrint | None:
     """The ward's last print from the clerk's page: what its binder holds."""
     return (
         PackPrint.objects.filter(location=location)
+        .select_related("printed_by")
+        .order_by("-printed_at", "-pk")
+        .first()
+    )
+
+
+def pack_print_before(*, printed: PackPrint) -> PackPrint | None:
+    """The ward's print before ``printed``."""
+    return (
+        PackPrint.objects.filter(location=printed.location_id)
+        .filter(
+            Q(printed_at__lt=printed.printed_at)
+            | Q(printed_at=printed.printed_at, pk__lt=printed.pk)
+        )
         .select_related("printed_by")
         .order_by("-printed_at", "-pk")
         .first()

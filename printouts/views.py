@@ -26,6 +26,7 @@ from printouts import documents
 from printouts.models import Pack, PackPrint
 from printouts.selectors import (
     newest_ready,
+    pack_print_before,
     pack_print_last,
     pack_rows,
     paper_language,
@@ -125,7 +126,6 @@ def packs_zip(request: HttpRequest) -> HttpResponse:
                     _render_again(request, pack)  # left out, rendered again
                     continue
                 archive.writestr(f"{pack.pk}-{_file_name(pack)}", data)
-                _printed_in_full(request, pack, now)
     response = HttpResponse(buffer.getvalue(), content_type="application/zip")
     stamp = timezone.localtime(now).strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="packs-{stamp}.zip"'
@@ -149,25 +149,39 @@ def pack_changes_download(request: HttpRequest, pack_id: int) -> HttpResponse:
             request=request, action=AccessLog.Action.CHANGES, target=f"pack {pack_id}"
         )
     since = pack_print_last(location=pack.location)
-    if since is None or not pack.index:
+    if since is None or not pack.index or not since.index:
         messages.warning(request, _("Print this ward's pack in full first."))
         return redirect("printouts:packs")
+    if pack.generated_at < since.pack_generated_at:
+        messages.warning(
+            request,
+            _("A newer pack was printed since: print the changes of the newest pack."),
+        )
+        return redirect("printouts:packs")
+    if since.kind == PackPrint.Kind.CHANGES and since.pack_id == pack.pk:
+        # These changes were printed already: the same again (a print that
+        # failed), against the print they replace.
+        since = pack_print_before(printed=since)
     now = timezone.now()
+    record = {
+        "request": request,
+        "action": AccessLog.Action.CHANGES,
+        "target": f"pack {pack.pk} since print {since.pk if since else '-'}",
+        "locations": [pack.location_id],
+    }
     try:
         with transaction.atomic():
-            document = changes_printable(
+            document = since and changes_printable(
                 pack=pack, since=since, printed_by=_printer(request), at=now
             )
-            if document is None:
+            if not document:
                 messages.info(request, _("Nothing changed since the last print."))
                 return redirect("printouts:packs")
             access_record(
-                request=request,
-                action=AccessLog.Action.CHANGES,
                 outcome=AccessLog.Outcome.ALLOWED,
-                target=f"pack {pack.pk} since print {since.pk}",
-                locations=[pack.location_id],
-                patients=pack.patients,
+                # Those on its pages: the census's, and those who left.
+                patients=sorted(set(pack.patients) | set(document.patient_ids)),
+                **record,
             )
             pack_print_record(
                 pack=pack,
@@ -178,6 +192,7 @@ def pack_changes_download(request: HttpRequest, pack_id: int) -> HttpResponse:
                 pages=document.pages,
             )
     except PackDamaged:
+        access_record(outcome=AccessLog.Outcome.FAILED, **record)
         _render_again(request, pack)
         return redirect("printouts:packs")
     name = _file_name(pack).replace(".pdf", "-changes.pdf")
@@ -185,8 +200,10 @@ def pack_changes_download(request: HttpRequest, pack_id: int) -> HttpResponse:
 
 
 def _printed_in_full(request: HttpRequest, pack: Pack, now) -> None:
-    """A ward pack a clerk (or IT) downloads from this page is what the
-    ward's binder holds from now on; a nurse reading one on screen is not."""
+    """A ward pack a clerk (or IT) opens or downloads from its row is what
+    the ward's binder holds from now on; a nurse reading one on screen is
+    not, nor the ZIP of every pack (a copy kept, not a binder printed): an
+    unrecorded print only makes the next print of changes longer."""
     if pack.kind != Pack.Kind.WARD or not set(user_roles(user=request.user)) & set(
         PRINTERS
     ):

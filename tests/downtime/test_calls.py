@@ -196,6 +196,18 @@ def test_it_chooses_clinics_types_and_urgent_ones(clinics):
     assert listed(it, downtime) == ["a2"]
 
 
+def test_an_expected_end_gone_by_says_so(client, clinics):
+    card, _derm = clinics
+    downtime = declared(hours=60)
+    downtime.expected_end = timezone.now() - dt.timedelta(minutes=5)
+    downtime.save(update_fields=["expected_end"])
+    client.force_login(person("claire", "clerk", card))
+
+    text = client.get(reverse("downtime:calls", args=[downtime.pk])).content.decode()
+
+    assert "The expected end has passed" in text
+
+
 def test_no_expected_end_lists_the_horizon_and_says_so(client, clinics, settings):
     card, _derm = clinics
     settings.CALLS_HORIZON_DAYS = 1

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import AccessLog
-from patients.models import Location
+from patients.models import Location, Patient
 from printouts.models import PackPrint, WardLanguage
 from tests.patients.fhir import allergy, encounter, patient, ward_with_beds
 from tests.printouts.conftest import load
@@ -113,13 +113,46 @@ def test_print_changes_holds_exactly_the_changed_patients_behind_a_cover(client,
     assert (last.kind, last.pages, last.pack) == ("changes", len(texts), second)
     entry = AccessLog.objects.filter(action="changes").get()
     assert entry.outcome == "allowed"
-    assert sorted(entry.patients) == sorted(second.patients)
-    # The binder now holds the new pack: nothing more to print.
+    left = Patient.objects.get(mrn="MRN-p2").pk  # on the cover, so logged
+    assert sorted(entry.patients) == sorted([*second.patients, left])
+    # The binder now holds the new pack: nothing more to print; and if the
+    # printer jammed, the same changes again.
     page = client.get(reverse("printouts:packs")).content.decode()
     assert "Binder up to date" in page
+    assert "Print these changes again" in page
     again = changes(client, second)
-    assert again.status_code == 302
-    assert PackPrint.objects.count() == 2
+    assert again.status_code == 200
+    again_cover = " ".join(page_texts(again.content)[0].split())
+    assert "DUBOIS, Jo MRN-p4 new patient" in again_cover  # the same changes
+    assert "BAERT, Jo" in again_cover
+    assert PackPrint.objects.count() == 3
+
+
+def test_a_patient_moved_to_another_bed_is_taken_out_from_the_old_one(client, ward):
+    client.force_login(person("marie", "clerk", ward))
+    client.get(reverse("printouts:download", args=[ready(ward).pk]))
+    load([encounter("e1", "p1", bed="bed-4")])  # ADAMS from bed 1 to bed 4
+
+    cover = " ".join(page_texts(changes(client, ready(ward)).content)[0].split())
+
+    assert "BED-4 ADAMS, Jo MRN-p1 moved bed BED-1: pages 3" in cover
+
+
+def test_an_older_pack_is_not_printed_against_a_newer_print(client, ward):
+    client.force_login(person("marie", "clerk", ward))
+    older = ready(ward)
+    a_shift_later()
+    client.get(reverse("printouts:download", args=[ready(ward).pk]))
+
+    assert changes(client, older).status_code == 302
+    assert PackPrint.objects.count() == 1
+
+
+def test_the_zip_of_every_pack_is_a_copy_not_a_binder_printed(client, ward):
+    ready(ward)
+    client.force_login(person("ivan", "it"))
+    assert client.get(reverse("printouts:zip")).status_code == 200
+    assert not PackPrint.objects.exists()
 
 
 def test_without_a_print_the_ward_is_asked_to_print_in_full(client, ward):
