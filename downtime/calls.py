@@ -202,9 +202,16 @@ def call_record(
         )
     if outcome != Outcome.POSTPONED:
         new_date = None
+    patient, clinic = appointment.patient, appointment.clinic
     call = Call(
         downtime=downtime,
         appointment=appointment,
+        patient=patient,
+        patient_name=worklist_name(patient),
+        mrn=patient.mrn,
+        clinic=clinic,
+        clinic_name=clinic.name if clinic else "",
+        appointment_at=appointment.starts_at,
         outcome=outcome,
         new_date=new_date,
         note=note.strip()[:255],
@@ -268,20 +275,20 @@ def worklist_add_calls(*, downtime: Downtime) -> int:
     if items.exists():
         return 0
     now = timezone.now()
-    latest: dict[int, Call] = {}
-    tries: dict[int, int] = defaultdict(int)
-    for call in (
-        Call.objects.filter(downtime=downtime, appointment__isnull=False)
-        .select_related("downtime", "appointment__patient", "appointment__clinic")
-        .order_by("called_at", "pk")
-    ):
-        latest[call.appointment_id] = call
-        tries[call.appointment_id] += call.outcome == Outcome.NOT_REACHED
+    latest: dict[tuple, Call] = {}
+    tries: dict[tuple, int] = defaultdict(int)
+    for call in Call.objects.filter(downtime=downtime).order_by("called_at", "pk"):
+        # An appointment the EHR removed since is still known by its copy.
+        key = (call.appointment_id, "", "", None)
+        if call.appointment_id is None:
+            key = (None, call.mrn, call.clinic_name, call.appointment_at)
+        latest[key] = call
+        tries[key] += call.outcome == Outcome.NOT_REACHED
     made = [
         _scheduling_item(
-            downtime, call.appointment, call_to_reschedule(call, tries[pk]), now
+            downtime, _called(call), call_to_reschedule(call, tries[key]), now
         )
-        for pk, call in latest.items()
+        for key, call in latest.items()
         if call.outcome in (Outcome.POSTPONED, Outcome.NOT_REACHED)
     ]
     clinics = _postponed_clinics(
@@ -293,47 +300,86 @@ def worklist_add_calls(*, downtime: Downtime) -> int:
         .select_related("patient", "clinic")
     )
     made += [
-        _scheduling_item(downtime, appointment, _never_called(appointment), now)
+        _scheduling_item(
+            downtime, _booked(appointment), _never_called(_booked(appointment)), now
+        )
         for appointment in uncalled
     ]
     WorklistItem.objects.bulk_create(made)
     return len(made)
 
 
-def _scheduling_item(
-    downtime: Downtime, appointment: Appointment, what: str, now: dt.datetime
-) -> WorklistItem:
+@dataclass(frozen=True)
+class _Booked:
+    """What the schedulers need of an appointment: from the mirror, or from
+    a call's copy when the EHR removed it since."""
+
+    clinic: Location | None
+    clinic_name: str
+    patient_id: int | None
+    patient_name: str
+    mrn: str
+    starts_at: dt.datetime | None
+
+
+def _booked(appointment: Appointment) -> _Booked:
     patient, clinic = appointment.patient, appointment.clinic
+    return _Booked(
+        clinic,
+        clinic.name if clinic else "",
+        patient.pk,
+        worklist_name(patient),
+        patient.mrn,
+        appointment.starts_at,
+    )
+
+
+def _called(call: Call) -> _Booked:
+    return _Booked(
+        call.clinic,
+        call.clinic_name,
+        call.patient_id,
+        call.patient_name,
+        call.mrn,
+        call.appointment_at,
+    )
+
+
+def _scheduling_item(
+    downtime: Downtime, booked: _Booked, what: str, now: dt.datetime
+) -> WorklistItem:
     return WorklistItem(
         downtime=downtime,
         worklist=WorklistItem.Worklist.SCHEDULING,
-        location=clinic,
-        ward=clinic.name if clinic else "",
-        patient=patient,
-        patient_name=worklist_name(patient),
-        mrn=patient.mrn,
+        location=booked.clinic,
+        ward=booked.clinic_name,
+        patient_id=booked.patient_id,
+        patient_name=booked.patient_name,
+        mrn=booked.mrn,
         what=what[:512],
         added_at=now,
     )
 
 
-def _appointment_values(appointment: Appointment) -> dict:
+def _appointment_values(booked: _Booked) -> dict:
     return {
-        "clinic": appointment.clinic.name if appointment.clinic else "?",
-        "time": timezone.localtime(appointment.starts_at).strftime("%d/%m %H:%M"),
+        "clinic": booked.clinic_name or "?",
+        "time": timezone.localtime(booked.starts_at).strftime("%d/%m %H:%M")
+        if booked.starts_at
+        else "?",
     }
 
 
-def _never_called(appointment: Appointment) -> str:
+def _never_called(booked: _Booked) -> str:
     return _(
         "Check: %(clinic)s, %(time)s; the patient was never called. "
         "Reschedule unless they came."
-    ) % _appointment_values(appointment)
+    ) % _appointment_values(booked)
 
 
 def call_to_reschedule(call: Call, tries: int) -> str:
     """What the scheduler does in the EHR for the appointment, in local time."""
-    values = {**_appointment_values(call.appointment), "tries": tries}
+    values = {**_appointment_values(_called(call)), "tries": tries}
     if call.outcome == Outcome.NOT_REACHED:
         return (
             _("Reschedule: %(clinic)s, %(time)s; patient not reached (%(tries)d tries)")

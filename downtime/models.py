@@ -476,8 +476,9 @@ class Call(models.Model):
         on_delete=models.PROTECT,
         related_name="calls",
     )
-    # The mirror's appointment; kept even if the EHR later removes it (the
-    # call happened), with the patient it was for.
+    # The mirror's appointment; the call is kept if the EHR later removes
+    # it (a delete, a merge), with what the schedulers need of it, copied
+    # when the call was made.
     appointment = models.ForeignKey(
         "patients.Appointment",
         verbose_name=_("appointment"),
@@ -485,6 +486,24 @@ class Call(models.Model):
         null=True,
         related_name="+",
     )
+    patient = models.ForeignKey(
+        "patients.Patient",
+        verbose_name=_("patient"),
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+    )
+    patient_name = models.CharField(_("patient"), max_length=255, blank=True)
+    mrn = models.CharField(_("MRN"), max_length=64, blank=True)
+    clinic = models.ForeignKey(
+        "patients.Location",
+        verbose_name=_("clinic"),
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+    )
+    clinic_name = models.CharField(_("clinic"), max_length=255, blank=True)
+    appointment_at = models.DateTimeField(_("appointment at"), null=True)
     outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices)
     new_date = models.DateField(_("new date"), null=True, blank=True)
     note = models.CharField(_("note"), max_length=255, blank=True)

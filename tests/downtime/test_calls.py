@@ -401,6 +401,9 @@ def test_recovery_makes_the_schedulers_worklist(clinics):
         downtime=downtime, appointment=by_id("a3"), user=it, outcome="not_reached"
     )
     call_record(downtime=downtime, appointment=by_id("a9"), user=it, outcome="urgent")
+    # The EHR removes the postponed appointment meanwhile (a merge, a delete):
+    # its patient must still reach the schedulers.
+    by_id("a1").delete()
 
     downtime_recover(downtime=downtime, user=it, why="EHR back")
 
