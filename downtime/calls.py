@@ -277,7 +277,8 @@ def worklist_add_calls(*, downtime: Downtime) -> int:
     now = timezone.now()
     latest: dict[tuple, Call] = {}
     tries: dict[tuple, int] = defaultdict(int)
-    for call in Call.objects.filter(downtime=downtime).order_by("called_at", "pk"):
+    calls = Call.objects.filter(downtime=downtime).select_related("clinic")
+    for call in calls.order_by("called_at", "pk"):
         # An appointment the EHR removed since is still known by its copy.
         key = (call.appointment_id, "", "", None)
         if call.appointment_id is None:
