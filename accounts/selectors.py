@@ -15,6 +15,12 @@ def user_roles(*, user: AbstractBaseUser) -> list[Role]:
     return list(user._roles)
 
 
+def user_name(*, user: AbstractBaseUser) -> str:
+    """A person as paper names them ("Printed by ..."): full name, else the
+    user name."""
+    return user.get_full_name() or user.get_username()
+
+
 def user_locations(*, user: AbstractBaseUser) -> QuerySet[Location]:
     """The wards and clinics whose patients the user may see: every one for
     IT, else those of the user's memberships. Every view and download of

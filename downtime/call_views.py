@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import roles_required
 from accounts.models import AccessLog, Role
+from accounts.selectors import user_name
 from accounts.services import access_denied, access_record
 from downtime.calls import (
     OPEN,
@@ -131,7 +132,7 @@ def call_list_pdf(request: HttpRequest, downtime_id: int) -> HttpResponse:
         downtime=downtime,
         days=list(days.items()),
         language=paper_language(location=clinic),
-        printed_by=request.user.get_full_name() or request.user.get_username(),
+        printed_by=user_name(user=request.user),
         at=now,
     )
     response = HttpResponse(data, content_type="application/pdf")

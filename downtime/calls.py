@@ -31,7 +31,10 @@ from downtime.models import Call, Downtime, WorklistItem
 from downtime.worklists import worklist_name
 from patients.models import Appointment, Location
 from patients.selectors import mirror_as_of
+from patients.summary.values import iso
 from printouts import pdf
+from printouts.services import printed_line
+from printouts.templatetags.packs import when
 
 Outcome = Call.Outcome
 # Still to call: never called, or called and not reached.
@@ -245,17 +248,10 @@ def calls_pdf(
             },
         )
         data, _fetcher = pdf.html_to_pdf(html)
-        printed = _("Printed by %(name)s at %(time)s") % {
-            "name": printed_by,
-            "time": timezone.localtime(at).strftime("%d/%m/%Y %H:%M"),
-        }
         title = _("POSTPONEMENT CALLS - CONFIDENTIAL")
         as_of = mirror_as_of()
-        fresh = _("Data as of %(time)s") % {
-            "time": timezone.localtime(as_of).strftime("%d/%m/%Y %H:%M")
-            if as_of
-            else "-"
-        }
+        fresh = _("Data as of %(time)s") % {"time": when(iso(as_of)) if as_of else "-"}
+        printed = printed_line(printed_by, at, language)
         data, _pages = pdf.assemble(
             [data],
             [f"{title} · {printed}", fresh],

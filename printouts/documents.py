@@ -104,14 +104,12 @@ def ward_pack(
         )
         document.patients = len(content.patients)
         document.patient_ids = [section["patient_id"] for section in content.patients]
-    page = 1
-    for part, section in zip(parts, [None, None, *content.patients], strict=True):
-        if section is not None:
-            document.sections[section["patient_id"]] = (page, page + part.pages - 1)
-        page += part.pages
-        document.rendered += part.rendered
-        document.cached += part.cached
+    document.rendered = sum(part.rendered for part in parts)
+    document.cached = sum(part.cached for part in parts)
     document.index = _index(parts, content.patients)
+    document.sections = {
+        entry["id"]: tuple(entry["pages"]) for entry in document.index["patients"]
+    }
     return document
 
 

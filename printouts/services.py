@@ -568,12 +568,14 @@ def transfer_summary_printable(
     )
     with translation.override(language):
         title = _("TRANSFER SUMMARY · %(ward)s") % {"ward": stay.ward.name}
-    top = f"{title} · {_printed(printed_by, at, language)}"
+    top = f"{title} · {printed_line(printed_by, at, language)}"
     document.pdf = pdf.stamped(document.pdf, [top], top=True)
     return document
 
 
-def _printed(printed_by: str, at: dt.datetime, language: str) -> str:
+def printed_line(printed_by: str, at: dt.datetime, language: str) -> str:
+    """ "Printed by NAME at TIME", in ``language``: what every sheet a
+    person prints carries on top."""
     with translation.override(language):
         return _("Printed by %(name)s at %(time)s") % {
             "name": printed_by,
@@ -585,7 +587,7 @@ def pack_printable(*, pack: Pack, printed_by: str, at: dt.datetime) -> bytes:
     """The pack's file, checked against its SHA-256, with "printed by NAME at
     TIME" on top of every page: a sheet found later says whose it was."""
     data = published_bytes(pack)
-    return pdf.stamped(data, [_printed(printed_by, at, pack.language)], top=True)
+    return pdf.stamped(data, [printed_line(printed_by, at, pack.language)], top=True)
 
 
 def pack_print_record(
@@ -630,6 +632,6 @@ def changes_printable(
         language=pack.language,
         marking=marking_now(),
     )
-    top = _printed(printed_by, at, pack.language)
+    top = printed_line(printed_by, at, pack.language)
     document.pdf = pdf.stamped(document.pdf, [top], top=True)
     return document

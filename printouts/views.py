@@ -20,7 +20,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import roles_required
 from accounts.models import AccessLog, Role
-from accounts.selectors import user_locations, user_roles, user_stay, user_stays
+from accounts.selectors import (
+    user_locations,
+    user_name,
+    user_roles,
+    user_stay,
+    user_stays,
+)
 from accounts.services import access_denied, access_record
 from printouts import documents
 from printouts.models import Pack, PackPrint
@@ -376,7 +382,7 @@ def form_download(request: HttpRequest, form: str) -> HttpResponse:
 
 def _printer(request: HttpRequest) -> str:
     """The name stamped on what a person prints."""
-    return request.user.get_full_name() or request.user.get_username()
+    return user_name(user=request.user)
 
 
 def _printable(pack: Pack, request: HttpRequest, now) -> bytes:
