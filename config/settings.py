@@ -137,6 +137,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             f"-c lock_timeout={DB_LOCK_TIMEOUT * 1000}",
         ]
     ).strip()
+    # psycopg's own default, which Django turns off: statements sent with
+    # server-side binding (the HL7 listener's, patients/ingest/hl7v2/rows.py)
+    # may be prepared. Django's own queries bind on the client and never are.
+    _options.setdefault("prepare_threshold", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Accounts ------------------------------------------------------------------

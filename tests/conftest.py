@@ -62,6 +62,15 @@ def data_dir(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _feed_freshness_written_anew():
+    """The HL7 listener writes its feed's freshness at most once a second
+    and remembers when it last did; each test's database is new."""
+    from patients.ingest.hl7v2 import inbox
+
+    inbox._FRESH.clear()
+
+
+@pytest.fixture(autouse=True)
 def _hospital_language():
     """Each test ends in the hospital's language: a request's LocaleMiddleware
     leaves this thread in the language the browser asked for."""

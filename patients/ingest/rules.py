@@ -45,7 +45,7 @@ the same mirror.
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -200,12 +200,18 @@ class Claim:
     at: dt.datetime | None
 
 
-def claim_beds(claims: Sequence[Claim]) -> set[int]:
+def claim_beds(
+    claims: Sequence[Claim],
+    *,
+    occupants: Callable[[list[int]], Iterable] | None = None,
+    evict: Callable[[models.Model], None] | None = None,
+) -> set[int]:
     """Settle who holds each bed claimed: the indexes of the ``claims`` that
     get no bed. Occupants that leave theirs are written (no bed, a new
-    hash) here; call inside the transaction that writes the claims."""
-    from patients.models import Encounter
-
+    hash) here; call inside the transaction that writes the claims.
+    ``occupants`` (the stays on the census in some beds, locked) and
+    ``evict`` read and write through the ORM unless given (the HL7
+    listener's own statements)."""
     lost: set[int] = set()
     best: dict[int, int] = {}
     for index, claim in enumerate(claims):
@@ -218,10 +224,7 @@ def claim_beds(claims: Sequence[Claim]) -> set[int]:
         best[claim.bed_id] = index
     if not best:
         return lost
-    occupants = Encounter.objects.select_for_update().filter(
-        bed_id__in=best, status__in=Encounter.ON_CENSUS
-    )
-    for occupant in occupants.order_by("pk"):
+    for occupant in (occupants or _occupants)(sorted(best)):
         index = best[occupant.bed_id]
         claim = claims[index]
         if (occupant.source_type, occupant.source_id) == claim.key:
@@ -229,9 +232,23 @@ def claim_beds(claims: Sequence[Claim]) -> set[int]:
         if is_older(claim.at, occupant.source_updated_at):
             lost.add(index)
             continue
-        occupant.bed = None
-        restamp(occupant, "bed")
+        (evict or _evict)(occupant)
     return lost
+
+
+def _occupants(beds: list[int]):
+    from patients.models import Encounter
+
+    return (
+        Encounter.objects.select_for_update()
+        .filter(bed_id__in=beds, status__in=Encounter.ON_CENSUS)
+        .order_by("pk")
+    )
+
+
+def _evict(occupant: models.Model) -> None:
+    occupant.bed = None
+    restamp(occupant, "bed")
 
 
 def restamp(row: models.Model, *changed: str) -> None:
@@ -255,19 +272,25 @@ def replace_list(
 ) -> int:
     """Remove the ``feed``'s rows of ``patients`` whose source id is not
     ``kept`` and that were not written after ``as_of``; how many."""
-    kept = set(kept)
     patients = sorted(set(patients))
     removed = 0
     for start in range(0, len(patients), 500):
         rows = model.objects.filter(
             patient_id__in=patients[start : start + 500], source_feed=feed
-        ).values_list("pk", "source_id", "source_updated_at")
-        gone = [
-            pk
-            for pk, source_id, updated in rows
-            if source_id not in kept and not is_older(as_of, updated)
-        ]
+        ).only("pk", "source_id", "source_updated_at")
+        gone = left_off(rows, kept, as_of)
         if gone:
             model.objects.filter(pk__in=gone).delete()
             removed += len(gone)
     return removed
+
+
+def left_off(rows: Iterable[models.Model], kept: Iterable[str], as_of) -> list[int]:
+    """The ids of a list's ``rows`` whose source id is not ``kept`` and that
+    were not written after ``as_of``: what a list sent whole removes."""
+    kept = set(kept)
+    return [
+        row.pk
+        for row in rows
+        if row.source_id not in kept and not is_older(as_of, row.source_updated_at)
+    ]

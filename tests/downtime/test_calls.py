@@ -115,7 +115,10 @@ def clinics(db) -> tuple[Location, Location]:
     )
 
 
-def declared(hours: int | None = 60) -> Downtime:
+def declared(hours: int | None = 36) -> Downtime:
+    """An unplanned downtime expected to end in ``hours``: by default,
+    whatever the time of day, after tomorrow's 09:00 and before the 09:00
+    in three days (``clinics``)."""
     end = timezone.now() + dt.timedelta(hours=hours) if hours else None
     return downtime_declare(
         user=person("ivan", "it"),
@@ -145,7 +148,7 @@ def test_the_list_holds_the_booked_non_urgent_appointments_until_the_expected_en
     clinics,
 ):
     card, _derm = clinics
-    downtime = declared(hours=60)
+    downtime = declared(hours=36)
     clerk = person("claire", "clerk", card)
 
     assert listed(clerk, downtime) == ["a1"]  # not urgent, not cancelled, in time
@@ -154,7 +157,7 @@ def test_the_list_holds_the_booked_non_urgent_appointments_until_the_expected_en
 
 def test_the_window_follows_the_expected_end_and_calls_keep_their_outcome(clinics):
     card, _derm = clinics
-    downtime = declared(hours=60)
+    downtime = declared(hours=36)
     clerk = person("claire", "clerk", card)
     call_record(
         downtime=downtime,
@@ -198,7 +201,7 @@ def test_it_chooses_clinics_types_and_urgent_ones(clinics):
 
 def test_an_expected_end_gone_by_says_so(client, clinics):
     card, _derm = clinics
-    downtime = declared(hours=60)
+    downtime = declared(hours=36)
     downtime.expected_end = timezone.now() - dt.timedelta(minutes=5)
     downtime.save(update_fields=["expected_end"])
     client.force_login(person("claire", "clerk", card))

@@ -539,19 +539,20 @@ def test_a_patient_added_meanwhile_by_another_connection_is_found_on_a_second_tr
 
     from django.db import connections
 
-    from patients.ingest.hl7v2 import mirror
+    from patients.ingest.hl7v2 import adt as adt_events
+    from patients.ingest.hl7v2 import rows
 
     wards("WARD-A")
     answers = []
-    real_ahead = mirror.ahead  # what mirror.read_ahead sends its reads with
 
     def and_meanwhile(*reads):
-        real_ahead(*reads)
+        found = rows.find(*reads)
         if not answers:  # once: the other connection's own message comes here
             answers.append(None)
             other = threading.Thread(target=lambda: other_connection(answers))
             other.start()
             other.join(timeout=30)
+        return found
 
     def other_connection(answers):
         try:
@@ -559,7 +560,7 @@ def test_a_patient_added_meanwhile_by_another_connection_is_found_on_a_second_tr
         finally:
             connections.close_all()
 
-    monkeypatch.setattr(mirror, "ahead", and_meanwhile)
+    monkeypatch.setattr(adt_events, "find", and_meanwhile)
     answer = receive(adt("A01", "C1", place="WARD-A^R1^B1"))
     assert answers[1]["code"] == "AA", answers  # the A31 came and went
     assert answer["code"] == "AA", answer
@@ -572,29 +573,42 @@ def test_a_patient_added_meanwhile_by_another_connection_is_found_on_a_second_tr
     }
 
 
-@pytest.mark.parametrize("writer", ["listener", "orm"])
-def test_a_read_sent_ahead_is_not_taken_after_a_write_to_its_table(writer):
-    """Within a message's transaction, a row changed after the reads were
-    sent ahead is read again, whether the listener's plain SQL or Django's
-    ORM changed it."""
-    from django.db import transaction
-
-    from patients.ingest.hl7v2 import statements
+def test_a_read_made_again_after_a_write_sees_the_row_as_written():
+    """The rows of reads sent together are taken once: asked for again
+    within the message (a write since may have changed them), the read is
+    made again."""
+    from patients.ingest.hl7v2 import rows
     from patients.models import Location
 
     wards("WARD-A")
     ward = Location.objects.get(name="WARD-A")
-    renamed = statements.one(Location, "name = %s", ["WARD-A"])
-    untouched = statements.one(Patient, "mrn = %s", ["MRN-404"])
-    with transaction.atomic(), statements.batched():
-        statements.ahead(renamed, untouched)
-        if writer == "orm":
-            Location.objects.filter(pk=ward.pk).update(name="WARD-B")
-        else:
-            statements.save_row(Location, ward.pk, {"name": "WARD-B"})
-        assert statements.fetch(renamed) is None
-        assert statements.fetch(untouched) is None
+    named = rows.one(Location, "id = %s", [ward.pk])
+    with rows.transaction():
+        found = rows.find(named, rows.one(Patient, "mrn = %s", ["MRN-404"]))
+        assert found.first(named).name == "WARD-A"
+        rows.save_row(Location, ward.pk, {"name": "WARD-B"})
+        assert found.first(named).name == "WARD-B"
     assert Location.objects.get(pk=ward.pk).name == "WARD-B"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_orm_inside_a_message_transaction_is_refused_and_nothing_is_kept():
+    """Django's ORM does not know psycopg's transaction (rows.py): a
+    statement of it there raises, and the transaction is rolled back."""
+    from patients.ingest.hl7v2 import rows
+    from patients.models import Location
+
+    wards("WARD-A")
+    ward = Location.objects.get(name="WARD-A")
+
+    def rename_then_update_by_the_orm():
+        with rows.transaction():
+            rows.save_row(Location, ward.pk, {"name": "WARD-B"})
+            Location.objects.filter(pk=ward.pk).update(name="WARD-C")
+
+    with pytest.raises(RuntimeError, match="ORM"):
+        rename_then_update_by_the_orm()
+    assert Location.objects.get(pk=ward.pk).name == "WARD-A"
 
 
 def _inbox_values(**values) -> dict:
@@ -610,38 +624,20 @@ def _inbox_values(**values) -> dict:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_inbox_row_sent_with_the_first_reads_is_committed_before_them():
-    """The inbox row goes in the round trip of the apply's first reads, in a
-    transaction of its own: a read that fails after it takes nothing of it
-    back, and the row has its id."""
-    from django.db import DataError, transaction
+def test_an_inbox_row_is_committed_before_the_message_transaction():
+    """A transaction after it that fails, in the same pipeline, takes
+    nothing of the inbox row back: it is there with its id."""
+    from django.db import DataError
 
-    from patients.ingest.hl7v2 import statements
+    from patients.ingest.hl7v2 import rows
 
-    row = statements.store_first(InboundMessage, _inbox_values())
-    assert row.pk is None
-    assert statements.pending()
-    with pytest.raises(DataError), transaction.atomic(), statements.batched():
-        statements.ahead(statements.one(Patient, "id = 1 / 0", []))
-    assert not statements.pending()
+    with rows.pipeline() as within:
+        row = rows.store(InboundMessage, _inbox_values(), within)
+        with pytest.raises(DataError), rows.transaction(within):
+            rows.find(rows.one(Patient, "id = 1 / 0", []))
     assert list(InboundMessage.objects.values_list("pk", "status")) == [
         (row.pk, "received")
     ]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_an_inbox_row_whose_insert_fails_is_not_taken_for_stored():
-    from django.db import DataError, transaction
-
-    from patients.ingest.hl7v2 import statements
-
-    row = statements.store_first(InboundMessage, _inbox_values(peer="x" * 100))
-    with pytest.raises(DataError), transaction.atomic(), statements.batched():
-        statements.ahead(statements.one(Patient, "mrn = %s", ["MRN-1"]))
-    assert statements.pending()
-    assert row.pk is None
-    statements.discard()
-    assert not InboundMessage.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -7,7 +7,6 @@ is the one meant.
 
 import uuid
 from datetime import datetime
-from functools import partial
 
 from django.conf import settings
 
@@ -20,13 +19,23 @@ from patients.ingest.hl7v2.mirror import (
     find_patient,
     mrn,
     patient,
+    pid_read,
+    pk_of,
     place,
     place_read,
-    read_ahead,
+    restamp,
     source_id,
     write,
 )
-from patients.ingest.hl7v2.statements import Read, fetch, one
+from patients.ingest.hl7v2.rows import (
+    Found,
+    Read,
+    delete_rows,
+    find,
+    first,
+    one,
+    read,
+)
 from patients.models import (
     Allergy,
     Appointment,
@@ -65,6 +74,8 @@ STAYS = {
 # PV1-2 patient class to FHIR's v3 ActCode.
 CLASSES = {"I": "IMP", "O": "AMB", "E": "EMER", "P": "PRENC", "R": "AMB", "B": "AMB"}
 # Models whose rows belong to a patient: what a merge moves.
+# Triggers applied with Django's ORM, in its transaction (rows.py).
+MERGES = {"A40"}
 OWNED = (
     Encounter,
     Allergy,
@@ -89,9 +100,13 @@ def apply(message: Message) -> str:
     if trigger not in STAYS:
         raise Ignored(f"ADT^{trigger or '?'} is not kept")
     event_at = message.event_at()
-    if message.has("PV1"):
-        read_ahead(message, partial(_reads, message))
-    person, person_outcome = patient(message, event_at, update=True)
+    found = find(
+        pid_read(message),
+        _visit_read(message),
+        place_read(message, "PV1", 3),
+        clinician_read(message, "PV1", 7),
+    )
+    person, person_outcome = patient(message, event_at, update=True, found=found)
     if not message.has("PV1"):
         if trigger == "A08":
             return f"patient {person_outcome}"
@@ -101,7 +116,7 @@ def apply(message: Message) -> str:
             code=Code.SEGMENT_SEQUENCE,
         )
     status, place_required = STAYS[trigger]
-    _row, outcome = _stay(message, person, status, place_required, event_at)
+    _row, outcome = _stay(message, person, status, place_required, event_at, found)
     if outcome == "older" and person_outcome in ("older", "unchanged"):
         raise Ignored(
             "older than what the mirror holds: the stay changed after EVN-2 "
@@ -112,19 +127,9 @@ def apply(message: Message) -> str:
     return f"patient {person_outcome}, stay {outcome}"
 
 
-def _reads(message: Message, guess: int | None) -> list[Read | None]:
-    """What ``_stay`` reads, sent ahead with the patient's read."""
-    visit = _visit_read(message)
-    return [
-        visit or (_current_stay_read(guess) if guess else None),
-        place_read(message, "PV1", 3),
-        clinician_read(message, "PV1", 7),
-    ]
-
-
 def _visit_read(message: Message) -> Read | None:
     """The read of the stay PV1-19 (visit number) names, if it names one."""
-    visit = message.value("PV1", 19)
+    visit = message.value("PV1", 19) if message.has("PV1") else ""
     if not visit:
         return None
     key = f"hl7:visit:{message.value('PV1', 19, 4)}:{visit}"
@@ -153,12 +158,13 @@ def _stay(
     status: str | None,
     place_required: bool,
     event_at: datetime,
+    found: Found,
 ) -> tuple[Encounter, str]:
     visit = _visit_read(message)
     current = None
     if visit:
         key = visit.params[1]
-        current = fetch(visit)
+        current = found.first(visit)
         if current is not None and current.patient_id != person.pk:
             raise Problem(
                 "is the visit number of another patient's stay",
@@ -167,7 +173,8 @@ def _stay(
                 code=Code.DUPLICATE_KEY,
             )
     else:
-        current = fetch(_current_stay_read(person.pk))
+        # A patient new to the mirror has no stay yet.
+        current = None if person._state.adding else first(_current_stay_read(person.pk))
         key = f"hl7:stay:{person.pk}:{uuid.uuid4().hex}"  # if it is a new one
         if (
             current is not None
@@ -187,12 +194,18 @@ def _stay(
         and (event_at < current.source_updated_at)
     ):
         return current, "older"
-    ward, room, bed = place(message, "PV1", 3, required=place_required)
-    if ward is None and current is not None:
-        ward, room, bed = current.ward, current.room, current.bed
+    ward, room, bed = place(message, "PV1", 3, required=place_required, found=found)
+    if ward is None and current is not None:  # the stay stays where it is
+        where = {
+            "ward_id": current.ward_id,
+            "room_id": current.room_id,
+            "bed_id": current.bed_id,
+        }
+    else:
+        where = {"ward_id": pk_of(ward), "room_id": pk_of(room), "bed_id": pk_of(bed)}
     if status is None:
         status = current.status if current is not None else _status_of(message)
-    if ward is None and rules.needs_ward(status, _class(message, current)):
+    if where["ward_id"] is None and rules.needs_ward(status, _class(message, current)):
         raise Problem(
             "gives no location (point of care), and the mirror knows none for "
             "this stay",
@@ -206,46 +219,69 @@ def _stay(
         discharged = discharged or event_at
     elif status in Encounter.ON_CENSUS:
         discharged = None
-    attending = clinician(message, "PV1", 7, event_at)
+    attending = clinician(message, "PV1", 7, event_at, found=found)
     fields = {
         "patient": person,
         "status": status,
         "encounter_class": _class(message, current),
         "encounter_type": message.value("PV1", 4, 2) or message.value("PV1", 4, 1),
-        "ward": ward,
-        "room": room,
-        "bed": bed,
+        **where,
         "admitted_at": admitted
         or (current.admitted_at if current else None)
         or (event_at if status in Encounter.ON_CENSUS else None),
         "discharged_at": discharged,
-        "attending": attending or (current.attending if current else None),
+        "attending_id": pk_of(attending) or (current.attending_id if current else None),
         "reason": (message.value("PV2", 3, 2) or message.value("PV2", 3, 1))
         if message.has("PV2")
         else (current.reason if current else ""),
         "diet": current.diet if current else "",
     }
-    if bed is not None and status in Encounter.ON_CENSUS and not _holds(current, bed):
+    bed_id = where["bed_id"]
+    new_bed = bed is not None and bed._state.adding  # added by this message
+    if (
+        bed_id is not None
+        and status in Encounter.ON_CENSUS
+        and not (new_bed or _holds(current, bed_id))
+    ):
         # One occupant a bed: the newest arrival (patients.ingest.rules).
         claimant = (
             (current.source_type, current.source_id)
             if current is not None
             else ("Encounter", source_id(key))
         )
-        if rules.claim_beds([rules.Claim(bed.pk, claimant, event_at)]):
-            fields["bed"] = None
-    return write(Encounter, current, ("Encounter", key), fields, event_at)
+        claim = rules.Claim(bed_id, claimant, event_at)
+        if rules.claim_beds([claim], occupants=_occupants, evict=_evict):
+            fields["bed_id"] = None
+    return write(
+        Encounter, current, ("Encounter", key), fields, event_at, pointed_to=False
+    )
 
 
-def _holds(current: Encounter | None, bed) -> bool:
+def _occupants(beds: list[int]) -> list[Encounter]:
+    """The stays on the census in ``beds``, locked (``rules.claim_beds``)."""
+    marks = ", ".join(["%s"] * len(beds))
+    census = ", ".join(["%s"] * len(Encounter.ON_CENSUS))
+    occupants = read(
+        Encounter,
+        f"bed_id IN ({marks}) AND status IN ({census})",
+        [*beds, *Encounter.ON_CENSUS],
+        lock=True,
+    )
+    return find(occupants).all(occupants)
+
+
+def _evict(occupant: Encounter) -> None:
+    occupant.bed = None
+    restamp(occupant, "bed")
+
+
+def _holds(current: Encounter | None, bed_id: int) -> bool:
     """No other stay can be in the bed: this one is, on the census (a bed
-    has one occupant on the census, a constraint of the table), or the bed
-    is new, added by this message. Asking for its occupants would find none."""
-    if bed._state.adding:  # made by insert_row, not read
-        return True
+    has one occupant on the census, a constraint of the table). Asking for
+    its occupants would find none."""
     return (
         current is not None
-        and current.bed_id == bed.pk
+        and current.bed_id == bed_id
         and current.status in Encounter.ON_CENSUS
     )
 
@@ -362,11 +398,11 @@ def _replace_allergies(message: Message, person: Patient, event_at: datetime) ->
         if action == "X":  # IAM-6 action code: no change
             continue
         if action == "D":  # deleted: this one, the others stay
-            Allergy.objects.filter(
-                patient=person,
-                source_type="AllergyIntolerance",
-                source_id=source_id(key),
-            ).delete()
+            delete_rows(
+                Allergy,
+                "patient_id = %s AND source_type = %s AND source_id = %s",
+                [person.pk, "AllergyIntolerance", source_id(key)],
+            )
             continue
         fields = {
             "patient": person,
@@ -382,19 +418,30 @@ def _replace_allergies(message: Message, person: Patient, event_at: datetime) ->
             if name == "AL1"
             else None,
         }
-        current = fetch(
+        current = first(
             one(
                 Allergy,
                 "source_type = %s AND source_id = %s",
                 ["AllergyIntolerance", source_id(key)],
             )
         )
-        row, _ = write(Allergy, current, ("AllergyIntolerance", key), fields, event_at)
+        row, _ = write(
+            Allergy,
+            current,
+            ("AllergyIntolerance", key),
+            fields,
+            event_at,
+            pointed_to=False,
+        )
         kept.append(row.source_id)
     if name == "AL1":
         # AL1 segments are the whole list (IAM says, allergy by allergy,
         # what changed): this feed's allergies no longer on it go.
-        rules.replace_list(
-            Allergy, feed=FEED, patients=[person.pk], kept=kept, as_of=event_at
+        listed = read(
+            Allergy, "patient_id = %s AND source_feed = %s", [person.pk, FEED]
         )
+        gone = rules.left_off(find(listed).all(listed), kept, event_at)
+        if gone:
+            marks = ", ".join(["%s"] * len(gone))
+            delete_rows(Allergy, f"id IN ({marks})", gone)
     return len(kept)

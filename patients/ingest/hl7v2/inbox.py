@@ -2,10 +2,7 @@
 
 1. The raw bytes are written to the inbox and committed, in a transaction
    of their own, before the message is applied: from there nothing received
-   can be lost, whatever happens next. On PostgreSQL that INSERT goes in the
-   round trip of the apply's first statements, ahead of them
-   (``statements.store_first``): the server commits it, then begins the
-   apply's transaction.
+   can be lost, whatever happens next (``rows.store``).
 2. The message is read (AR if it cannot be), checked against the messages
    already applied from the same sender (a duplicate is acknowledged, not
    applied again), and applied in one transaction that also marks it applied.
@@ -19,19 +16,12 @@ the message is marked rejected and answered ``HL7_ISOLATED_ACK`` (isolation.py).
 import logging
 import traceback
 from collections.abc import Callable, Iterable
-from functools import partial
 
 from django.conf import settings
-from django.db import (
-    IntegrityError,
-    InterfaceError,
-    OperationalError,
-    connection,
-    transaction,
-)
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
-from patients.ingest.hl7v2 import adt, orders, pharmacy, scheduling
+from patients.ingest.hl7v2 import adt, orders, pharmacy, rows, scheduling
 from patients.ingest.hl7v2.ack import ack
 from patients.ingest.hl7v2.isolation import ISOLATED, feeds_isolated
 from patients.ingest.hl7v2.message import (
@@ -45,18 +35,7 @@ from patients.ingest.hl7v2.message import (
     read_header,
 )
 from patients.ingest.hl7v2.mirror import FEED
-from patients.ingest.hl7v2.statements import (
-    batched,
-    discard,
-    pending,
-    run,
-    save_row,
-    send,
-    store_first,
-    stored,
-    usable,
-)
-from patients.models import FeedState, InboundMessage
+from patients.models import InboundMessage
 
 logger = logging.getLogger(__name__)
 Status = InboundMessage.Status
@@ -86,25 +65,37 @@ def hl7_receive(
     come as a whole frame. Either way they are kept, and rejected.
     """
     # Plain SQL here and below: these statements run for every message, and
-    # building them through the ORM cost more than running them.
-    inbox = store_first(
-        InboundMessage,
-        {
-            "received_at": timezone.now(),
-            "peer": peer[:64],
-            "raw": raw,
-            "digest": message_digest(raw),
-            "status": Status.RECEIVED,
-        },
-    )
-    try:
-        return _process_new(inbox, raw, truncated_from, unframed)
-    finally:
-        discard()  # not stored, if it failed before: no ACK is sent either
+    # building them through the ORM cost more than running them. On
+    # PostgreSQL the store goes with the apply's first reads (rows.pipeline).
+    values = {
+        "received_at": timezone.now(),
+        "peer": peer[:64],
+        "raw": raw,
+        "digest": message_digest(raw),
+        "status": Status.RECEIVED,
+    }
+    for attempt in (1, 2):
+        inbox = None
+        try:
+            with rows.pipeline() as within:
+                inbox = rows.store(InboundMessage, dict(values), within)
+                return _process_new(inbox, raw, truncated_from, unframed, within)
+        except (OperationalError, InterfaceError):
+            # A connection the database has ended (a restart) is noticed at
+            # the message's first answer: nothing was stored, and it is
+            # stored once more on a new connection.
+            stored = inbox is not None and inbox.answered
+            if attempt == 2 or stored or not rows.lost():
+                raise
+    raise AssertionError("unreachable")
 
 
 def _process_new(
-    inbox: InboundMessage, raw: bytes, truncated_from: int, unframed: str | None
+    inbox: rows.Stored,
+    raw: bytes,
+    truncated_from: int,
+    unframed: str | None,
+    within: rows.Pipeline | None,
 ) -> bytes:
     if unframed:
         return _reject(inbox, _header_or_none(raw), Unreadable(unframed))
@@ -117,11 +108,14 @@ def _process_new(
                 f"{len(raw)} this listener accepts (HL7_MAX_MESSAGE_BYTES)"
             ),
         )
-    return hl7_process(inbox=inbox)
+    return hl7_process(inbox=inbox, within=within)
 
 
-def hl7_process(*, inbox: InboundMessage) -> bytes:
-    """Read and apply a stored message (again, for a replay); its ACK."""
+def hl7_process(
+    *, inbox: InboundMessage | rows.Stored, within: rows.Pipeline | None = None
+) -> bytes:
+    """Read and apply a stored message (again, for a replay); its ACK.
+    ``within``: the pipeline its store went in (``hl7_receive``)."""
     raw = bytes(inbox.raw)
     if feeds_isolated():
         return _reject(
@@ -180,7 +174,7 @@ def hl7_process(*, inbox: InboundMessage) -> bytes:
     # (the IntegrityError below); one that fails or is ignored this time is
     # looked for before the answer.
     try:
-        outcome = _apply(applier, message, inbox, facts)
+        outcome = _apply(applier, message, inbox, facts, within)
     except Problem as problem:
         return _duplicate(inbox, header, facts) or _fail(inbox, header, facts, problem)
     except Ignored as ignored:
@@ -222,30 +216,39 @@ def hl7_process(*, inbox: InboundMessage) -> bytes:
     return ack(header, "AA", outcome)
 
 
-def _apply(applier, message: Message, inbox: InboundMessage, facts: dict) -> str:
+def _apply(
+    applier,
+    message: Message,
+    inbox: InboundMessage | rows.Stored,
+    facts: dict,
+    within: rows.Pipeline | None,
+) -> str:
     """Apply and mark applied in one transaction. A clash with a row another
     connection created meanwhile (the same new patient, bed or clinician)
-    is tried once more, when that row is there to be found."""
+    is tried once more, when that row is there to be found. A merge goes
+    through Django's ORM, in its transaction; every other message in the
+    listener's own statements (rows.py)."""
+    header = message.header
+    merge = header.message_type == "ADT" and header.trigger in adt.MERGES
+    now = timezone.now()
+    # The feed's last success (the freshness strip, "data as of") is written
+    # at most once a second: minutes are what the pages show.
+    fresh = "at" not in _FRESH or (now - _FRESH["at"]).total_seconds() >= 1
+    if merge and within is not None:
+        within.close()  # Django's atomic runs outside pipeline mode
     for attempt in (1, 2):
         try:
-            with transaction.atomic(), batched():
+            with transaction.atomic() if merge else rows.transaction(within):
                 outcome = applier(message)
                 _mark(inbox, facts, Status.APPLIED, "AA", outcome=outcome)
-                _fresh()
-                send(commit=True)
-                return outcome
+                if fresh:
+                    _fresh(now)
+            if fresh:
+                _FRESH["at"] = now
+            return outcome
         except IntegrityError:
             if attempt == 2 or _applied_before(inbox, facts):
                 raise
-        except (OperationalError, InterfaceError):
-            # The message's inbox row, sent with its first statements, is not
-            # stored: a connection the database has ended (a restart), noticed
-            # only now. Nothing of the message happened: once more, on another
-            # (leaving the transaction, Django may have opened one already).
-            if attempt == 2 or not pending():
-                raise
-            if not usable(connection):
-                connection.close()
     raise AssertionError("unreachable")
 
 
@@ -267,7 +270,6 @@ def hl7_replay(
 
 def _duplicate(inbox: InboundMessage, header: Header, facts: dict) -> bytes | None:
     """The answer to a message applied before (AA), else None."""
-    stored()  # the inbox row has its id, for this and for the answer after
     if header.control_id and _applied_before(inbox, facts):
         return _finish(inbox, header, facts, Status.DUPLICATE, "already applied")
     return None
@@ -275,10 +277,8 @@ def _duplicate(inbox: InboundMessage, header: Header, facts: dict) -> bytes | No
 
 def _applied_before(inbox: InboundMessage, facts: dict) -> bool:
     """The same message (sender, control id and bytes) was applied already."""
-    stored()  # the inbox row has its id
     return bool(
-        run(
-            connection,
+        rows.execute(
             "SELECT 1 FROM patients_inboundmessage WHERE sender = %s AND "
             "control_id = %s AND digest = %s AND status = %s AND id <> %s LIMIT 1",
             [
@@ -288,7 +288,6 @@ def _applied_before(inbox: InboundMessage, facts: dict) -> bool:
                 Status.APPLIED,
                 inbox.pk,
             ],
-            fetch=True,
         )
     )
 
@@ -338,7 +337,6 @@ def _mark(
     error: str = "",
     outcome: str = "",
 ) -> None:
-    stored()  # the inbox row has its id
     values = {
         "status": status,
         "ack_code": code,
@@ -347,21 +345,19 @@ def _mark(
         "applied_at": timezone.now() if status == Status.APPLIED else None,
         **facts,
     }
-    save_row(InboundMessage, inbox.pk, values, increment="attempts")
+    rows.save_row(InboundMessage, inbox.pk, values, increment="attempts")
 
 
-def _fresh() -> None:
-    """The feed's last success is now (the freshness strip, "data as of"),
-    written at most once a second: minutes are what the pages show."""
-    now = timezone.now()
-    written = _FRESH.get("at")
-    if written is not None and (now - written).total_seconds() < 1:
-        return
-    if not FeedState.objects.filter(name=FEED).update(
-        last_attempt_at=now, last_success_at=now
-    ):
-        FeedState.objects.create(name=FEED, last_attempt_at=now, last_success_at=now)
-    transaction.on_commit(partial(_FRESH.__setitem__, "at", now))
+def _fresh(now) -> None:
+    """The feed's last success is ``now``."""
+    rows.execute(
+        "INSERT INTO patients_feedstate (name, last_attempt_at, last_success_at, "
+        "last_error, cursor, last_summary) VALUES (%s, %s, %s, '', '', '{}') "
+        "ON CONFLICT (name) DO UPDATE SET last_attempt_at = excluded.last_attempt_at, "
+        "last_success_at = excluded.last_success_at",
+        [FEED, now, now],
+        answer=False,
+    )
 
 
-_FRESH: dict = {}  # when this process last wrote it, once committed
+_FRESH: dict = {}  # when this process last wrote it, committed

@@ -4,7 +4,6 @@ clinicians (XCN), locations (PL). Every write keeps ``source_hash`` and
 digests see the change and an older event never overwrites a newer one."""
 
 import hashlib
-from collections.abc import Callable
 from datetime import datetime
 
 from django.conf import settings
@@ -13,13 +12,13 @@ from django.utils import timezone
 
 from patients.ingest import rules, values
 from patients.ingest.hl7v2.message import Code, Message, Problem
-from patients.ingest.hl7v2.statements import (
+from patients.ingest.hl7v2.rows import (
+    Found,
     Read,
-    ahead,
-    fetch,
-    fetch_all,
+    add_row,
     insert_row,
     one,
+    read,
     save_row,
 )
 from patients.models import Clinician, Location, Patient, Sex
@@ -34,10 +33,14 @@ def write(
     key: tuple[str, str],
     fields: dict,
     event_at: datetime,
+    *,
+    pointed_to: bool = True,
 ) -> tuple[models.Model, str]:
     """Create or update one mirrored row; (row, "new" | "updated" |
     "unchanged" | "older"). ``key``: (source type, source id) of a new row.
-    ``fields`` not given keep the row's values (a new row's defaults)."""
+    ``fields`` not given keep the row's values (a new row's defaults).
+    ``pointed_to`` False: no row of this message points to a new one; it
+    is not waited for, and has no id here (``rows.add_row``)."""
     rules.fit_row(model, fields)
     if current is not None:
         if rules.is_older(event_at, current.source_updated_at):
@@ -68,7 +71,21 @@ def write(
         **fields,
     }
     values["source_hash"] = rules.content_hash(model, values)
-    return insert_row(model, values), "new"
+    return (insert_row if pointed_to else add_row)(model, values), "new"
+
+
+def pk_of(row: models.Model | None) -> int | None:
+    return row.pk if row is not None else None
+
+
+def restamp(row: models.Model, *changed: str) -> None:
+    """``rules.restamp`` in the listener's own statements: ``changed``
+    fields of a row saved with its new hash."""
+    row.source_hash = rules.row_hash(row)
+    row.source_digest = ""
+    fields = [row._meta.get_field(name) for name in changed]
+    names = [*(field.attname for field in fields), "source_hash", "source_digest"]
+    save_row(type(row), row.pk, {name: getattr(row, name) for name in names})
 
 
 def source_id(key: str) -> str:
@@ -139,41 +156,24 @@ def mrn(message: Message, seq: int = 1) -> tuple[str, str]:
     return settings.HL7_MRN_SYSTEM or authority or "HL7", value
 
 
-def find_patient(system: str, number: str) -> Patient | None:
-    found = fetch(patient_read(system, number))
-    if found is not None:
-        _remember(found)
-    return found
+def find_patient(
+    system: str, number: str, found: Found | None = None
+) -> Patient | None:
+    """The patient of that MRN, locked for the message's transaction."""
+    return (found or Found()).first(patient_read(system, number))
 
 
 def patient_read(system: str, number: str) -> Read:
     return one(Patient, "mrn_system = %s AND mrn = %s", [system, number], lock=True)
 
 
-def read_ahead(message: Message, reads: Callable[[int | None], list]) -> None:
-    """Send the PID's patient's read ``ahead``, with those ``reads`` gives
-    for the patient's id. The id is the one the patient had when this
-    process last saw them (None: not seen), a guess: after a merge, or an
-    admission rolled back, no one takes the reads made with it, and they are
-    made again with the right id."""
+def pid_read(message: Message) -> Read | None:
+    """The read of the PID's patient; None: the PID names none (``patient``
+    says why)."""
     try:
-        system, number = mrn(message)
+        return patient_read(*mrn(message))
     except Problem:
-        return  # the patient's read raises it again, in order
-    try:
-        later = reads(_PATIENT_IDS.get((system, number)))
-    except Problem:
-        later = []  # raised again as the message is applied
-    ahead(patient_read(system, number), *later)
-
-
-def _remember(row: Patient) -> None:
-    if len(_PATIENT_IDS) > 200_000:  # a few tens of MB at most
-        _PATIENT_IDS.clear()
-    _PATIENT_IDS[(row.mrn_system, row.mrn)] = row.pk
-
-
-_PATIENT_IDS: dict[tuple[str, str], int] = {}
+        return None
 
 
 # Patient fields and where PID gives them: a field the message leaves empty
@@ -190,14 +190,19 @@ _KEPT_UNLESS_NULLED = {
 
 
 def patient(
-    message: Message, event_at: datetime, *, update: bool = False
+    message: Message,
+    event_at: datetime,
+    *,
+    update: bool = False,
+    found: Found | None = None,
 ) -> tuple[Patient, str]:
     """The PID's patient. ``update``: ADT, whose PID is the patient's record,
     brings the mirror's up to date; other messages (orders, results,
     appointments) name the patient and create one the mirror lacks, but
-    their PID, often a few fields, never overwrites what ADT said."""
+    their PID, often a few fields, never overwrites what ADT said.
+    ``found``: the reads made so far (``pid_read``'s among them, or not)."""
     system, number = mrn(message)
-    current = find_patient(system, number)
+    current = find_patient(system, number, found)
     if current is not None and not update:
         return current, "known"
     family = message.value("PID", 5, 1)
@@ -240,11 +245,9 @@ def patient(
         fields["family"] = fields["family"] or current.family
     fields["sex"] = fields["sex"] or Sex.UNKNOWN
     fields["name_search"] = values.search_key(fields["given"], fields["family"])
-    row, outcome = write(
+    return write(
         Patient, current, ("Patient", f"hl7:{system}:{number}"), fields, event_at
     )
-    _remember(row)
-    return row, outcome
 
 
 def _identifiers(message: Message) -> list[dict]:
@@ -296,7 +299,12 @@ def _contact(message: Message) -> dict:
 
 
 def clinician(
-    message: Message, segment: str, field: int, event_at: datetime, seq: int = 1
+    message: Message,
+    segment: str,
+    field: int,
+    event_at: datetime,
+    seq: int = 1,
+    found: Found | None = None,
 ) -> Clinician | None:
     """The XCN's clinician, by id (XCN-1), created or brought up to date."""
     number = message.value(segment, field, 1, seq=seq)
@@ -312,7 +320,7 @@ def clinician(
             number, segment, field, Clinician, "identifier_value", seq=seq
         ),
     }
-    current = fetch(clinician_read(message, segment, field, seq))
+    current = (found or Found()).first(clinician_read(message, segment, field, seq))
     if current is not None:  # a name the message leaves out is kept
         fields = {k: v or getattr(current, k) for k, v in fields.items()}
     row, _ = write(
@@ -343,7 +351,13 @@ _WARDS = (Location.Kind.WARD, Location.Kind.CLINIC)
 
 
 def place(
-    message: Message, segment: str, field: int, *, required: bool, seq: int = 1
+    message: Message,
+    segment: str,
+    field: int,
+    *,
+    required: bool,
+    seq: int = 1,
+    found: Found | None = None,
 ) -> tuple[Location | None, Location | None, Location | None]:
     """(ward, room, bed) of a PL (point of care^room^bed). The ward must be
     known to the mirror; a room or bed it does not know yet is added."""
@@ -360,9 +374,9 @@ def place(
         return None, None, None
     room_name = message.value(segment, field, 2, seq=seq)
     bed_name = message.value(segment, field, 3, seq=seq)
-    found = fetch_all(place_read(message, segment, field, seq))
-    ward = next((row for row in found if row.kind in _WARDS), None)
-    known = [row for row in found if row.kind not in _WARDS]
+    rows = (found or Found()).all(place_read(message, segment, field, seq))
+    ward = next((row for row in rows if row.kind in _WARDS), None)
+    known = [row for row in rows if row.kind not in _WARDS]
     if ward is None:
         raise Problem(
             "names a ward or clinic the mirror does not know (point of care)",
@@ -401,7 +415,7 @@ def place_read(message: Message, segment: str, field: int, seq: int = 1) -> Read
             f" AND (code IN ({marks}) OR name IN ({marks})))"
         )
         params += [point, point, *names, *names]
-    return Read(Location, where, params, order="kind, id")
+    return read(Location, where, params, order="kind, id")
 
 
 def _part(

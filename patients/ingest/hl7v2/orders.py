@@ -9,7 +9,6 @@ filler number (ORC-3, else OBR-3): the numbers the EHR and the lab share.
 import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from functools import partial
 
 from patients.ingest import rules, values
 from patients.ingest.hl7v2.message import (
@@ -24,11 +23,13 @@ from patients.ingest.hl7v2.mirror import (
     clinician_read,
     identifier,
     patient,
-    read_ahead,
+    pid_read,
+    pk_of,
+    restamp,
     source_id,
     write,
 )
-from patients.ingest.hl7v2.statements import Read, fetch, one
+from patients.ingest.hl7v2.rows import Found, Read, find, first, one, read
 from patients.models import Encounter, LabOrder, Observation, Patient
 
 L = LabOrder.Status
@@ -71,9 +72,10 @@ IMAGING = {"RAD", "CT", "MR", "US", "NMR", "NMS", "XRC", "RX", "CUS", "OUS", "VU
 def lab_orders(message: Message) -> str:
     """ORM^O01 / OML^O21: each ORC with its OBR is one order."""
     event_at = message.event_at()
-    read_ahead(message, partial(_with_stay(_order_reads), message))
-    person, _ = patient(message, event_at)
-    stay = stay_of(message, person)
+    found = find(pid_read(message), *_requester_reads(message))
+    person, _ = patient(message, event_at, found=found)
+    found.update(of_patient(message, person, _order_reads))
+    stay = stay_of(message, person, found)
     kept, skipped = 0, 0
     for group, orc, obr in _orders(message):
         if obr is None and orc is not None:
@@ -92,7 +94,7 @@ def lab_orders(message: Message) -> str:
             skipped += 1
             continue
         number = _number(message, orc, obr)
-        current = fetch(_order_read(person.pk, number))
+        current = found.first(_order_read(person.pk, number))
         status = _status(message, orc, current.status if current else None)
         test = message.value("OBR", 4, 2, seq=obr) or message.value(
             "OBR", 4, 1, seq=obr
@@ -107,7 +109,7 @@ def lab_orders(message: Message) -> str:
             )
         fields = {
             "patient": person,
-            "encounter": stay or (current.encounter if current else None),
+            "encounter_id": pk_of(stay) or (current.encounter_id if current else None),
             "order_number": identifier(
                 number, "ORC", 2, LabOrder, "order_number", seq=orc or 1
             ),
@@ -120,9 +122,11 @@ def lab_orders(message: Message) -> str:
             or message.timestamp("OBR", 7, seq=obr)
             or (current.ordered_at if current else event_at),
             "specimen": _specimen(message, obr, group),
-            "requester": clinician(message, "ORC", 12, event_at, seq=orc)
-            or clinician(message, "OBR", 16, event_at, seq=obr)
-            or (current.requester if current else None),
+            "requester_id": pk_of(
+                clinician(message, "ORC", 12, event_at, seq=orc, found=found)
+                or clinician(message, "OBR", 16, event_at, seq=obr, found=found)
+            )
+            or (current.requester_id if current else None),
         }
         write(
             LabOrder,
@@ -130,6 +134,7 @@ def lab_orders(message: Message) -> str:
             ("ServiceRequest", f"hl7:order:{person.pk}:{number}"),
             fields,
             event_at,
+            pointed_to=False,
         )
         kept += 1
     if not kept and not skipped:
@@ -157,7 +162,7 @@ def _cancel_only(
             code=Code.REQUIRED_MISSING,
             sequence=orc,
         )
-    current = fetch(_order_read(person.pk, number))
+    current = first(_order_read(person.pk, number))
     if current is None:
         raise Problem(
             "names an order the mirror does not know",
@@ -173,16 +178,24 @@ def _order_read(person_id: int, number: str) -> Read:
     return one(LabOrder, "patient_id = %s AND order_number = %s", [person_id, number])
 
 
-def _with_stay(reads: Callable) -> Callable:
-    """The reads of the stay (``stay_of``) and ``reads``' of the patient's
-    orders or results: all need the patient's id."""
+def of_patient(message: Message, person: Patient, reads: Callable) -> Found:
+    """The reads that need the patient's id, together: of the stay
+    (``stay_of``) and ``reads``' of the patient's orders or results. A
+    patient new to the mirror has none of them."""
+    made = [*_stay_reads(message, person.pk), *reads(message, person.pk)]
+    if person._state.adding:
+        return Found((made_read, []) for made_read in made if made_read is not None)
+    return find(*made)
 
-    def made(message: Message, guess: int | None) -> list[Read | None]:
-        if guess is None:
-            return []
-        return [*_stay_reads(message, guess), *reads(message, guess)]
 
-    return made
+def _requester_reads(message: Message) -> list[Read | None]:
+    """The reads of each order's requester (ORC-12, else OBR-16)."""
+    return [
+        clinician_read(message, segment, field, seq=seq)
+        for _group, orc, obr in _orders(message)
+        for segment, field, seq in (("ORC", 12, orc), ("OBR", 16, obr))
+        if seq is not None
+    ]
 
 
 def _orders(message: Message) -> Iterator[tuple[dict, int | None, int | None]]:
@@ -195,15 +208,13 @@ def _orders(message: Message) -> Iterator[tuple[dict, int | None, int | None]]:
         yield group, orc, group.get("OBR", [None])[0]
 
 
-def _order_reads(message: Message, person_id: int) -> list[Read | None]:
-    """The reads ``lab_orders`` makes of each order and of its requester."""
-    found = []
-    for _group, orc, obr in _orders(message):
-        if obr is not None:
-            found.append(_order_read(person_id, _number(message, orc, obr)))
-            if orc is not None:
-                found.append(clinician_read(message, "ORC", 12, seq=orc))
-    return found
+def _order_reads(message: Message, person_id: int) -> list[Read]:
+    """The reads ``lab_orders`` makes of each order."""
+    return [
+        _order_read(person_id, _number(message, orc, obr))
+        for _group, orc, obr in _orders(message)
+        if obr is not None
+    ]
 
 
 def _number(message: Message, orc: int | None, obr: int) -> str:
@@ -271,11 +282,10 @@ def _specimen(message: Message, obr: int, group: dict) -> str:
     return message.value("OBR", 15, 1, seq=obr)
 
 
-def stay_of(message: Message, person: Patient) -> Encounter | None:
+def stay_of(message: Message, person: Patient, found: Found) -> Encounter | None:
+    """The stay PV1-19 names, else the patient's current stay."""
     *visit, current = _stay_reads(message, person.pk)
-    if visit and (found := fetch(visit[0])):
-        return found
-    return fetch(current)
+    return (found.first(visit[0]) if visit else None) or found.first(current)
 
 
 def _stay_reads(message: Message, person_id: int) -> list[Read]:
@@ -303,9 +313,10 @@ def results(message: Message) -> str:
     """ORU^R01: each OBR's OBX are observations; the order they answer is
     closed once its results are final."""
     event_at = message.event_at()
-    read_ahead(message, partial(_with_stay(_result_reads), message))
-    person, _ = patient(message, event_at)
-    stay = stay_of(message, person)
+    found = find(pid_read(message))
+    person, _ = patient(message, event_at, found=found)
+    found.update(of_patient(message, person, _result_reads))
+    stay = stay_of(message, person, found)
     stored, closed = 0, 0
     for group in message.groups("OBR", {"OBX"}):
         obr = group["OBR"][0]
@@ -316,13 +327,13 @@ def results(message: Message) -> str:
         for obx in group.get("OBX", []):
             statuses.add(message.value("OBX", 11, seq=obx).upper())
             stored += _observation(
-                message, obx, person, stay, number, when, section, event_at
+                message, obx, person, stay, number, when, section, event_at, found
             )
         result_status = message.value("OBR", 25, seq=obr).upper()
         if result_status in ("F", "C") or (
             not result_status and statuses and statuses <= {"F", "C"}
         ):
-            closed += _close(person, number, event_at)
+            closed += _close(found.all(_pending_read(person.pk, number)), event_at)
     if not message.has("OBR"):
         raise Problem(
             "has no OBR: no results to apply", segment="OBR", code=Code.SEGMENT_SEQUENCE
@@ -332,23 +343,29 @@ def results(message: Message) -> str:
     return f"{stored} results, {closed} orders closed"
 
 
-def _close(person: Patient, number: str, event_at: datetime) -> int:
-    """Close the patient's pending orders of that number; how many.
+def _close(pending: list[LabOrder], event_at: datetime) -> int:
+    """Close the patient's ``pending`` orders of a number; how many.
 
     A final result closes its order whatever the clocks say (the shared
     samples' result is timed before its order); the row's time only moves
     forward."""
-    pending = LabOrder.objects.select_for_update().filter(
-        patient=person, order_number=number, status__in=LabOrder.PENDING
-    )
-    closed = 0
     for order in pending:
         order.status = L.COMPLETED
         if not rules.is_older(event_at, order.source_updated_at):
             order.source_updated_at = event_at
-        rules.restamp(order, "status", "source_updated_at")
-        closed += 1
-    return closed
+        restamp(order, "status", "source_updated_at")
+    return len(pending)
+
+
+def _pending_read(person_id: int, number: str) -> Read:
+    """The read of the patient's pending orders of that number, locked."""
+    statuses = ", ".join(["%s"] * len(LabOrder.PENDING))
+    return read(
+        LabOrder,
+        f"patient_id = %s AND order_number = %s AND status IN ({statuses})",
+        [person_id, number, *LabOrder.PENDING],
+        lock=True,
+    )
 
 
 VITAL_CODES = {
@@ -376,13 +393,17 @@ OBX_STATUS = {
 
 
 def _result_reads(message: Message, person_id: int) -> list[Read]:
-    """The reads ``results`` makes of each observation."""
-    return [
-        _observation_read(message, obx, person_id, _number(message, None, obr))
-        for group in message.groups("OBR", {"OBX"})
-        for obr in group["OBR"][:1]
-        for obx in group.get("OBX", [])
-    ]
+    """The reads ``results`` makes of each observation, and of the pending
+    orders its results may close."""
+    reads = []
+    for group in message.groups("OBR", {"OBX"}):
+        number = _number(message, None, group["OBR"][0])
+        reads += [
+            _observation_read(message, obx, person_id, number)
+            for obx in group.get("OBX", [])
+        ]
+        reads.append(_pending_read(person_id, number))
+    return reads
 
 
 def _observation_read(message: Message, obx: int, person_id: int, number: str) -> Read:
@@ -397,7 +418,9 @@ def _observation_read(message: Message, obx: int, person_id: int, number: str) -
     )
 
 
-def _observation(message, obx, person, stay, number, when, section, event_at) -> int:
+def _observation(
+    message, obx, person, stay, number, when, section, event_at, found: Found
+) -> int:
     code = message.value("OBX", 3, 1, seq=obx)
     name = message.value("OBX", 3, 2, seq=obx) or code
     if not name:
@@ -411,9 +434,9 @@ def _observation(message, obx, person, stay, number, when, section, event_at) ->
     kind = message.value("OBX", 2, seq=obx).upper()
     text, number_value = _obx_value(message, obx, kind)
     status = OBX_STATUS.get(message.value("OBX", 11, seq=obx).upper(), "final")
-    read = _observation_read(message, obx, person.pk, number)
-    key = read.params[1]
-    current = fetch(read)
+    made = _observation_read(message, obx, person.pk, number)
+    key = made.params[1]
+    current = found.first(made)
     if not text:
         # A result still to come shows nothing yet; one withdrawn (deleted,
         # cancelled, wrong) comes without a value and takes the shown one
@@ -443,7 +466,14 @@ def _observation(message, obx, person, stay, number, when, section, event_at) ->
         "status": status,
         "effective_at": message.timestamp("OBX", 14, seq=obx) or when,
     }
-    write(Observation, current, ("Observation", key), fields, event_at)
+    write(
+        Observation,
+        current,
+        ("Observation", key),
+        fields,
+        event_at,
+        pointed_to=False,
+    )
     return 1
 
 

@@ -5,9 +5,17 @@ placer number (ORC-2), else its filler number (ORC-3)."""
 import re
 
 from patients.ingest.hl7v2.message import Code, Message, Problem
-from patients.ingest.hl7v2.mirror import clinician, patient, source_id, write
-from patients.ingest.hl7v2.orders import order_status, stay_of
-from patients.ingest.hl7v2.statements import fetch, one
+from patients.ingest.hl7v2.mirror import (
+    clinician,
+    clinician_read,
+    patient,
+    pid_read,
+    pk_of,
+    source_id,
+    write,
+)
+from patients.ingest.hl7v2.orders import of_patient, order_status, stay_of
+from patients.ingest.hl7v2.rows import Read, find, one
 from patients.ingest.rules import fit
 from patients.models import MedicationOrder
 
@@ -61,10 +69,16 @@ DOSE_LENGTH = MedicationOrder._meta.get_field("dose").max_length
 
 def medication_orders(message: Message) -> str:
     event_at = message.event_at()
-    person, _ = patient(message, event_at)
-    stay = stay_of(message, person)
+    groups = message.groups("ORC", {"RXE", "RXR", "TQ1", "RXO"})
+    found = find(
+        pid_read(message),
+        *(clinician_read(message, "ORC", 12, seq=g["ORC"][0]) for g in groups),
+    )
+    person, _ = patient(message, event_at, found=found)
+    found.update(of_patient(message, person, _order_reads))
+    stay = stay_of(message, person, found)
     kept = 0
-    for group in message.groups("ORC", {"RXE", "RXR", "TQ1", "RXO"}):
+    for group in groups:
         orc = group["ORC"][0]
         if "RXE" not in group:
             raise Problem(
@@ -86,13 +100,7 @@ def medication_orders(message: Message) -> str:
             )
         status = order_status(message, orc, CONTROL, ORDER_STATUS)
         key = f"hl7:medication:{person.pk}:{number}"
-        current = fetch(
-            one(
-                MedicationOrder,
-                "source_type = %s AND source_id = %s",
-                ["MedicationRequest", source_id(key)],
-            )
-        )
+        current = found.first(_order_read(key))
         drug = message.value("RXE", 2, 2, seq=rxe) or message.value(
             "RXE", 2, 1, seq=rxe
         )
@@ -115,7 +123,7 @@ def medication_orders(message: Message) -> str:
             )
         fields = {
             "patient": person,
-            "encounter": stay or (current.encounter if current else None),
+            "encounter_id": pk_of(stay) or (current.encounter_id if current else None),
             "drug": drug,
             "drug_code": message.value("RXE", 2, 1, seq=rxe),
             "dose": dose,
@@ -137,16 +145,44 @@ def medication_orders(message: Message) -> str:
             "ends_at": (message.timestamp("TQ1", 8, seq=tq1) if tq1 else None)
             or (current.ends_at if current else None),
             "status": status or (current.status if current else M.ACTIVE),
-            "prescriber": clinician(message, "ORC", 12, event_at, seq=orc)
-            or (current.prescriber if current else None),
+            "prescriber_id": pk_of(
+                clinician(message, "ORC", 12, event_at, seq=orc, found=found)
+            )
+            or (current.prescriber_id if current else None),
         }
-        write(MedicationOrder, current, ("MedicationRequest", key), fields, event_at)
+        write(
+            MedicationOrder,
+            current,
+            ("MedicationRequest", key),
+            fields,
+            event_at,
+            pointed_to=False,
+        )
         kept += 1
     if not kept:
         raise Problem(
             "has no ORC: no order to apply", segment="ORC", code=Code.SEGMENT_SEQUENCE
         )
     return f"{kept} medication orders"
+
+
+def _order_reads(message: Message, person_id: int) -> list[Read]:
+    """The reads of each order (its placer, else filler number, ORC-2/3)."""
+    reads = []
+    for group in message.groups("ORC", {"RXE"}):
+        orc = group["ORC"][0]
+        number = message.value("ORC", 2, seq=orc) or message.value("ORC", 3, seq=orc)
+        if number:
+            reads.append(_order_read(f"hl7:medication:{person_id}:{number}"))
+    return reads
+
+
+def _order_read(key: str) -> Read:
+    return one(
+        MedicationOrder,
+        "source_type = %s AND source_id = %s",
+        ["MedicationRequest", source_id(key)],
+    )
 
 
 def _schedule(message: Message, rxe: int, tq1: int | None) -> tuple[str, dict, bool]:

@@ -11,8 +11,18 @@ from patients.ingest.hl7v2.message import (
     Problem,
     parse_number,
 )
-from patients.ingest.hl7v2.mirror import clinician, patient, place, source_id, write
-from patients.ingest.hl7v2.statements import fetch, one
+from patients.ingest.hl7v2.mirror import (
+    clinician,
+    clinician_read,
+    patient,
+    pid_read,
+    pk_of,
+    place,
+    place_read,
+    source_id,
+    write,
+)
+from patients.ingest.hl7v2.rows import Read, find, one
 from patients.models import Appointment
 
 A = Appointment.Status
@@ -48,7 +58,14 @@ def appointments(message: Message) -> str:
     if not message.has("SCH"):
         raise Problem("is missing", segment="SCH", code=Code.SEGMENT_SEQUENCE)
     event_at = message.event_at()
-    person, _ = patient(message, event_at)
+    where = _clinic_field(message)
+    found = find(
+        pid_read(message),
+        _appointment_read(message),
+        place_read(message, *where) if where else None,
+        clinician_read(message, "AIP", 3) if message.has("AIP") else None,
+    )
+    person, _ = patient(message, event_at, found=found)
     field = 2 if message.value("SCH", 2) else 1
     number = message.value("SCH", field)
     namespace = message.value("SCH", field, 2)  # EI-2: whose id it is
@@ -60,13 +77,7 @@ def appointments(message: Message) -> str:
             code=Code.REQUIRED_MISSING,
         )
     key = f"hl7:appointment:{namespace}:{number}"
-    current = fetch(
-        one(
-            Appointment,
-            "source_type = %s AND source_id = %s",
-            ["Appointment", source_id(key)],
-        )
-    )
+    current = found.first(_appointment_read(message))
     if current is not None and current.patient_id != person.pk:
         raise Problem(
             "is the id of another patient's appointment",
@@ -82,7 +93,10 @@ def appointments(message: Message) -> str:
             field=11,
             code=Code.REQUIRED_MISSING,
         )
-    clinic = _clinic(message) or (current.clinic if current else None)
+    clinic = (
+        pk_of(place(message, *where, required=False, found=found)[0]) if where else None
+    )
+    clinic = clinic or (current.clinic_id if current else None)
     status = TRIGGERS[trigger] or FILLER_STATUS.get(
         message.value("SCH", 25, 1).upper().replace("-", ""),
         current.status if current else A.BOOKED,
@@ -98,10 +112,10 @@ def appointments(message: Message) -> str:
         )
     fields = {
         "patient": person,
-        "clinic": clinic,
-        "clinician": clinician(message, "AIP", 3, event_at)
+        "clinic_id": clinic,
+        "clinician_id": pk_of(clinician(message, "AIP", 3, event_at, found=found))
         if message.has("AIP")
-        else (current.clinician if current else None),
+        else (current.clinician_id if current else None),
         "starts_at": starts or current.starts_at,
         "minutes": _minutes(message) or (current.minutes if current else None),
         "status": status,
@@ -113,7 +127,14 @@ def appointments(message: Message) -> str:
         ),
     }
     fields["appointment_type"], fields["urgent"] = _kind(message, current)
-    _row, outcome = write(Appointment, current, ("Appointment", key), fields, event_at)
+    _row, outcome = write(
+        Appointment,
+        current,
+        ("Appointment", key),
+        fields,
+        event_at,
+        pointed_to=False,
+    )
     return f"appointment {outcome}"
 
 
@@ -163,9 +184,23 @@ def _minutes(message: Message) -> int | None:
     return None
 
 
-def _clinic(message: Message):
-    if message.has("AIL") and message.value("AIL", 3):
-        return place(message, "AIL", 3, required=False)[0]
-    if message.has("PV1") and message.value("PV1", 3):
-        return place(message, "PV1", 3, required=False)[0]
+def _appointment_read(message: Message) -> Read | None:
+    """The read of the appointment SCH-2 (filler id), else SCH-1 names."""
+    field = 2 if message.value("SCH", 2) else 1
+    number = message.value("SCH", field)
+    if not number:
+        return None
+    key = f"hl7:appointment:{message.value('SCH', field, 2)}:{number}"
+    return one(
+        Appointment,
+        "source_type = %s AND source_id = %s",
+        ["Appointment", source_id(key)],
+    )
+
+
+def _clinic_field(message: Message) -> tuple[str, int] | None:
+    """Where the clinic is: AIL-3, else PV1-3."""
+    for segment in ("AIL", "PV1"):
+        if message.has(segment) and message.value(segment, 3):
+            return segment, 3
     return None
