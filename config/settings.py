@@ -358,6 +358,14 @@ FHIR_BASE_URL = env_url("FHIR_BASE_URL", schemes=("https", "http")).rstrip("/")
 FHIR_BEARER_TOKEN = env_str("FHIR_BEARER_TOKEN")
 FHIR_PAGE_SIZE = env_int("FHIR_PAGE_SIZE", 500, min_value=1)
 FHIR_TIMEOUT = env_int("FHIR_TIMEOUT", 60, min_value=1)
+# SMART Backend Services: with a client id, pulls sign in with the private
+# key of `manage.py fhir_keys` (kept in FHIR_KEY_DIR, never in the database).
+FHIR_CLIENT_ID = env_str("FHIR_CLIENT_ID")
+# Empty: found in the server's .well-known/smart-configuration.
+FHIR_TOKEN_URL = env_url("FHIR_TOKEN_URL", schemes=("https", "http"))
+# Empty: system/<type>.rs for each type the mirror keeps.
+FHIR_SCOPES = env_str("FHIR_SCOPES")
+FHIR_KEY_DIR = Path(env_str("FHIR_KEY_DIR", str(DATA_DIR / "keys" / "fhir")))
 
 # HL7 v2 feed ---------------------------------------------------------------
 # `manage.py run_mllp` listens for the interface engine's messages.

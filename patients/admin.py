@@ -146,6 +146,7 @@ class FeedStateAdmin(ReadOnlyAdmin):
         "last_error_at",
         "last_error",
         "cursor",
+        "token_expires_at",
         "summary",
     )
     readonly_fields = fields

@@ -707,6 +707,10 @@ class FeedState(models.Model):
     # complete pull.
     cursor = models.CharField(_("resume from"), max_length=64, blank=True)
     last_summary = models.JSONField(_("last summary"), default=dict, blank=True)
+    # When the SMART access token of its last pull runs out (never the token).
+    token_expires_at = models.DateTimeField(
+        _("access token expires"), null=True, blank=True
+    )
 
     class Meta:
         verbose_name = _("feed state")

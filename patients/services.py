@@ -1,5 +1,6 @@
 """Writes to the mirror. Only the ingest services call these; no view does."""
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -9,7 +10,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from patients.ingest.fhir import Importer, Summary, fhir_import
-from patients.ingest.pull import FhirClient, PullError, PullStopped, fhir_pull
+from patients.ingest.pull import (
+    PULL_SCOPES,
+    FhirClient,
+    PullError,
+    PullStopped,
+    fhir_pull,
+)
+from patients.ingest.smart import fhir_auth
 from patients.ingest.sources import Item, Load, Unreadable, read_json, read_paths
 from patients.isolation import inbound_feeds_isolated
 from patients.models import FeedState, QuarantinedResource
@@ -22,13 +30,22 @@ class FeedsIsolated(Exception):
 
 
 def feed_state_record(
-    *, feed: str, summary: Summary | None = None, error: str = "", cursor: str = ""
+    *,
+    feed: str,
+    summary: Summary | None = None,
+    error: str = "",
+    cursor: str = "",
+    auth=None,
 ) -> FeedState:
-    """Note an attempt: a success (with its summary) or the error that ended it."""
+    """Note an attempt: a success (with its summary) or the error that ended
+    it; with ``auth``, when its access token runs out."""
     now = timezone.now()
     with transaction.atomic():
         state, _created = FeedState.objects.select_for_update().get_or_create(name=feed)
         state.last_attempt_at = now
+        expires_at = getattr(auth, "expires_at", None)
+        if expires_at is not None:
+            state.token_expires_at = dt.datetime.fromtimestamp(expires_at, dt.UTC)
         if error:
             state.last_error_at = now
             state.last_error = error
@@ -86,10 +103,10 @@ def fhir_server_pull(
         raise refusal
     state = FeedState.objects.filter(name=feed).first()
     since = "" if full or state is None else state.cursor
+    auth = None
     try:
-        client = FhirClient(
-            base_url, token=settings.FHIR_BEARER_TOKEN, timeout=settings.FHIR_TIMEOUT
-        )
+        auth = fhir_auth(base_url, PULL_SCOPES)
+        client = FhirClient(base_url, auth=auth, timeout=settings.FHIR_TIMEOUT)
         summary, cursor = fhir_pull(
             client=client,
             feed=feed,
@@ -110,9 +127,9 @@ def fhir_server_pull(
         feed_state_record(feed=feed, error=str(refusal))
         raise refusal from None
     except Exception as error:
-        feed_state_record(feed=feed, error=failure_text(error))
+        feed_state_record(feed=feed, error=failure_text(error), auth=auth)
         raise
-    feed_state_record(feed=feed, summary=summary, cursor=cursor)
+    feed_state_record(feed=feed, summary=summary, cursor=cursor, auth=auth)
     return summary
 
 

@@ -10,4 +10,5 @@ urlpatterns = [
     path("clinics/<int:clinic_id>/", views.clinic, name="clinic"),
     path("patients/<int:patient_id>/", views.patient, name="patient"),
     path("search/", views.search, name="search"),
+    path(".well-known/jwks.json", views.fhir_client_jwks, name="fhir-client-jwks"),
 ]

@@ -6,7 +6,7 @@ import datetime as dt
 
 from django.contrib.auth.forms import AuthenticationForm
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -17,6 +17,7 @@ from accounts.models import NURSING, AccessLog, Role
 from accounts.selectors import user_locations, user_roles, user_stay, user_stays
 from accounts.services import access_denied, access_record
 from patients.forms import SearchForm
+from patients.ingest import smart
 from patients.models import Encounter, LabOrder, Location
 from patients.selectors import feed_states, vital_trends, ward_counts
 from patients.summary import census_row, clinic_content, stay_sections
@@ -51,6 +52,15 @@ def home(request: HttpRequest) -> HttpResponse:
             "feeds": feed_states(),
         },
     )
+
+
+@require_GET
+@never_cache
+def fhir_client_jwks(request: HttpRequest) -> JsonResponse:
+    """The public keys this server signs in to the EHR's FHIR API with
+    (SMART Backend Services): what the EHR's registration reads from its
+    JWKS URL. Public by nature; no private part ever leaves ``smart``."""
+    return JsonResponse(smart.jwks(), content_type="application/jwk-set+json")
 
 
 @require_GET

@@ -27,6 +27,8 @@ from patients.ingest.references import Ref
 from patients.ingest.sources import ORDER, Item, Unreadable, read_json
 
 PULLED_TYPES = tuple(kind for kind in ORDER if kind in MAPPERS)
+# SMART v2 scopes to read them (search and read), as a backend client.
+PULL_SCOPES = " ".join(f"system/{kind}.rs" for kind in PULLED_TYPES)
 
 
 class PullError(Exception):
@@ -43,14 +45,33 @@ class Page:
     server_time: str
 
 
+class BearerToken:
+    """A fixed token (``FHIR_BEARER_TOKEN``), for servers that give one."""
+
+    renews = False
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def authorization(self) -> str:
+        return f"Bearer {self.token}"
+
+    def refused(self, header: str) -> None:
+        """Nothing to renew."""
+
+
 class FhirClient:
-    def __init__(self, base_url: str, *, token: str = "", timeout: int = 60) -> None:
+    """GETs on one FHIR server. ``auth``: what gives the Authorization
+    header (``BearerToken``, ``smart.SmartAuth``), None for none; a token
+    that ``renews`` is asked for again once when the server answers 401."""
+
+    def __init__(self, base_url: str, *, auth=None, timeout: int = 60) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
             raise PullError("The FHIR base URL must be an http(s) URL with a host.")
         self.base_url = base_url.rstrip("/")
         self.origin = (parts.scheme, parts.netloc)
-        self.token = token
+        self.auth = auth
         self.timeout = timeout
 
     def pages(self, resource_type: str, params: dict[str, str]) -> Iterator[Page]:
@@ -74,20 +95,8 @@ class FhirClient:
             raise PullError(
                 f"The server sent a link to another address ({parts.netloc})."
             )
-        headers = {"Accept": "application/fhir+json"}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        request = urllib.request.Request(url, headers=headers)  # noqa: S310 - http(s) checked above
         where = f"GET {parts.path}"
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                body = response.read()
-                date = response.headers.get("Date", "")
-        except urllib.error.HTTPError as error:
-            raise PullError(f"{where} answered HTTP {error.code}.") from None
-        except (urllib.error.URLError, OSError) as error:
-            reason = getattr(error, "reason", error)
-            raise PullError(f"{where} failed: {reason}.") from None
+        body, date = self._read(url, where)
         try:
             _text, bundle = read_json(body)
         except Unreadable as error:
@@ -107,6 +116,53 @@ class FhirClient:
                 )
         server_time = _object(bundle.get("meta")).get("lastUpdated") or _http_date(date)
         return Page(bundle, server_time)
+
+    def _read(self, url: str, where: str) -> tuple[bytes, str]:
+        """The body and Date header of a GET. A 401 to a token that renews
+        is tried once more with a new one."""
+        renews = getattr(self.auth, "renews", False)
+        for attempt in (1, 2):
+            headers = {"Accept": "application/fhir+json"}
+            sent = self.auth.authorization() if self.auth else ""
+            if sent:
+                headers["Authorization"] = sent
+            request = urllib.request.Request(url, headers=headers)  # noqa: S310 - http(s) checked above
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                    return response.read(), response.headers.get("Date", "")
+            except urllib.error.HTTPError as error:
+                if error.code == 401 and renews and attempt == 1:
+                    self.auth.refused(sent)
+                    continue
+                raise PullError(
+                    _refused(where, error.code, self.auth, renews)
+                ) from None
+            except (urllib.error.URLError, OSError) as error:
+                reason = getattr(error, "reason", error)
+                raise PullError(f"{where} failed: {reason}.") from None
+        raise AssertionError("unreachable")
+
+
+def _refused(where: str, status: int, auth, renewed: bool) -> str:
+    """What a failed GET's status tells IT."""
+    if status == 401 and renewed:
+        return (
+            f"{where} answered HTTP 401 to a new access token: the EHR gives this "
+            "client tokens but does not accept them for its FHIR API."
+        )
+    if status == 401 and auth is not None:
+        return f"{where} answered HTTP 401: the server refused FHIR_BEARER_TOKEN."
+    if status == 401:
+        return (
+            f"{where} answered HTTP 401: the server asks for authorization "
+            "(FHIR_CLIENT_ID for SMART Backend Services, or FHIR_BEARER_TOKEN)."
+        )
+    if status == 403:
+        return (
+            f"{where} answered HTTP 403: this client may not read it; check the "
+            "scopes the EHR granted it (FHIR_SCOPES)."
+        )
+    return f"{where} answered HTTP {status}."
 
 
 def fhir_pull(

@@ -3,7 +3,9 @@
 import contextlib
 import http.server
 import json
+import subprocess
 import threading
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -170,3 +172,79 @@ def bundle_server(bundle: dict) -> Iterator[tuple[str, list[str]]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextlib.contextmanager
+def sekmet_server(
+    folder: Path, *, port: int = 0, loader_token: str = "", **options
+) -> Iterator[str]:
+    """A sekmet-fhir server (a real FHIR R4 server) on 127.0.0.1, empty,
+    with ``options`` in its settings (``server_auth``...); yields its FHIR
+    base URL. ``loader_token``: the static bearer token a test loads it with."""
+    from tests.processes import VENV_BIN, free_port, missing, stop, wait_for
+
+    sekmet = VENV_BIN / "sekmet"
+    if not sekmet.exists():
+        missing("sekmet-fhir (the FHIR server of the pull tests)")
+    port = port or free_port()
+    base = f"http://127.0.0.1:{port}/fhir"
+    folder.mkdir(parents=True, exist_ok=True)
+    settings = {
+        "host": "127.0.0.1",
+        "port": port,
+        "base_url": base,  # else next links lead to localhost:8090
+        "db_path": ":memory:",
+        "log_inbound": False,
+        "simulator": {"enabled": False},  # else it makes resources of its own
+        **options,
+    }
+    # YAML reads JSON.
+    (folder / "settings.yaml").write_text(json.dumps(settings))
+    log = folder / "sekmet.log"
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            [str(sekmet), "serve", "-c", str(folder / "settings.yaml")],
+            cwd=folder,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(
+            lambda: (
+                fhir_request("GET", f"{base}/metadata", token=loader_token)[
+                    "resourceType"
+                ]
+                == "CapabilityStatement"
+            ),
+            timeout=30,
+            what=f"FHIR server start (log: {log})",
+            process=process,
+        )
+        yield base
+    finally:
+        stop(process)
+
+
+def fhir_request(
+    method: str, url: str, resource: dict | None = None, *, token: str = ""
+) -> dict:
+    body = json.dumps(resource).encode() if resource is not None else None
+    headers = {"Accept": "application/fhir+json"}
+    if body is not None:
+        headers["Content-Type"] = "application/fhir+json"
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    with urllib.request.urlopen(
+        urllib.request.Request(url, data=body, headers=headers, method=method),
+        timeout=60,
+    ) as response:
+        return json.loads(response.read())
+
+
+def sekmet_load(base: str, paths: list[Path], *, token: str = "") -> None:
+    """POST transaction bundles, organisations and practitioners first
+    (patient bundles refer to them)."""
+    shared = ("hospitalInformation", "practitionerInformation")
+    for path in sorted(paths, key=lambda path: not path.name.startswith(shared)):
+        answer = fhir_request("POST", base, json.loads(path.read_text()), token=token)
+        assert answer["type"] == "transaction-response", path.name

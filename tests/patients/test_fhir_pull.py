@@ -4,8 +4,6 @@ loaded with the shared Synthea bundles."""
 import io
 import json
 import re
-import subprocess
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -21,8 +19,15 @@ from patients.models import (
     Problem,
     QuarantinedResource,
 )
-from tests.patients.fhir import BUNDLES, MIRRORED, bundle_server
-from tests.processes import VENV_BIN, free_port, missing, stop, wait_for
+from tests.patients.fhir import (
+    BUNDLES,
+    MIRRORED,
+    bundle_server,
+    fhir_request,
+    sekmet_load,
+    sekmet_server,
+)
+from tests.processes import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -34,67 +39,13 @@ ONE_PATIENT_UPDATED = {"Patient": {**dict.fromkeys(COLUMNS, 0), "updated": 1}}
 @pytest.fixture(scope="module")
 def fhir_base(tmp_path_factory) -> Iterator[str]:
     """A sekmet-fhir server of our own, holding every Synthea bundle."""
-    sekmet = VENV_BIN / "sekmet"
-    if not sekmet.exists():
-        missing("sekmet-fhir (the FHIR server of the pull tests)")
-    folder = tmp_path_factory.mktemp("sekmet")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}/fhir"
-    (folder / "settings.yaml").write_text(
-        "\n".join(
-            [
-                "host: 127.0.0.1",
-                f"port: {port}",
-                f"base_url: {base}",  # else next links lead to localhost:8090
-                'db_path: ":memory:"',
-                "log_inbound: false",
-                "simulator:",
-                "  enabled: false",  # else it makes resources of its own
-                "",
-            ]
-        )
-    )
-    log = folder / "sekmet.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [str(sekmet), "serve", "-c", str(folder / "settings.yaml")],
-            cwd=folder,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for(
-            lambda: (
-                request("GET", f"{base}/metadata")["resourceType"]
-                == "CapabilityStatement"
-            ),
-            timeout=30,
-            what=f"FHIR server start (log: {log})",
-            process=process,
-        )
-        # Organisations and practitioners first: patient bundles refer to them.
-        shared = ("hospitalInformation", "practitionerInformation")
-        files = sorted(
-            BUNDLES.glob("*.json"), key=lambda path: not path.name.startswith(shared)
-        )
-        for path in files:
-            answer = request("POST", base, json.loads(path.read_text()))
-            assert answer["type"] == "transaction-response", path.name
+    with sekmet_server(tmp_path_factory.mktemp("sekmet")) as base:
+        sekmet_load(base, list(BUNDLES.glob("*.json")))
         yield base
-    finally:
-        stop(process)
 
 
 def request(method: str, url: str, resource: dict | None = None) -> dict:
-    body = json.dumps(resource).encode() if resource is not None else None
-    headers = {"Accept": "application/fhir+json"}
-    if body is not None:
-        headers["Content-Type"] = "application/fhir+json"
-    with urllib.request.urlopen(
-        urllib.request.Request(url, data=body, headers=headers, method=method),
-        timeout=60,
-    ) as response:
-        return json.loads(response.read())
+    return fhir_request(method, url, resource)
 
 
 def entries_in_bundles() -> Counter:
