@@ -366,6 +366,8 @@ FHIR_TOKEN_URL = env_url("FHIR_TOKEN_URL", schemes=("https", "http"))
 # Empty: system/<type>.rs for each type the mirror keeps.
 FHIR_SCOPES = env_str("FHIR_SCOPES")
 FHIR_KEY_DIR = Path(env_str("FHIR_KEY_DIR", str(DATA_DIR / "keys" / "fhir")))
+# A Bulk Data export not finished within this many hours is cancelled.
+FHIR_BULK_MAX_HOURS = env_int("FHIR_BULK_MAX_HOURS", 6, min_value=1)
 
 # HL7 v2 feed ---------------------------------------------------------------
 # `manage.py run_mllp` listens for the interface engine's messages.

@@ -146,6 +146,8 @@ class FeedStateAdmin(ReadOnlyAdmin):
         "last_error_at",
         "last_error",
         "cursor",
+        "way",
+        "export",
         "token_expires_at",
         "summary",
     )
@@ -155,6 +157,10 @@ class FeedStateAdmin(ReadOnlyAdmin):
     @admin.display(description=_("last error"))
     def short_error(self, state: FeedState) -> str:
         return Truncator(state.last_error).chars(80)
+
+    @admin.display(description=_("last export"))
+    def export(self, state: FeedState) -> str:
+        return _preformatted(json.dumps(state.last_export, indent=2, sort_keys=True))
 
     @admin.display(description=_("last summary"))
     def summary(self, state: FeedState) -> str:

@@ -7,6 +7,8 @@ that a repeated import changes nothing and an older copy never overwrites a
 newer one.
 """
 
+import datetime as dt
+
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
@@ -711,6 +713,11 @@ class FeedState(models.Model):
     token_expires_at = models.DateTimeField(
         _("access token expires"), null=True, blank=True
     )
+    # How its last pull read the server: "search" or "bulk" ($export).
+    way = models.CharField(_("way"), max_length=16, blank=True)
+    # Its last Bulk Data export: finished (ISO time), seconds, files, bytes,
+    # errors the server reported, transactionTime.
+    last_export = models.JSONField(_("last export"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("feed state")
@@ -718,6 +725,12 @@ class FeedState(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def export_finished_at(self) -> dt.datetime | None:
+        """When its last Bulk Data export finished, if it made one."""
+        finished = (self.last_export or {}).get("finished_at")
+        return dt.datetime.fromisoformat(finished) if finished else None
 
 
 class QuarantinedResource(models.Model):

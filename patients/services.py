@@ -1,21 +1,28 @@
 """Writes to the mirror. Only the ingest services call these; no view does."""
 
 import datetime as dt
+import shutil
+import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
+from patients.ingest.bulk import BulkExport, NotSupported
 from patients.ingest.fhir import Importer, Summary, fhir_import
 from patients.ingest.pull import (
     PULL_SCOPES,
+    PULLED_TYPES,
     FhirClient,
     PullError,
     PullStopped,
     fhir_pull,
+    resume_point,
 )
 from patients.ingest.smart import fhir_auth
 from patients.ingest.sources import Item, Load, Unreadable, read_json, read_paths
@@ -36,13 +43,19 @@ def feed_state_record(
     error: str = "",
     cursor: str = "",
     auth=None,
+    way: str = "",
+    export: dict | None = None,
 ) -> FeedState:
     """Note an attempt: a success (with its summary) or the error that ended
-    it; with ``auth``, when its access token runs out."""
+    it; with ``auth``, when its access token runs out; how it read the
+    server (``way``), and its Bulk Data ``export``."""
     now = timezone.now()
     with transaction.atomic():
         state, _created = FeedState.objects.select_for_update().get_or_create(name=feed)
         state.last_attempt_at = now
+        state.way = way or state.way
+        if export is not None:
+            state.last_export = export
         expires_at = getattr(auth, "expires_at", None)
         if expires_at is not None:
             state.token_expires_at = dt.datetime.fromtimestamp(expires_at, dt.UTC)
@@ -83,9 +96,17 @@ def fhir_server_pull(
     base_url: str,
     full: bool = False,
     page_size: int = 0,
+    bulk: bool = False,
+    group: str = "",
     progress: Callable[[str, int], None] | None = None,
+    status: Callable[[str], None] | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> Summary:
-    """Pull from the EHR's FHIR server what changed since the feed's cursor.
+    """Pull from the EHR's FHIR server what changed since the feed's cursor:
+    by search, or with ``bulk`` by a Bulk Data export (of ``group``'s
+    patients if given), falling back to search where the server cannot
+    export. ``status(text)``: an export's progress; ``notice(text)``: how
+    the export went, or why the pull went by search instead.
 
     Whatever stops it is recorded in the feed's state, and the cursor stays
     where it was, so the next pull does the same window again. While a
@@ -103,19 +124,35 @@ def fhir_server_pull(
         raise refusal
     state = FeedState.objects.filter(name=feed).first()
     since = "" if full or state is None else state.cursor
+    tell = status or (lambda text: None)
     auth = None
+    way, export = "search", None
     try:
         auth = fhir_auth(base_url, PULL_SCOPES)
         client = FhirClient(base_url, auth=auth, timeout=settings.FHIR_TIMEOUT)
-        summary, cursor = fhir_pull(
-            client=client,
-            feed=feed,
-            since=since,
-            page_size=page_size or settings.FHIR_PAGE_SIZE,
-            progress=progress,
-            # A downtime that cuts the feeds stops a pull under way, too.
-            stop=inbound_feeds_isolated,
-        )
+        if bulk:
+            try:
+                summary, cursor, export = _bulk_pull(
+                    client, feed, since, group, progress, tell
+                )
+                way = "bulk"
+                if notice:
+                    notice(_export_text(export))
+            except NotSupported as lacking:
+                if notice:
+                    notice(
+                        _("%(reason)s Pulled by search instead.") % {"reason": lacking}
+                    )
+        if export is None:
+            summary, cursor = fhir_pull(
+                client=client,
+                feed=feed,
+                since=since,
+                page_size=page_size or settings.FHIR_PAGE_SIZE,
+                progress=progress,
+                # A downtime that cuts the feeds stops a pull under way, too.
+                stop=inbound_feeds_isolated,
+            )
     except PullStopped:
         refusal = FeedsIsolated(
             _(
@@ -127,10 +164,67 @@ def fhir_server_pull(
         feed_state_record(feed=feed, error=str(refusal))
         raise refusal from None
     except Exception as error:
-        feed_state_record(feed=feed, error=failure_text(error), auth=auth)
+        feed_state_record(feed=feed, error=failure_text(error), auth=auth, way=way)
         raise
-    feed_state_record(feed=feed, summary=summary, cursor=cursor, auth=auth)
+    feed_state_record(
+        feed=feed,
+        summary=summary,
+        cursor=cursor,
+        auth=auth,
+        way=way,
+        export=export,
+    )
     return summary
+
+
+def _export_text(export: dict) -> str:
+    text = _(
+        "Pulled by Bulk Data export: %(files)d files, %(size)s, in %(seconds)s s."
+    ) % {
+        "files": export["files"],
+        "size": filesizeformat(export["bytes"]),
+        "seconds": export["seconds"],
+    }
+    if export["errors"]:
+        text += " " + ngettext(
+            "The server reported %(count)d error in its export (OperationOutcome).",
+            "The server reported %(count)d errors in its export (OperationOutcome).",
+            export["errors"],
+        ) % {"count": export["errors"]}
+    return text
+
+
+def _bulk_pull(client, feed, since, group, progress, tell):
+    """A Bulk Data export, imported: (summary, next cursor, what the feeds
+    page shows of the export). Its files are deleted once imported."""
+    folder = settings.DATA_DIR / "bulk" / f"{feed}-{uuid.uuid4().hex}"
+    tell(_("Asking the server for a Bulk Data export..."))
+    try:
+        exported = BulkExport(
+            client,
+            folder,
+            max_seconds=settings.FHIR_BULK_MAX_HOURS * 3600,
+            progress=tell,
+            stop=inbound_feeds_isolated,
+        ).run(types=list(PULLED_TYPES), since=since, group=group)
+        summary = fhir_import(
+            load=read_paths([folder]),
+            feed=feed,
+            # Changes since a time are no complete record of anyone.
+            replace_sets=not since,
+            progress=(lambda number: progress("", number)) if progress else None,
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    export = {
+        "finished_at": timezone.now().isoformat(),
+        "seconds": round(exported.seconds, 1),
+        "files": exported.files,
+        "bytes": exported.size,
+        "errors": exported.errors,
+        "transaction_time": exported.transaction_time,
+    }
+    return summary, resume_point(exported.transaction_time), export
 
 
 def failure_text(error: Exception) -> str:

@@ -118,29 +118,55 @@ class FhirClient:
         return Page(bundle, server_time)
 
     def _read(self, url: str, where: str) -> tuple[bytes, str]:
-        """The body and Date header of a GET. A 401 to a token that renews
-        is tried once more with a new one."""
-        renews = getattr(self.auth, "renews", False)
+        """The body and Date header of a GET."""
+        with self.open(url, where=where) as response:
+            return response.read(), response.headers.get("Date", "")
+
+    def open(
+        self,
+        url: str,
+        *,
+        where: str,
+        method: str = "GET",
+        headers: dict[str, str] | None = None,
+        auth: bool = True,
+    ):
+        """The server's answer to a request (a 1xx-3xx status), signed by
+        ``auth`` unless told not to; a 401 to a token that renews is tried
+        once more with a new one. Any other 4xx or 5xx raises HttpFailure."""
+        renews = auth and getattr(self.auth, "renews", False)
         for attempt in (1, 2):
-            headers = {"Accept": "application/fhir+json"}
-            sent = self.auth.authorization() if self.auth else ""
+            sent = self.auth.authorization() if auth and self.auth else ""
+            wanted = {"Accept": "application/fhir+json", **(headers or {})}
             if sent:
-                headers["Authorization"] = sent
-            request = urllib.request.Request(url, headers=headers)  # noqa: S310 - http(s) checked above
+                wanted["Authorization"] = sent
+            request = urllib.request.Request(url, headers=wanted, method=method)  # noqa: S310 - http(s), checked by the callers
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                    return response.read(), response.headers.get("Date", "")
+                return urllib.request.urlopen(request, timeout=self.timeout)  # noqa: S310
             except urllib.error.HTTPError as error:
                 if error.code == 401 and renews and attempt == 1:
                     self.auth.refused(sent)
                     continue
-                raise PullError(
-                    _refused(where, error.code, self.auth, renews)
+                raise HttpFailure(
+                    _refused(where, error.code, self.auth if auth else None, renews),
+                    status=error.code,
+                    retry_after=error.headers.get("Retry-After", ""),
+                    body=error.read(65536),
                 ) from None
             except (urllib.error.URLError, OSError) as error:
                 reason = getattr(error, "reason", error)
                 raise PullError(f"{where} failed: {reason}.") from None
         raise AssertionError("unreachable")
+
+
+class HttpFailure(PullError):
+    """The server answered a request with an HTTP error status."""
+
+    def __init__(self, message: str, *, status: int, retry_after: str, body: bytes):
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+        self.body = body
 
 
 def _refused(where: str, status: int, auth, renewed: bool) -> str:
@@ -207,7 +233,7 @@ def fhir_pull(
     if since:
         for kind in PULLED_TYPES:
             importer.delete(deleted_since(client, kind, since, page_size))
-    return importer.summary, _cursor(cursor)
+    return importer.summary, resume_point(cursor)
 
 
 def deleted_since(
@@ -237,7 +263,7 @@ def deleted_since(
     return [Ref(kind, id=source_id) for source_id, m in newest.items() if m == "DELETE"]
 
 
-def _cursor(server_time: str) -> str:
+def resume_point(server_time: str) -> str:
     """Millisecond UTC form (``2026-11-22T03:57:36.547Z``), which servers
     compare exactly."""
     try:

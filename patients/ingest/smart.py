@@ -19,6 +19,7 @@ so that a new key can be registered before the old one is retired
 
 import json
 import os
+import secrets
 import threading
 import time
 import urllib.error
@@ -67,11 +68,14 @@ def client_keys() -> list[Key]:
 def key_new(algorithm: str = "RS384") -> Key:
     """A new private key, kept (readable by this account only) and signing
     from now on."""
-    parameters = {"alg": algorithm, "use": "sig"}
+    # A key id IT can read and type: the day it was made, then random hex
+    # (never a leading "-", which a command line would take for an option).
+    kid = f"{time.strftime('%Y%m%d')}-{secrets.token_hex(4)}"
+    parameters = {"alg": algorithm, "use": "sig", "kid": kid}
     if algorithm == "RS384":
-        key = RSAKey.generate_key(2048, parameters=parameters, auto_kid=True)
+        key = RSAKey.generate_key(2048, parameters=parameters)
     elif algorithm == "ES384":
-        key = ECKey.generate_key("P-384", parameters=parameters, auto_kid=True)
+        key = ECKey.generate_key("P-384", parameters=parameters)
     else:
         raise ValueError(f"{algorithm}: not one of {', '.join(ALGORITHMS)}")
     folder = key_dir()

@@ -6,6 +6,7 @@ and a key the EHR does not hold is refused with a clear error."""
 import io
 import json
 import os
+import re
 import stat
 import time
 from collections.abc import Iterator
@@ -213,6 +214,8 @@ def test_the_private_key_stays_private_and_only_public_keys_are_published(
     published = json.loads(keys_command("--jwks"))
     (key,) = published["keys"]
     assert {"kty", "n", "e", "kid", "alg", "use"} <= set(key)
+    # A key id IT can type on a command line (--retire KID).
+    assert re.fullmatch(r"\d{8}-[0-9a-f]{8}", key["kid"])
     assert not {"d", "p", "q", "dp", "dq", "qi"} & set(key)
     served = client.get(reverse("patients:fhir-client-jwks"))
     assert served.status_code == 200
@@ -238,3 +241,19 @@ def test_a_new_key_signs_while_the_old_stays_published_until_retired(
     assert [key["alg"] for key in json.loads(keys_command("--jwks"))["keys"]] == [
         "ES384"
     ]
+
+
+def test_a_bulk_export_signs_its_kick_off_polls_and_downloads(ehr, client_of, settings):
+    """The manifest says requiresAccessToken: the files are fetched with
+    the token too (from the FHIR server itself only)."""
+    client_of("downtime")
+    # This EHR wants every type granted for a system-level export.
+    with pytest.raises(CommandError, match=r"HTTP 403: .* \(FHIR_SCOPES\)"):
+        pull(ehr, "--bulk", "--full")
+    settings.FHIR_SCOPES = "system/*.rs"
+
+    output = pull(ehr, "--bulk", "--full")
+
+    assert "Pulled by Bulk Data export:" in output
+    assert Patient.objects.count() == 1
+    assert FeedState.objects.get(name="fhir-pull").way == "bulk"

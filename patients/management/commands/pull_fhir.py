@@ -23,8 +23,21 @@ class Command(BaseCommand):
             "--full", action="store_true", help="Pull everything, not only changes."
         )
         parser.add_argument("--page-size", type=int, default=0, help="Per page.")
+        parser.add_argument(
+            "--bulk",
+            action="store_true",
+            help="By a Bulk Data export ($export) rather than by search; by "
+            "search where the server cannot export.",
+        )
+        parser.add_argument(
+            "--group", default="", help="With --bulk: export this Group's patients."
+        )
 
-    def handle(self, *args, base_url, feed, full, page_size, **options) -> None:
+    def handle(
+        self, *args, base_url, feed, full, page_size, bulk, group, **options
+    ) -> None:
+        if group and not bulk:
+            raise CommandError(_("--group goes with --bulk."))
         base_url = base_url or settings.FHIR_BASE_URL
         if not base_url:
             raise CommandError(_("Set FHIR_BASE_URL or give --base-url."))
@@ -35,7 +48,11 @@ class Command(BaseCommand):
                     base_url=base_url,
                     full=full,
                     page_size=page_size,
+                    bulk=bulk,
+                    group=group,
                     progress=lambda kind, number: bar.update(number),
+                    status=bar.set_description_str,
+                    notice=self.stdout.write,
                 )
         except FeedsIsolated as error:
             raise CommandError(str(error)) from None

@@ -1,0 +1,229 @@
+"""`manage.py pull_fhir --bulk`: a Bulk Data export ($export) from a real
+FHIR server that implements it (sekmet-fhir on 127.0.0.1), kicked off,
+polled, downloaded and imported; the next export asks for what changed
+since the last one's transactionTime; a server that cannot export the
+group asked for is pulled by search instead, and says so."""
+
+import contextlib
+import gzip
+import http.server
+import io
+import json
+import re
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from patients.models import FeedState, Patient
+from tests.patients.fhir import (
+    BUNDLES,
+    fhir_request,
+    sekmet_load,
+    sekmet_server,
+    serving,
+)
+
+pytestmark = pytest.mark.django_db
+
+CURSOR = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+SHARED = ("hospitalInformation", "practitionerInformation")
+PATIENT_BUNDLES = sorted(
+    p for p in BUNDLES.glob("*.json") if not p.name.startswith(SHARED)
+)[:3]
+
+
+@pytest.fixture(scope="module")
+def ehr(tmp_path_factory) -> Iterator[str]:
+    with sekmet_server(tmp_path_factory.mktemp("ehr")) as base:
+        shared = [p for p in BUNDLES.glob("*.json") if p.name.startswith(SHARED)]
+        sekmet_load(base, [*shared, *PATIENT_BUNDLES])
+        yield base
+
+
+def pull(base: str, *options: str) -> str:
+    out = io.StringIO()
+    call_command("pull_fhir", "--base-url", base, *options, stdout=out)
+    return out.getvalue()
+
+
+def server_patients(base: str) -> list[dict]:
+    found = fhir_request("GET", f"{base}/Patient?_count=1000")
+    return [entry["resource"] for entry in found.get("entry", [])]
+
+
+def test_a_bulk_pull_exports_downloads_and_imports_everything(ehr, settings, client):
+    output = pull(ehr, "--bulk", "--full")
+
+    assert "Pulled by Bulk Data export:" in output
+    assert Patient.objects.count() == len(server_patients(ehr)) == 3
+    state = FeedState.objects.get(name="fhir-pull")
+    assert (state.way, state.last_error) == ("bulk", "")
+    assert CURSOR.match(state.cursor)  # the export's transactionTime
+    assert state.last_export["transaction_time"]
+    assert state.last_export["files"] > 3
+    assert state.last_export["bytes"] > 0
+    # The files held patient data: gone once imported.
+    assert not any((settings.DATA_DIR / "bulk").glob("*"))
+    # The feeds page says how the feed was read, and what the export was.
+    client.force_login(User.objects.create_user("it", password="x"))
+    page = client.get(reverse("patients:home")).text
+    assert "fhir-pull (Bulk Data export)" in page
+    when = timezone.localtime(state.export_finished_at).strftime("%Y-%m-%d %H:%M")
+    assert f"{when}: {state.last_export['files']} files" in page
+
+
+def test_the_next_export_asks_for_what_changed_since_the_last(ehr):
+    pull(ehr, "--bulk", "--full")
+    first = FeedState.objects.get(name="fhir-pull").cursor
+    patient = server_patients(ehr)[0]
+    phone = f"+32 2 555 {uuid.uuid4().int % 10**6:06d}"
+    patient["telecom"] = [{"system": "phone", "value": phone, "use": "home"}]
+    fhir_request("PUT", f"{ehr}/Patient/{patient['id']}", patient)
+
+    output = pull(ehr, "--bulk")
+
+    row = [line.split() for line in output.splitlines() if line.startswith("Patient ")]
+    # Only the changed patient came: 1 updated, nothing else of that type.
+    assert row == [["Patient", "0", "1", "0", "0", "0", "0", "0"]]
+    assert Patient.objects.get(source_id=patient["id"]).phone == phone
+    assert FeedState.objects.get(name="fhir-pull").cursor > first
+
+
+def test_a_group_the_server_does_not_have_is_pulled_by_search_and_says_so(ehr):
+    output = pull(ehr, "--bulk", "--group", "no-such-group", "--full")
+
+    assert "The server has no group no-such-group to export (HTTP 404" in output
+    assert "Pulled by search instead." in output
+    assert Patient.objects.count() == 3
+    assert FeedState.objects.get(name="fhir-pull").way == "search"
+
+
+class Faults:
+    """What the proxy did, and to do: a 429 on the first kick-off, a 503 on
+    the first status poll, files gzipped, and a manifest that also lists a
+    deletion and an error, as the Bulk Data IG allows."""
+
+    def __init__(self, upstream: str, deleted_id: str) -> None:
+        self.upstream = upstream.rsplit("/fhir", 1)[0]
+        self.deleted_id = deleted_id
+        self.seen: list[tuple[str, str, int]] = []  # method, path, status
+        self.kick_offs = self.polls = self.gzipped = 0
+
+
+@contextlib.contextmanager
+def faulty_proxy(upstream: str, deleted_id: str) -> Iterator[tuple[str, Faults]]:
+    faults = Faults(upstream, deleted_id)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self._serve("GET")
+
+        def do_DELETE(self) -> None:
+            self._serve("DELETE")
+
+        def _serve(self, method: str) -> None:
+            path = self.path
+            mine = f"http://127.0.0.1:{self.server.server_port}"
+            if "$export" in path:
+                faults.kick_offs += 1
+                if faults.kick_offs == 1:
+                    return self._answer(method, 429, b"", {"Retry-After": "1"})
+            if "/bulk-status/" in path and method == "GET":
+                faults.polls += 1
+                if faults.polls == 1:
+                    return self._answer(method, 503, b"")
+            if path.endswith("/extra/deleted.ndjson"):
+                bundle = {
+                    "resourceType": "Bundle",
+                    "type": "transaction",
+                    "entry": [
+                        {
+                            "request": {
+                                "method": "DELETE",
+                                "url": f"Patient/{faults.deleted_id}",
+                            }
+                        }
+                    ],
+                }
+                return self._answer(method, 200, json.dumps(bundle).encode() + b"\n")
+            if path.endswith("/extra/errors.ndjson"):
+                outcome = {
+                    "resourceType": "OperationOutcome",
+                    "issue": [{"severity": "error", "code": "processing"}],
+                }
+                return self._answer(method, 200, json.dumps(outcome).encode() + b"\n")
+            headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+            headers.pop("Accept-Encoding", None)
+            request = urllib.request.Request(
+                faults.upstream + path, headers=headers, method=method
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=30) as answer:
+                    status, body, got = answer.status, answer.read(), answer.headers
+            except urllib.error.HTTPError as error:
+                status, body, got = error.code, error.read(), error.headers
+            body = body.replace(faults.upstream.encode(), mine.encode())
+            extra = {}
+            if location := got.get("Content-Location"):
+                extra["Content-Location"] = location.replace(faults.upstream, mine)
+            for name in ("Retry-After", "X-Progress"):
+                if got.get(name):
+                    extra[name] = got[name]
+            if "/bulk-status/" in path and status == 200:
+                manifest = json.loads(body)
+                manifest["deleted"] = [
+                    {"type": "Bundle", "url": f"{mine}/fhir/extra/deleted.ndjson"}
+                ]
+                manifest["error"] = [
+                    {
+                        "type": "OperationOutcome",
+                        "url": f"{mine}/fhir/extra/errors.ndjson",
+                    }
+                ]
+                body = json.dumps(manifest).encode()
+            if "/bulk-files/" in path and "gzip" in self.headers.get(
+                "Accept-Encoding", ""
+            ):
+                body = gzip.compress(body)
+                extra["Content-Encoding"] = "gzip"
+                faults.gzipped += 1
+            return self._answer(method, status, body, extra)
+
+        def _answer(self, method, status, body, headers=None) -> None:
+            faults.seen.append((method, self.path, status))
+            self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    with serving(Handler) as base:
+        yield base, faults
+
+
+def test_429_and_5xx_are_waited_out_gzip_is_read_and_deletions_applied(ehr):
+    gone = server_patients(ehr)[0]["id"]
+    with faulty_proxy(ehr, gone) as (base, faults):
+        output = pull(base, "--bulk", "--full")
+
+    statuses = [(method, status) for method, _path, status in faults.seen]
+    assert statuses[:2] == [("GET", 429), ("GET", 202)]  # kick-off, again
+    assert ("GET", 503) in statuses  # a status poll, tried again
+    assert faults.gzipped > 3  # every output file, read gunzipped
+    # Done with, the export is deleted on the server.
+    assert faults.seen[-1][0] == "DELETE"
+    assert "/bulk-status/" in faults.seen[-1][1]
+    assert "The server reported 1 error in its export" in output
+    assert Patient.objects.count() == 2
+    assert not Patient.objects.filter(source_id=gone).exists()
