@@ -4,6 +4,8 @@ import os
 
 from celery import Celery
 
+from config.env import env_int
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("downtime_contingency")
@@ -56,3 +58,14 @@ app.conf.beat_schedule = {
         "options": {"expires": 3000},
     },
 }
+
+# A scheduled Bulk Data export, where IT asks for one (FHIR_BULK_EVERY_MINUTES,
+# read here from the environment as settings.py reads it: this module is
+# loaded before Django's settings are).
+_bulk_minutes = env_int("FHIR_BULK_EVERY_MINUTES", 0, min_value=0)
+if _bulk_minutes:
+    app.conf.beat_schedule["pull-fhir-bulk"] = {
+        "task": "patients.tasks.pull_fhir_bulk",
+        "schedule": 60.0 * _bulk_minutes,
+        "options": {"expires": 60.0 * _bulk_minutes},
+    }

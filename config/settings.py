@@ -368,6 +368,9 @@ FHIR_SCOPES = env_str("FHIR_SCOPES")
 FHIR_KEY_DIR = Path(env_str("FHIR_KEY_DIR", str(DATA_DIR / "keys" / "fhir")))
 # A Bulk Data export not finished within this many hours is cancelled.
 FHIR_BULK_MAX_HOURS = env_int("FHIR_BULK_MAX_HOURS", 6, min_value=1)
+# Beat asks for a Bulk Data export of what changed this often (0: never),
+# for servers where that is the only way to see changes.
+FHIR_BULK_EVERY_MINUTES = env_int("FHIR_BULK_EVERY_MINUTES", 0, min_value=0)
 
 # HL7 v2 feed ---------------------------------------------------------------
 # `manage.py run_mllp` listens for the interface engine's messages.

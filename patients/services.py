@@ -1,13 +1,15 @@
 """Writes to the mirror. Only the ingest services call these; no view does."""
 
+import contextlib
 import datetime as dt
+import hashlib
 import shutil
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -88,6 +90,27 @@ def fhir_files_import(
     return fhir_load_import(
         load=load, feed=feed, replace_sets=replace_sets, progress=progress
     )
+
+
+@contextlib.contextmanager
+def feed_pull_lock(feed: str) -> Iterator[bool]:
+    """Whether this process may pull ``feed`` now: true unless another
+    holds it. On PostgreSQL a session advisory lock, which the database
+    drops with the connection of a worker that dies; elsewhere (SQLite, one
+    process) always true."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    key = int.from_bytes(hashlib.blake2b(feed.encode(), digest_size=8).digest()) >> 1
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        (mine,) = cursor.fetchone()
+    try:
+        yield mine
+    finally:
+        if mine:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
 
 
 def fhir_server_pull(

@@ -9,19 +9,26 @@ import gzip
 import http.server
 import io
 import json
+import os
 import re
+import subprocess
+import sys
+import threading
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
 
 import pytest
+from celery import Celery
 from django.contrib.auth.models import User
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
+from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
 
 from patients.models import FeedState, Patient
+from patients.services import feed_pull_lock
 from tests.patients.fhir import (
     BUNDLES,
     fhir_request,
@@ -29,6 +36,7 @@ from tests.patients.fhir import (
     sekmet_server,
     serving,
 )
+from tests.processes import celery_worker, wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -110,16 +118,26 @@ class Faults:
     the first status poll, files gzipped, and a manifest that also lists a
     deletion and an error, as the Bulk Data IG allows."""
 
-    def __init__(self, upstream: str, deleted_id: str) -> None:
+    def __init__(self, upstream: str, deleted_id: str, **breaks: bool) -> None:
         self.upstream = upstream.rsplit("/fhir", 1)[0]
         self.deleted_id = deleted_id
         self.seen: list[tuple[str, str, int]] = []  # method, path, status
         self.kick_offs = self.polls = self.gzipped = 0
+        # A server that refuses _since; one whose export expires.
+        self.no_since = breaks.get("no_since", False)
+        self.expires = breaks.get("expires", False)
+
+
+def operation_outcome(text: str) -> bytes:
+    issue = {"severity": "error", "code": "not-supported", "diagnostics": text}
+    return json.dumps({"resourceType": "OperationOutcome", "issue": [issue]}).encode()
 
 
 @contextlib.contextmanager
-def faulty_proxy(upstream: str, deleted_id: str) -> Iterator[tuple[str, Faults]]:
-    faults = Faults(upstream, deleted_id)
+def faulty_proxy(
+    upstream: str, deleted_id: str = "", **breaks: bool
+) -> Iterator[tuple[str, Faults]]:
+    faults = Faults(upstream, deleted_id, **breaks)
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -133,8 +151,14 @@ def faulty_proxy(upstream: str, deleted_id: str) -> Iterator[tuple[str, Faults]]
             mine = f"http://127.0.0.1:{self.server.server_port}"
             if "$export" in path:
                 faults.kick_offs += 1
+                if faults.no_since and "_since=" in path:
+                    return self._answer(
+                        method, 400, operation_outcome("_since is not supported")
+                    )
                 if faults.kick_offs == 1:
                     return self._answer(method, 429, b"", {"Retry-After": "1"})
+            if faults.expires and "/bulk-status/" in path and method == "GET":
+                return self._answer(method, 404, operation_outcome("export expired"))
             if "/bulk-status/" in path and method == "GET":
                 faults.polls += 1
                 if faults.polls == 1:
@@ -227,3 +251,104 @@ def test_429_and_5xx_are_waited_out_gzip_is_read_and_deletions_applied(ehr):
     assert "The server reported 1 error in its export" in output
     assert Patient.objects.count() == 2
     assert not Patient.objects.filter(source_id=gone).exists()
+
+
+def test_a_server_that_cannot_export_changes_since_is_pulled_by_search(ehr):
+    pull(ehr, "--bulk", "--full")
+    with faulty_proxy(ehr, no_since=True) as (base, _faults):
+        output = pull(base, "--bulk")
+
+    assert "cannot export what changed since a time (_since" in output
+    assert "Pulled by search instead." in output
+    state = FeedState.objects.get(name="fhir-pull")
+    assert (state.way, state.last_error) == ("search", "")
+
+
+def test_an_export_that_fails_is_cancelled_and_the_resume_point_stays(ehr):
+    pull(ehr, "--bulk", "--full")
+    before = FeedState.objects.get(name="fhir-pull").cursor
+    with (
+        faulty_proxy(ehr, expires=True) as (base, faults),
+        pytest.raises(CommandError, match="export failed \\(HTTP 404: export expired"),
+    ):
+        pull(base, "--bulk")
+
+    assert faults.seen[-1][0] == "DELETE"
+    state = FeedState.objects.get(name="fhir-pull")
+    assert state.cursor == before
+    assert "export expired" in state.last_error
+
+
+def test_the_scheduled_export_runs_one_at_a_time(ehr, settings):
+    """An export still running when the next is due (another worker holds
+    the feed) is left to finish; the next one runs."""
+    from patients.tasks import pull_fhir_bulk
+
+    settings.FHIR_BASE_URL = ehr
+    holding, release = threading.Event(), threading.Event()
+
+    def another_worker() -> None:
+        with feed_pull_lock("fhir-pull") as mine:
+            assert mine
+            holding.set()
+            release.wait(30)
+        connections.close_all()  # this thread's own
+
+    worker = threading.Thread(target=another_worker)
+    worker.start()
+    try:
+        assert holding.wait(30)
+        assert pull_fhir_bulk() == "the previous export is still running"
+        assert not FeedState.objects.filter(name="fhir-pull").exists()
+    finally:
+        release.set()
+        worker.join()
+
+    assert pull_fhir_bulk() == "done"
+    assert FeedState.objects.get(name="fhir-pull").way == "bulk"
+    assert Patient.objects.count() == 3
+
+
+def test_beat_schedules_the_export_only_when_it_is_set():
+    def schedule(minutes: str) -> dict:
+        shown = subprocess.run(  # the beat schedule as a new process reads it
+            [
+                sys.executable,
+                "-c",
+                "import json; from config.celery import app; "
+                "print(json.dumps(app.conf.beat_schedule.get('pull-fhir-bulk')))",
+            ],
+            env={**os.environ, "FHIR_BULK_EVERY_MINUTES": minutes},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(shown.stdout)
+
+    assert schedule("0") is None
+    entry = schedule("30")
+    assert entry["task"] == "patients.tasks.pull_fhir_bulk"
+    assert entry["schedule"] == 1800.0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_runs_the_scheduled_export(
+    ehr, redis_url, test_database_url, tmp_path
+):
+    env = {"FHIR_BASE_URL": ehr, "DATA_DIR": str(tmp_path / "worker")}
+    log = tmp_path / "worker.log"
+    with celery_worker(
+        broker_url=redis_url, database_url=test_database_url, log=log, extra_env=env
+    ):
+        sender = Celery(broker=redis_url, set_as_current=False)
+        sender.send_task("patients.tasks.pull_fhir_bulk")
+        sender.close()
+        wait_for(
+            lambda: FeedState.objects.filter(name="fhir-pull", way="bulk").exists(),
+            timeout=60,
+            what=f"the scheduled export (log: {log})",
+        )
+
+    state = FeedState.objects.get(name="fhir-pull")
+    assert state.last_error == ""
+    assert Patient.objects.count() == 3

@@ -352,7 +352,8 @@ def _fresh(now) -> None:
     """The feed's last success is ``now``."""
     rows.execute(
         "INSERT INTO patients_feedstate (name, last_attempt_at, last_success_at, "
-        "last_error, cursor, last_summary) VALUES (%s, %s, %s, '', '', '{}') "
+        "last_error, cursor, last_summary, way, last_export) "
+        "VALUES (%s, %s, %s, '', '', '{}', '', '{}') "
         "ON CONFLICT (name) DO UPDATE SET last_attempt_at = excluded.last_attempt_at, "
         "last_success_at = excluded.last_success_at",
         [FEED, now, now],
