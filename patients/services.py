@@ -121,15 +121,17 @@ def fhir_server_pull(
     page_size: int = 0,
     bulk: bool = False,
     group: str = "",
+    patients: bool = False,
     progress: Callable[[str, int], None] | None = None,
     status: Callable[[str], None] | None = None,
     notice: Callable[[str], None] | None = None,
 ) -> Summary:
     """Pull from the EHR's FHIR server what changed since the feed's cursor:
     by search, or with ``bulk`` by a Bulk Data export (of ``group``'s
-    patients if given), falling back to search where the server cannot
-    export. ``status(text)``: an export's progress; ``notice(text)``: how
-    the export went, or why the pull went by search instead.
+    patients if given, or at patient level with ``patients``), falling back
+    to search where the server cannot export. ``status(text)``: an
+    export's progress; ``notice(text)``: how the export went, or why the
+    pull went by search instead.
 
     Whatever stops it is recorded in the feed's state, and the cursor stays
     where it was, so the next pull does the same window again. While a
@@ -156,7 +158,7 @@ def fhir_server_pull(
         if bulk:
             try:
                 summary, cursor, export = _bulk_pull(
-                    client, feed, since, group, progress, tell
+                    client, feed, since, (group, patients), progress, tell
                 )
                 way = "bulk"
                 if notice:
@@ -217,7 +219,7 @@ def _export_text(export: dict) -> str:
     return text
 
 
-def _bulk_pull(client, feed, since, group, progress, tell):
+def _bulk_pull(client, feed, since, scope, progress, tell):
     """A Bulk Data export, imported: (summary, next cursor, what the feeds
     page shows of the export). Its files are deleted once imported."""
     folder = settings.DATA_DIR / "bulk" / f"{feed}-{uuid.uuid4().hex}"
@@ -229,7 +231,7 @@ def _bulk_pull(client, feed, since, group, progress, tell):
             max_seconds=settings.FHIR_BULK_MAX_HOURS * 3600,
             progress=tell,
             stop=inbound_feeds_isolated,
-        ).run(types=list(PULLED_TYPES), since=since, group=group)
+        ).run(types=list(PULLED_TYPES), since=since, group=scope[0], patients=scope[1])
         summary = fhir_import(
             load=read_paths([folder]),
             feed=feed,

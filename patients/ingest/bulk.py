@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 from patients.ingest.pull import FhirClient, HttpFailure, PullError, PullStopped
 from patients.ingest.sources import Unreadable, read_json
@@ -75,9 +75,18 @@ class BulkExport:
         self.progress = progress or (lambda text: None)
         self.stop = stop or (lambda: False)
 
-    def run(self, *, types: list[str], since: str = "", group: str = "") -> Export:
+    def run(
+        self,
+        *,
+        types: list[str],
+        since: str = "",
+        group: str = "",
+        patients: bool = False,
+    ) -> Export:
+        """Export ``types`` changed ``since``: every resource (system level),
+        ``patients``' compartments (patient level) or ``group``'s."""
         started = time.monotonic()
-        status_url = self._kick_off(types, since, group)
+        status_url = self._kick_off(types, since, group, patients)
         try:
             manifest = self._poll(status_url, started)
             export = self._download(manifest, started)
@@ -89,9 +98,15 @@ class BulkExport:
 
     # Kick-off ----------------------------------------------------------------
 
-    def _kick_off(self, types: list[str], since: str, group: str) -> str:
+    def _kick_off(
+        self, types: list[str], since: str, group: str, patients: bool
+    ) -> str:
         base = self.client.base_url
-        path = f"/Group/{group}/$export" if group else "/$export"
+        path = "/$export"
+        if group:
+            path = f"/Group/{group}/$export"
+        elif patients:
+            path = "/Patient/$export"
         params = {"_type": ",".join(types), "_outputFormat": NDJSON}
         if since:
             params["_since"] = since
@@ -106,6 +121,7 @@ class BulkExport:
                 location = response.headers.get("Content-Location", "")
         except HttpFailure as failure:
             raise self._unsupported(failure, since, group) or failure from None
+        location = urljoin(f"{base}/", location) if location else ""
         if status != 202 or not location:
             raise NotSupported(
                 f"{where} answered HTTP {status} without a status URL "
@@ -122,7 +138,8 @@ class BulkExport:
         said = _outcome_text(failure.body)
         if failure.status in (404, 405, 501) and not group:
             return NotSupported(
-                f"The server does not offer Bulk Data export (HTTP {failure.status})."
+                f"The server does not offer this Bulk Data export (HTTP "
+                f"{failure.status}{said})."
             )
         if failure.status == 404 and group:
             return NotSupported(
@@ -225,6 +242,7 @@ class BulkExport:
 
     def _fetch(self, url: str, path: Path, *, token: bool) -> int:
         """Download ``url`` into ``path`` (gunzipped); its size."""
+        url = urljoin(f"{self.client.base_url}/", url)
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise PullError("The manifest lists a file that is not an http(s) URL.")

@@ -28,7 +28,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from patients.models import FeedState, Patient
-from patients.services import feed_pull_lock
+from patients.services import feed_pull_lock, fhir_server_pull
 from tests.patients.fhir import (
     BUNDLES,
     fhir_request,
@@ -163,6 +163,9 @@ def faulty_proxy(
                 faults.polls += 1
                 if faults.polls == 1:
                     return self._answer(method, 503, b"")
+                if faults.polls == 2:  # still at work, it says
+                    progress = {"X-Progress": "half way", "Retry-After": "1"}
+                    return self._answer(method, 202, b"", progress)
             if path.endswith("/extra/deleted.ndjson"):
                 bundle = {
                     "resourceType": "Bundle",
@@ -238,8 +241,18 @@ def faulty_proxy(
 
 def test_429_and_5xx_are_waited_out_gzip_is_read_and_deletions_applied(ehr):
     gone = server_patients(ehr)[0]["id"]
+    shown, said = [], []
     with faulty_proxy(ehr, gone) as (base, faults):
-        output = pull(base, "--bulk", "--full")
+        # What the command puts on its progress bar (status) and prints.
+        fhir_server_pull(
+            feed="fhir-pull",
+            base_url=base,
+            full=True,
+            bulk=True,
+            status=shown.append,
+            notice=said.append,
+        )
+    output = "\n".join(said)
 
     statuses = [(method, status) for method, _path, status in faults.seen]
     assert statuses[:2] == [("GET", 429), ("GET", 202)]  # kick-off, again
@@ -249,6 +262,7 @@ def test_429_and_5xx_are_waited_out_gzip_is_read_and_deletions_applied(ehr):
     assert faults.seen[-1][0] == "DELETE"
     assert "/bulk-status/" in faults.seen[-1][1]
     assert "The server reported 1 error in its export" in output
+    assert "half way" in shown  # the server's X-Progress
     assert Patient.objects.count() == 2
     assert not Patient.objects.filter(source_id=gone).exists()
 
@@ -352,3 +366,43 @@ def test_a_real_worker_runs_the_scheduled_export(
     state = FeedState.objects.get(name="fhir-pull")
     assert state.last_error == ""
     assert Patient.objects.count() == 3
+
+
+def test_a_patient_level_export_brings_the_patients_compartments(ehr):
+    output = pull(ehr, "--bulk", "--patients", "--full")
+
+    assert "Pulled by Bulk Data export:" in output
+    assert Patient.objects.count() == 3
+    assert FeedState.objects.get(name="fhir-pull").way == "bulk"
+
+
+def test_feeds_cut_during_an_export_cancel_it_and_keep_the_resume_point(ehr):
+    from downtime.services import downtime_declare
+    from patients.services import FeedsIsolated
+    from tests.printouts.test_views import person
+
+    pull(ehr, "--bulk", "--full")
+    before = FeedState.objects.get(name="fhir-pull").cursor
+
+    def attack_noticed(text: str) -> None:
+        if text == "half way":  # while the server exports
+            downtime_declare(
+                user=person("ivan", None),
+                kind="unplanned",
+                reason="attack",
+                isolate_feeds=True,
+            )
+
+    with (
+        faulty_proxy(ehr) as (base, faults),
+        pytest.raises(FeedsIsolated, match="isolated during the pull"),
+    ):
+        fhir_server_pull(
+            feed="fhir-pull", base_url=base, bulk=True, status=attack_noticed
+        )
+
+    assert faults.seen[-1][0] == "DELETE"  # the export, cancelled on the server
+    assert not [path for _m, path, _s in faults.seen if "/bulk-files/" in path]
+    state = FeedState.objects.get(name="fhir-pull")
+    assert state.cursor == before
+    assert "isolated during the pull" in state.last_error

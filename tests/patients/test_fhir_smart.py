@@ -3,6 +3,7 @@ against a real FHIR server that requires it (sekmet-fhir on 127.0.0.1):
 the app's key, registered by its JWKS, gets a token, keeps it, renews it,
 and a key the EHR does not hold is refused with a clear error."""
 
+import http.server
 import io
 import json
 import os
@@ -21,7 +22,7 @@ from django.utils import timezone
 
 from patients.ingest import smart
 from patients.models import FeedState, Patient
-from tests.patients.fhir import BUNDLES, sekmet_load, sekmet_server
+from tests.patients.fhir import BUNDLES, sekmet_load, sekmet_server, serving
 from tests.processes import free_port
 
 pytestmark = pytest.mark.django_db
@@ -257,3 +258,64 @@ def test_a_bulk_export_signs_its_kick_off_polls_and_downloads(ehr, client_of, se
     assert "Pulled by Bulk Data export:" in output
     assert Patient.objects.count() == 1
     assert FeedState.objects.get(name="fhir-pull").way == "bulk"
+
+
+def check(base: str) -> str:
+    out = io.StringIO()
+    call_command("fhir_check", "--base-url", base, stdout=out)
+    return out.getvalue()
+
+
+def test_one_command_tells_it_what_works(ehr, client_of):
+    client_of("downtime")
+
+    output = check(ehr)
+
+    assert "FHIR 4.0.1" in output
+    assert "SMART Backend Services: a token from http://127.0.0.1:" in output
+    for kind in ("Patient", "Encounter", "Observation", "Appointment"):
+        assert re.search(rf"^{kind} +can be read$", output, re.MULTILINE)
+    assert "Bulk Data export" in output
+    assert output.rstrip().endswith("The connection works.")
+
+
+def test_one_command_tells_it_what_does_not_work(ehr, client_of):
+    client_of("stranger")
+    out = io.StringIO()
+
+    with pytest.raises(CommandError, match="1 of the checks above failed"):
+        call_command("fhir_check", "--base-url", ehr, stdout=out)
+
+    output = out.getvalue()
+    assert re.search(r"^Sign-in +FAILED: .*invalid_client", output, re.MULTILINE)
+    assert re.search(r"^Patient +not checked: no sign-in$", output, re.MULTILINE)
+
+
+def test_a_server_that_refuses_every_token_fails_after_one_renewal(
+    ehr, client_of, settings
+):
+    """Tokens from the EHR's real token endpoint, sent to a FHIR API that
+    answers 401 to all of them: one new token, then a clear error."""
+    refused = []
+
+    class AlwaysUnauthorized(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            refused.append(self.headers.get("Authorization", ""))
+            self.send_response(401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    client_of("downtime")
+    settings.FHIR_TOKEN_URL = ehr.removesuffix("/fhir") + "/auth/token"
+    with (
+        serving(AlwaysUnauthorized) as api,
+        pytest.raises(CommandError, match="HTTP 401 to a new access token"),
+    ):
+        pull(api, "--full")
+
+    assert len(refused) == 2
+    assert refused[0] != refused[1]  # the second, a token asked for anew
+    assert all(header.startswith("Bearer ") for header in refused)

@@ -32,12 +32,20 @@ class Command(BaseCommand):
         parser.add_argument(
             "--group", default="", help="With --bulk: export this Group's patients."
         )
+        parser.add_argument(
+            "--patients",
+            action="store_true",
+            help="With --bulk: a patient-level export (Patient/$export), for "
+            "servers that export patients' data only.",
+        )
 
     def handle(
-        self, *args, base_url, feed, full, page_size, bulk, group, **options
+        self, *args, base_url, feed, full, page_size, bulk, group, patients, **options
     ) -> None:
-        if group and not bulk:
-            raise CommandError(_("--group goes with --bulk."))
+        if (group or patients) and not bulk:
+            raise CommandError(_("--group and --patients go with --bulk."))
+        if group and patients:
+            raise CommandError(_("Give --group or --patients, not both."))
         base_url = base_url or settings.FHIR_BASE_URL
         if not base_url:
             raise CommandError(_("Set FHIR_BASE_URL or give --base-url."))
@@ -50,6 +58,7 @@ class Command(BaseCommand):
                     page_size=page_size,
                     bulk=bulk,
                     group=group,
+                    patients=patients,
                     progress=lambda kind, number: bar.update(number),
                     status=bar.set_description_str,
                     notice=self.stdout.write,
