@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from patients.ingest.pull import FhirClient, HttpFailure, PullError, PullStopped
 from patients.ingest.sources import Unreadable, read_json
@@ -104,7 +104,7 @@ class BulkExport:
         base = self.client.base_url
         path = "/$export"
         if group:
-            path = f"/Group/{group}/$export"
+            path = f"/Group/{quote(group, safe='')}/$export"
         elif patients:
             path = "/Patient/$export"
         params = {"_type": ",".join(types), "_outputFormat": NDJSON}

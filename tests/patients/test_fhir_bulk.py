@@ -406,3 +406,9 @@ def test_feeds_cut_during_an_export_cancel_it_and_keep_the_resume_point(ehr):
     state = FeedState.objects.get(name="fhir-pull")
     assert state.cursor == before
     assert "isolated during the pull" in state.last_error
+
+
+def test_a_group_id_that_is_not_a_fhir_id_is_refused_before_asking(ehr):
+    with pytest.raises(CommandError, match="--group takes a Group's id"):
+        pull(ehr, "--bulk", "--group", "../Patient")
+    assert not FeedState.objects.exists()

@@ -1,3 +1,5 @@
+import re
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
@@ -5,6 +7,9 @@ from django.utils.translation import gettext as _
 from patients.ingest.pull import PullError
 from patients.management.report import FEED_CHECKS, print_summary, progress_bar
 from patients.services import FeedsIsolated, fhir_server_pull
+
+# FHIR's id datatype.
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
 class Command(BaseCommand):
@@ -46,6 +51,10 @@ class Command(BaseCommand):
             raise CommandError(_("--group and --patients go with --bulk."))
         if group and patients:
             raise CommandError(_("Give --group or --patients, not both."))
+        if group and not FHIR_ID.fullmatch(group):
+            raise CommandError(
+                _("--group takes a Group's id: letters, digits, '-' and '.'.")
+            )
         base_url = base_url or settings.FHIR_BASE_URL
         if not base_url:
             raise CommandError(_("Set FHIR_BASE_URL or give --base-url."))
