@@ -222,7 +222,7 @@ def _export_text(export: dict) -> str:
 def _bulk_pull(client, feed, since, scope, progress, tell):
     """A Bulk Data export, imported: (summary, next cursor, what the feeds
     page shows of the export). Its files are deleted once imported."""
-    folder = settings.DATA_DIR / "bulk" / f"{feed}-{uuid.uuid4().hex}"
+    folder = settings.DATA_DIR / "bulk" / uuid.uuid4().hex  # not the feed's name
     tell(_("Asking the server for a Bulk Data export..."))
     try:
         exported = BulkExport(
