@@ -158,7 +158,13 @@ def fhir_server_pull(
         if bulk:
             try:
                 summary, cursor, export = _bulk_pull(
-                    client, feed, since, (group, patients), progress, tell
+                    client,
+                    feed,
+                    since,
+                    group=group,
+                    patients=patients,
+                    progress=progress,
+                    tell=tell,
                 )
                 way = "bulk"
                 if notice:
@@ -219,7 +225,7 @@ def _export_text(export: dict) -> str:
     return text
 
 
-def _bulk_pull(client, feed, since, scope, progress, tell):
+def _bulk_pull(client, feed, since, *, group, patients, progress, tell):
     """A Bulk Data export, imported: (summary, next cursor, what the feeds
     page shows of the export). Its files are deleted once imported."""
     folder = settings.DATA_DIR / "bulk" / uuid.uuid4().hex  # not the feed's name
@@ -231,7 +237,7 @@ def _bulk_pull(client, feed, since, scope, progress, tell):
             max_seconds=settings.FHIR_BULK_MAX_HOURS * 3600,
             progress=tell,
             stop=inbound_feeds_isolated,
-        ).run(types=list(PULLED_TYPES), since=since, group=scope[0], patients=scope[1])
+        ).run(types=list(PULLED_TYPES), since=since, group=group, patients=patients)
         summary = fhir_import(
             load=read_paths([folder]),
             feed=feed,
