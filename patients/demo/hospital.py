@@ -1,9 +1,13 @@
 """The demo hospital as FHIR R4 resources: deterministic for a seed and a
-moment (times are relative to ``now``, floored to the hour)."""
+moment (times are relative to ``now``, floored to the hour). The clinics'
+day and the morning blood draw are set on the hospital's clock
+(``TIME_ZONE``), whatever the zone of the ``now`` given."""
 
 import datetime as dt
 import random
 from collections.abc import Iterator
+
+from django.utils import timezone
 
 from patients.demo import catalogue as c
 
@@ -50,7 +54,7 @@ class Hospital:
         self.rng = random.Random(seed)  # noqa: S311 - demo data, not secrets
         self.wards, self.beds, self.occupancy = wards, beds, occupancy
         self.clinics = clinics
-        self.now = now.replace(minute=0, second=0, microsecond=0)
+        self.now = timezone.localtime(now).replace(minute=0, second=0, microsecond=0)
         self.patients = 0
 
     def resources(self) -> Iterator[dict]:
