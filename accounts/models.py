@@ -56,6 +56,7 @@ class AccessLog(models.Model):
     class Action(models.TextChoices):
         CENSUS = "census", _("Ward census")
         PATIENT = "patient", _("Patient summary")
+        CLINICAL_REPORT = "clinical_report", _("Report or document, full text")
         SEARCH = "search", _("Patient search")
         CLINIC = "clinic", _("Clinic appointments")
         PENDING_LABS = "pending_labs", _("Pending lab orders")

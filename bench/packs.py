@@ -6,7 +6,8 @@ clinic list under 150 s; a refresh after 5% of the patients changed under
 peak memory per worker process. Then (issue 26) each ward's binder printed
 once in full and kept current over ``--shifts`` shifts (21: a week of three
 shifts a day), each after 5% of the patients changed, by printing only the
-changes: a ward's changes PDF under 2 s, and the pages that saves.
+changes: a ward's changes PDF under 2 s, and the pages that saves. It prints
+the ward packs' pages per patient (issue 29: at most 2.5).
 
     .venv/bin/python bench/packs.py [--wards 42] [--beds 24] [--clinics 20]
         [--jobs 2] [--shifts 21]
@@ -71,6 +72,20 @@ def render_all(
         f"{work:6.1f} s ({seconds:.1f} s with start-up) = "
         f"{pages / work:5.1f} pages/s; peak memory per process "
         f"{peak:.0f} MB; failed {failed}"
+    )
+
+
+def pages_per_patient() -> None:
+    """The ward packs' pages per patient, cover and census included (issue
+    29: at most 2.5 with doses given and reports on them)."""
+    from printouts.models import Pack
+
+    ready = Pack.objects.filter(kind=Pack.Kind.WARD, status=Pack.Status.READY)
+    pages = sum(ready.values_list("page_count", flat=True))
+    patients = sum(ready.values_list("patient_count", flat=True))
+    print(
+        f"ward packs: {pages:,} pages for {patients:,} patients = "
+        f"{pages / max(patients, 1):.2f} pages a patient, cover and census included"
     )
 
 
@@ -151,6 +166,7 @@ def main() -> None:
         f"clinics (lists for today and tomorrow), {options.jobs} processes"
     )
     render_all(options.jobs, "cold render")
+    pages_per_patient()
     changed = change_some(0.05, now)
     # What the scheduler does next: the packs whose content changed, rendered
     # again (the others keep their file), the unchanged patients from the cache.

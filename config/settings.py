@@ -426,6 +426,8 @@ HL7_MRN_SYSTEM = env_str("HL7_MRN_SYSTEM")
 
 PACK_DIR = DATA_DIR / "packs"
 PACK_LAB_DAYS = env_int("PACK_LAB_DAYS", 7, min_value=1)
+# Reports (imaging, letters, notes) of the last so many days are printed.
+PACK_REPORT_DAYS = env_int("PACK_REPORT_DAYS", 7, min_value=1)
 PACK_REFRESH_MINUTES = env_int("PACK_REFRESH_MINUTES", 15, min_value=1)
 PACK_KEEP = env_int("PACK_KEEP", 5, min_value=1)
 PACK_DEBOUNCE_SECONDS = env_int("PACK_DEBOUNCE_SECONDS", 60, min_value=0)

@@ -422,6 +422,123 @@ class MedicationOrder(Mirrored):
         return self.drug
 
 
+class MedicationAdministration(Mirrored):
+    """A dose given, or not given, as the EHR recorded it: what the MAR and
+    the patient page say was last given, so that nothing is given twice or
+    missed when the EHR goes dark."""
+
+    class Status(models.TextChoices):
+        COMPLETED = "completed", _("Given")
+        IN_PROGRESS = "in-progress", _("Being given")
+        NOT_DONE = "not-done", _("Not given")
+        ON_HOLD = "on-hold", _("Held")
+        STOPPED = "stopped", _("Stopped")
+        ENTERED_IN_ERROR = "entered-in-error", _("Entered in error")
+        UNKNOWN = "unknown", _("Unknown")
+        # HL7 RDS^O13, where the EHR sends dispenses and not doses given.
+        DISPENSED = "dispensed", _("Dispensed, not recorded as given")
+
+    # Doses that were given, at least in part.
+    GIVEN = ("completed", "in-progress", "stopped")
+    # Never shown: the EHR withdrew the record.
+    WITHDRAWN = ("entered-in-error",)
+
+    patient = models.ForeignKey(
+        Patient,
+        verbose_name=_("patient"),
+        on_delete=models.CASCADE,
+        related_name="medication_administrations",
+    )
+    # The order the dose fulfils; null when the EHR did not say, or the
+    # order is not in the mirror (the summary then matches it by drug).
+    order = models.ForeignKey(
+        MedicationOrder,
+        verbose_name=_("medication order"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="administrations",
+    )
+    drug = models.CharField(_("drug"), max_length=255, blank=True)
+    drug_code = models.CharField(_("drug code"), max_length=64, blank=True)
+    dose = models.CharField(_("dose"), max_length=64, blank=True)
+    route = models.CharField(_("route"), max_length=64, blank=True)
+    given_at = models.DateTimeField(_("given at"))
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices)
+    # Why a dose was not given (refused, held, missed): as the EHR wrote it.
+    reason = models.CharField(_("reason not given"), max_length=255, blank=True)
+    performer = models.ForeignKey(
+        Clinician,
+        verbose_name=_("given by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta(Mirrored.Meta):
+        verbose_name = _("medication administration")
+        verbose_name_plural = _("medication administrations")
+        indexes = [models.Index(fields=["patient", "-given_at"])]
+
+    def __str__(self) -> str:
+        return self.drug
+
+
+class Report(Mirrored):
+    """A clinical report or document (imaging, pathology, a discharge
+    letter, a note), as plain text: whatever markup it came in was taken
+    out on the way in (``patients.ingest.text``)."""
+
+    class Kind(models.TextChoices):
+        DIAGNOSTIC = "diagnostic", _("Report")
+        DOCUMENT = "document", _("Document")
+
+    # Statuses of a report withdrawn or replaced at the source: never shown.
+    WITHDRAWN = ("cancelled", "entered-in-error", "superseded")
+    PRELIMINARY = ("registered", "partial", "preliminary")
+
+    patient = models.ForeignKey(
+        Patient,
+        verbose_name=_("patient"),
+        on_delete=models.CASCADE,
+        related_name="reports",
+    )
+    encounter = models.ForeignKey(
+        Encounter,
+        verbose_name=_("encounter"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    category = models.CharField(_("category"), max_length=128, blank=True)
+    title = models.CharField(_("title"), max_length=255)
+    code = models.CharField(_("code"), max_length=64, blank=True)
+    status = models.CharField(_("status"), max_length=32)
+    issued_at = models.DateTimeField(_("issued at"), null=True, blank=True)
+    author = models.CharField(_("author"), max_length=255, blank=True)
+    conclusion = models.TextField(_("conclusion"), blank=True)
+    text = models.TextField(_("text"), blank=True)
+    # What was not taken in as text (a PDF, an image, a file by URL):
+    # [{"title": ..., "type": "application/pdf", "url": ...}]. Listed on the
+    # pages, never fetched.
+    attachments = models.JSONField(_("attachments"), default=list, blank=True)
+
+    class Meta(Mirrored.Meta):
+        verbose_name = _("report")
+        verbose_name_plural = _("reports")
+        indexes = [models.Index(fields=["patient", "-issued_at"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def preliminary(self) -> bool:
+        return self.status in self.PRELIMINARY
+
+
 class Observation(Mirrored):
     class Category(models.TextChoices):
         VITAL_SIGNS = "vital-signs", _("Vital signs")

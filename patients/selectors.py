@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db.models import Count, F, Max, Q, QuerySet
+from django.db.models.functions import Left
 from django.utils import timezone
 
 from patients.ingest.hl7v2.message import Message, Problem
@@ -17,6 +18,7 @@ from patients.models import (
     Observation,
     Patient,
     QuarantinedResource,
+    Report,
 )
 
 
@@ -91,6 +93,22 @@ def vital_trends(
         if len(signs) < values:
             signs.append(observation)
     return trends
+
+
+PREVIEW = 300  # characters of a report's text shown in the list
+
+
+def patient_reports(*, patient_id: int, limit: int = 100) -> QuerySet[Report]:
+    """A patient's reports and documents, newest first (those without a date
+    last): all but those the EHR withdrew. The text is read on its own page
+    (``report``)."""
+    return (
+        Report.objects.filter(patient_id=patient_id)
+        .exclude(status__in=("cancelled", "entered-in-error"))
+        .annotate(start=Left("text", PREVIEW))
+        .defer("text")
+        .order_by(F("issued_at").desc(nulls_last=True), "-pk")[:limit]
+    )
 
 
 def feed_states() -> QuerySet[FeedState]:

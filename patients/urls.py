@@ -9,6 +9,11 @@ urlpatterns = [
     path("wards/<int:ward_id>/pending-labs/", views.pending_labs, name="pending-labs"),
     path("clinics/<int:clinic_id>/", views.clinic, name="clinic"),
     path("patients/<int:patient_id>/", views.patient, name="patient"),
+    path(
+        "patients/<int:patient_id>/reports/<int:report_id>/",
+        views.report,
+        name="report",
+    ),
     path("search/", views.search, name="search"),
     path(".well-known/jwks.json", views.fhir_client_jwks, name="fhir-client-jwks"),
 ]

@@ -18,8 +18,13 @@ from accounts.selectors import user_locations, user_roles, user_stay, user_stays
 from accounts.services import access_denied, access_record
 from patients.forms import SearchForm
 from patients.ingest import smart
-from patients.models import Encounter, LabOrder, Location
-from patients.selectors import feed_states, vital_trends, ward_counts
+from patients.models import Encounter, LabOrder, Location, Report
+from patients.selectors import (
+    feed_states,
+    patient_reports,
+    vital_trends,
+    ward_counts,
+)
 from patients.summary import census_row, clinic_content, stay_sections
 from printouts.selectors import newest_ready
 
@@ -111,7 +116,46 @@ def patient(request: HttpRequest, patient_id: int) -> HttpResponse:
                 "p": sections[0],
                 "ward": stay.ward,
                 "trends": vital_trends(patient_id=patient_id, values=TREND),
+                "reports": patient_reports(patient_id=patient_id),
             },
+        )
+
+
+@require_GET
+@roles_required(*NURSING, action=AccessLog.Action.CLINICAL_REPORT)
+def report(request: HttpRequest, patient_id: int, report_id: int) -> HttpResponse:
+    """One report's or document's whole text, for a patient the user may
+    see; logged as the patient page is."""
+    stay = user_stay(user=request.user, patient_id=patient_id)
+    found = (
+        Report.objects.filter(pk=report_id, patient_id=patient_id)
+        .exclude(status__in=("cancelled", "entered-in-error"))
+        .first()
+    )
+    if stay is None or found is None:
+        access_denied(
+            request=request,
+            action=AccessLog.Action.CLINICAL_REPORT,
+            target=f"patient {patient_id} report {report_id}",
+        )
+    with transaction.atomic():
+        access_record(
+            request=request,
+            action=AccessLog.Action.CLINICAL_REPORT,
+            outcome=AccessLog.Outcome.ALLOWED,
+            target=f"report {report_id}",
+            locations=[stay.ward_id],
+            patients=[patient_id],
+        )
+        (section,) = stay_sections(
+            stays=Encounter.objects.filter(pk=stay.pk),
+            now=timezone.now(),
+            census_only=True,
+        )
+        return render(
+            request,
+            "patients/report.html",
+            {"p": section, "ward": stay.ward, "report": found},
         )
 
 

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from patients.admin import ReadOnlyAdmin
-from printouts.models import Pack, PackSchedule, WardLanguage
+from printouts.models import Pack, PackSchedule, ReportPrinting, WardLanguage
 
 
 @admin.register(Pack)
@@ -42,6 +42,18 @@ class WardLanguageAdmin(admin.ModelAdmin):
 
     list_display = ("location", "language")
     list_filter = ("language",)
+    search_fields = ("location__name",)
+    autocomplete_fields = ("location",)
+    ordering = ("location__name",)
+    list_select_related = ("location",)
+
+
+@admin.register(ReportPrinting)
+class ReportPrintingAdmin(admin.ModelAdmin):
+    """Set by IT for a ward that asks for reports in full; the beat's next
+    tick renders its packs again (the choice is part of their digest)."""
+
+    list_display = ("location", "full_text")
     search_fields = ("location__name",)
     autocomplete_fields = ("location",)
     ordering = ("location__name",)

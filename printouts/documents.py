@@ -44,7 +44,7 @@ from patients.summary import (
 )
 from printouts import pdf
 from printouts.marking import Marking
-from printouts.selectors import BinderChanges
+from printouts.selectors import BinderChanges, reports_in_full
 from printouts.templatetags.packs import when
 
 APP = Path(__file__).resolve().parent
@@ -157,10 +157,9 @@ def transfer_summary(
             stays=Encounter.objects.filter(pk=stay.pk), now=generated_at
         )
         ward = stay.ward
-        context = {
-            "language": language,
-            "ward": {"id": ward.pk, "name": ward.name, "phone": ward.phone},
-        }
+        context = _ward_context(
+            {"id": ward.pk, "name": ward.name, "phone": ward.phone}, language
+        )
         part = _part("patient.html", {**context, "p": section})
         title = _("TRANSFER SUMMARY · %(ward)s") % {"ward": ward.name}
         times = _times(as_of, generated_at, lagging, marking)
@@ -179,6 +178,8 @@ CHANGE_REASONS = {
     "allergies": gettext_lazy("allergies, code status or alerts"),
     "orders": gettext_lazy("medication or orders"),
     "results": gettext_lazy("new results"),
+    "doses": gettext_lazy("doses given"),
+    "reports": gettext_lazy("reports"),
     "details": gettext_lazy("other details"),
     "layout": gettext_lazy("printed differently (language or layout)"),
 }
@@ -429,8 +430,10 @@ def ward_digests(
     content can. Reads no content, renders nothing."""
     sources = ward_sources(now=now, wards=wards)
     shown = _marking_values(marking)
+    full = reports_in_full(wards=wards)
     return {
-        ward: _versioned(digest, language, shown) for ward, digest in sources.items()
+        ward: _versioned(f"{digest}|{ward in full}", language, shown)
+        for ward, digest in sources.items()
     }
 
 
@@ -459,7 +462,18 @@ def _versioned(sources: str, language: str, downtime: dict | None) -> str:
 
 
 def _context(content: WardContent, language: str) -> dict:
-    return {"language": language, "ward": content.ward}
+    return _ward_context(content.ward, language)
+
+
+def _ward_context(ward: dict, language: str) -> dict:
+    """What every part of a ward's pack is laid out with: its language,
+    the ward, and whether its reports are printed in full."""
+    return {
+        "language": language,
+        "ward": ward,
+        "reports_in_full": bool(reports_in_full(wards=[ward["id"]])),
+        "report_days": settings.PACK_REPORT_DAYS,
+    }
 
 
 def _cached_parts(content: WardContent, language: str) -> list[tuple[str, dict]]:

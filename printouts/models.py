@@ -250,6 +250,39 @@ class WardLanguage(models.Model):
         return f"{self.location}: {self.get_language_display()}"
 
 
+class ReportPrinting(models.Model):
+    """A ward whose packs print every recent report in full. Without one, a
+    pack prints the conclusions of the last ``PACK_REPORT_DAYS`` days on at
+    most a page per patient; the whole text is on the patient page.
+
+    A row of its own, not a field of ``patients.Location``, for the reason
+    ``WardLanguage`` gives."""
+
+    location = models.OneToOneField(
+        "patients.Location",
+        verbose_name=_("ward"),
+        on_delete=models.CASCADE,
+        related_name="report_printing",
+        limit_choices_to={"kind": "ward"},
+    )
+    full_text = models.BooleanField(
+        _("print reports in full"),
+        default=True,
+        help_text=_(
+            "The ward's packs print the whole text of every report and document "
+            "of the last days, however many pages it takes. Its packs are "
+            "rendered again within a minute."
+        ),
+    )
+
+    class Meta:
+        verbose_name = _("report printing")
+        verbose_name_plural = _("report printing")
+
+    def __str__(self) -> str:
+        return str(self.location)
+
+
 class Printout(models.Model):
     """A signed file that a ward keeps beside its packs: its label sheets, a
     blank downtime form, a block of downtime numbers as labels.

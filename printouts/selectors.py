@@ -1,6 +1,7 @@
 """Reads of packs for the pages."""
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -8,7 +9,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from patients.models import Location
-from printouts.models import Pack, PackPrint, Printout
+from printouts.models import Pack, PackPrint, Printout, ReportPrinting
 
 
 @dataclass
@@ -33,6 +34,15 @@ def paper_language(*, location: Location | None) -> str:
     else the hospital's."""
     chosen = getattr(location, "ward_language", None)
     return _known(chosen.language if chosen else None)
+
+
+def reports_in_full(*, wards: Iterable[int] | None = None) -> set[int]:
+    """The wards (of ``wards``; None: all) whose packs print reports in full
+    (``ReportPrinting``)."""
+    chosen = ReportPrinting.objects.filter(full_text=True)
+    if wards is not None:
+        chosen = chosen.filter(location__in=list(wards))
+    return set(chosen.values_list("location_id", flat=True))
 
 
 def paper_languages(*, locations: QuerySet[Location]) -> list[str]:

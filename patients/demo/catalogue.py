@@ -305,3 +305,67 @@ ISOLATION = (
     "Droplet isolation (influenza)",
     "Contact isolation (C. difficile)",
 )
+
+# The nurses who give the doses (Practitioners too: FHIR names them so).
+NURSES = (
+    ("Peeters", "Sofie"),
+    ("Dubois", "Camille"),
+    ("Janssens", "Lotte"),
+    ("Lambert", "Julie"),
+)
+# Why a dose was not given, as a MAR records it.
+NOT_GIVEN = (
+    "Patient refused",
+    "Nil by mouth before a procedure",
+    "Patient off the ward",
+    "Held: systolic blood pressure below 100",
+)
+# Imaging reports: (LOINC code, title, findings, conclusion).
+IMAGING = (
+    (
+        "36643-5",
+        "XR Chest 2 views",
+        "PA and lateral views. Heart size within normal limits. Patchy airspace "
+        "opacity in the right lower zone. No pleural effusion. No pneumothorax.",
+        "Right lower lobe consolidation, compatible with pneumonia. Follow-up "
+        "radiograph in 6 weeks advised.",
+    ),
+    (
+        "24558-9",
+        "CT Abdomen and pelvis with contrast",
+        "Liver, spleen, pancreas and adrenals unremarkable. Gallbladder contains "
+        "several calculi without wall thickening. Appendix normal. No free fluid.\n"
+        "Bowel loops of normal calibre.",
+        "Cholelithiasis without signs of cholecystitis. No acute abdominal finding.",
+    ),
+    (
+        "24627-2",
+        "CT Chest with contrast",
+        "No filling defect in the pulmonary arteries to the subsegmental level. "
+        "Small bilateral pleural effusions. Bibasal atelectasis.",
+        "No pulmonary embolism. Small bilateral pleural effusions.",
+    ),
+    (
+        "30704-1",
+        "US Abdomen",
+        "Kidneys of normal size without hydronephrosis. Bladder partly filled.",
+        "No hydronephrosis.",
+    ),
+    (
+        "24725-4",
+        "CT Head without contrast",
+        "No intracranial haemorrhage, mass effect or midline shift. Age-related "
+        "small vessel changes.",
+        "No acute intracranial abnormality.",
+    ),
+)
+# An admission note's text, as a letter; {reason} is the stay's reason.
+ADMISSION_NOTE = (
+    "Admission note\n\n"
+    "Reason for admission: {reason}.\n\n"
+    "History: symptoms for three days, worsening since yesterday. Known to the "
+    "service. Lives at home with family support.\n\n"
+    "Examination: alert and oriented. Vital signs as charted.\n\n"
+    "Plan: treatment as prescribed; review the results tomorrow morning; "
+    "inform the family of the admission."
+)

@@ -3,6 +3,7 @@ moment (times are relative to ``now``, floored to the hour). The clinics'
 day and the morning blood draw are set on the hospital's clock
 (``TIME_ZONE``), whatever the zone of the ``now`` given."""
 
+import base64
 import datetime as dt
 import random
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from django.utils import timezone
 
 from patients.demo import catalogue as c
+from patients.summary.clinical import due_hours
 
 MR = {
     "coding": [
@@ -52,6 +54,9 @@ class Hospital:
         clinics: int = len(c.CLINICS),
     ) -> None:
         self.rng = random.Random(seed)  # noqa: S311 - demo data, not secrets
+        # Doses and reports draw from their own stream: the rest of the
+        # hospital stays what it was for a seed.
+        self.charted = random.Random(seed + 104_729)  # noqa: S311
         self.wards, self.beds, self.occupancy = wards, beds, occupancy
         self.clinics = clinics
         self.now = timezone.localtime(now).replace(minute=0, second=0, microsecond=0)
@@ -66,6 +71,7 @@ class Hospital:
         }
         yield self._location("demo-site", "Campus Sainte-Élisabeth", "si")
         yield from self._doctors()
+        yield from self._nurses()
         for number in range(self.wards):
             yield from self._ward(number)
         for number in range(self.clinics):
@@ -109,6 +115,15 @@ class Hospital:
                         "use": "work",
                     }
                 ],
+            }
+
+    def _nurses(self) -> Iterator[dict]:
+        for number, (family, given) in enumerate(c.NURSES):
+            yield {
+                "resourceType": "Practitioner",
+                "id": f"demo-rn-{number}",
+                "identifier": [{"system": "urn:demo:nurse", "value": f"N{number:04d}"}],
+                "name": [{"family": family, "given": [given]}],
             }
 
     def _doctor(self) -> str:
@@ -234,6 +249,7 @@ class Hospital:
         yield from self._labs(pid, eid)
         yield from self._pending(pid, eid)
         yield from self._flags(pid)
+        yield from self._reports(pid, eid, admitted, reason[1])
 
     def _allergies(self, pid: str) -> Iterator[dict]:
         count = self.rng.choices((0, 1, 2, 3), weights=(55, 30, 10, 5))[0]
@@ -299,7 +315,7 @@ class Hospital:
                     "numerator": {"value": c.PRN_MAX_PER_DAY[drug], "unit": unit},
                     "denominator": {"value": 1, "unit": "day", "code": "d"},
                 }
-            yield {
+            order = {
                 "resourceType": "MedicationRequest",
                 "id": f"{pid}-rx{number}",
                 "status": "active",
@@ -310,6 +326,114 @@ class Hospital:
                 "authoredOn": stamp(admitted + dt.timedelta(minutes=30 + number)),
                 "requester": ref("Practitioner", self._doctor()),
                 "dosageInstruction": [dosage],
+            }
+            yield order
+            yield from self._doses(order, admitted)
+
+    def _doses(self, order: dict, admitted: dt.datetime) -> Iterator[dict]:
+        """The order's doses since admission over the last day and a half,
+        as Synthea writes MedicationAdministration (and with the order they
+        fulfil, as an EHR does): at its times of day, one in fifteen not
+        given; an as-needed one now and then."""
+        rng = self.charted
+        dosage = order["dosageInstruction"][0]
+        repeat = dosage.get("timing", {}).get("repeat", {})
+        hours = due_hours(
+            {
+                "times": repeat.get("timeOfDay", ()),
+                "frequency": repeat.get("frequency"),
+                "period": repeat.get("period"),
+                "period_unit": repeat.get("periodUnit"),
+            }
+        )
+        start = max(admitted, self.now - dt.timedelta(hours=36))
+        if "asNeededCodeableConcept" in dosage:
+            moments = [
+                self.now - dt.timedelta(minutes=rng.randrange(20, 36 * 60))
+                for _ in range(rng.choice((0, 0, 1, 2)))
+            ]
+        else:
+            days = (self.now.date() - dt.timedelta(days=n) for n in (1, 0))
+            moments = [
+                self.now.replace(year=d.year, month=d.month, day=d.day, hour=h)
+                for d in days
+                for h in hours
+            ]
+        for moment in sorted(m for m in moments if start < m <= self.now):
+            given = rng.random() > 1 / 15
+            dose = {
+                "resourceType": "MedicationAdministration",
+                "id": f"{order['id']}-ma{moment:%d%H%M}",
+                "status": "completed" if given else "not-done",
+                "medicationCodeableConcept": order["medicationCodeableConcept"],
+                "subject": order["subject"],
+                "context": order["encounter"],
+                "effectiveDateTime": stamp(
+                    moment + dt.timedelta(minutes=rng.randrange(0, 25))
+                ),
+                "performer": [
+                    {
+                        "actor": ref(
+                            "Practitioner", f"demo-rn-{rng.randrange(len(c.NURSES))}"
+                        )
+                    }
+                ],
+                "request": ref("MedicationRequest", order["id"]),
+                "dosage": {
+                    "route": dosage["route"],
+                    "dose": dosage["doseAndRate"][0]["doseQuantity"],
+                },
+            }
+            if not given:
+                dose["statusReason"] = [concept(rng.choice(c.NOT_GIVEN))]
+            yield dose
+
+    def _reports(
+        self, pid: str, eid: str, admitted: dt.datetime, reason: str
+    ) -> Iterator[dict]:
+        """An admission note, and an imaging report or two in some stays."""
+        rng = self.charted
+        note = c.ADMISSION_NOTE.format(reason=reason)
+        yield {
+            "resourceType": "DocumentReference",
+            "id": f"{pid}-note",
+            "status": "current",
+            "docStatus": "final",
+            "type": concept("Admission note", LOINC, "47039-3"),
+            "category": [concept("Clinical note")],
+            "subject": ref("Patient", pid),
+            "date": stamp(admitted + dt.timedelta(hours=2)),
+            "author": [{"display": "Dr " + rng.choice(c.DOCTORS)[1]}],
+            "content": [
+                {
+                    "attachment": {
+                        "contentType": "text/plain; charset=utf-8",
+                        "data": base64.b64encode(note.encode()).decode(),
+                    }
+                }
+            ],
+            "context": {"encounter": [ref("Encounter", eid)]},
+        }
+        for number in range(rng.choice((0, 0, 1, 1, 2))):
+            code, title, findings, conclusion = rng.choice(c.IMAGING)
+            issued = admitted + (self.now - admitted) * rng.random()
+            yield {
+                "resourceType": "DiagnosticReport",
+                "id": f"{pid}-img{number}",
+                "status": rng.choice(("final", "final", "final", "preliminary")),
+                "category": [concept("Radiology", "http://loinc.org", "LP29684-5")],
+                "code": concept(title, LOINC, code),
+                "subject": ref("Patient", pid),
+                "encounter": ref("Encounter", eid),
+                "issued": stamp(issued),
+                "performer": [{"display": "Dr " + rng.choice(c.DOCTORS)[1]}],
+                "conclusion": conclusion,
+                "presentedForm": [
+                    {
+                        "contentType": "text/plain",
+                        "data": base64.b64encode(findings.encode()).decode(),
+                    }
+                ],
             }
 
     def _observation(

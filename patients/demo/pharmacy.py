@@ -1,12 +1,15 @@
 """The demo pharmacy: HL7 v2 RDE^O11 orders for a few of the demo hospital's
-inpatients, sent after its FHIR load through the same receiver as the MLLP
-listener's. Written as pharmacy systems write them: units as "IU" and "ug",
-amounts as ".5" and "2.0", PRN as TQ1-9 or as the repeat pattern (PRNQ1H),
-a daily maximum in RXE-19; the pages and packs must show none of those
-forms (``patients.units``)."""
+inpatients, and a RAS^O17 dose given of each heparin order, sent after its
+FHIR load through the same receiver as the MLLP listener's. Written as
+pharmacy systems write them: units as "IU" and "ug", amounts as ".5" and
+"2.0", PRN as TQ1-9 or as the repeat pattern (PRNQ1H), a daily maximum in
+RXE-19; the pages and packs must show none of those forms
+(``patients.units``)."""
 
 import datetime as dt
 from collections.abc import Iterator
+
+from django.utils import timezone
 
 from patients.demo.hospital import MRN_SYSTEM
 
@@ -67,7 +70,8 @@ ORDERS = (
 
 def pharmacy_messages(resources: list[dict], *, now: dt.datetime) -> Iterator[bytes]:
     """One RDE^O11 with every ``ORDERS`` order for the first inpatient of
-    each ward (by the order of ``resources``, the demo hospital's)."""
+    each ward (by the order of ``resources``, the demo hospital's), and the
+    RAS^O17 of its heparin's last dose."""
     mrns = {
         r["id"]: r["identifier"][0]["value"]
         for r in resources
@@ -85,6 +89,37 @@ def pharmacy_messages(resources: list[dict], *, now: dt.datetime) -> Iterator[by
     stamp = now.astimezone(dt.UTC).strftime("%Y%m%d%H%M%S+0000")
     for number, mrn in enumerate(wards.values(), start=1):
         yield _message(f"DEMO-RX-{number}", mrn, stamp)
+        yield _dose(f"DEMO-RX-{number}", mrn, now)
+
+
+def _dose(control: str, mrn: str, now: dt.datetime) -> bytes:
+    """RAS^O17: the heparin order's last due dose (08:00 or 20:00, local
+    time) given, as a ward's eMAR reports it."""
+    local = timezone.localtime(now)
+    due = [
+        local.replace(hour=hour, minute=0, second=0, microsecond=0)
+        - dt.timedelta(days=days)
+        for days in (0, 1)
+        for hour in (8, 20)
+    ]
+    given = max(moment for moment in due if moment <= local) + dt.timedelta(minutes=7)
+    at = given.astimezone(dt.UTC).strftime("%Y%m%d%H%M%S+0000")
+    stamp = now.astimezone(dt.UTC).strftime("%Y%m%d%H%M%S+0000")
+    rxa = ["RXA", "0", "1", at, at, "^Heparin sodium 5000 IU/0.2 mL injection"]
+    rxa += ["5000", "IU", "", "", "N0001^Peeters^Sofie"] + [""] * 9 + ["CP", "A"]
+    return (
+        "\r".join(
+            [
+                f"MSH|^~\\&|DEMO-EHR|DEMO|DOWNTIME|DEMO|{stamp}||RAS^O17^RAS_O17|"
+                f"{control}-RAS|P|2.5||||||UNICODE UTF-8",
+                f"PID|1||{mrn}^^^{MRN_SYSTEM}^MR",
+                f"ORC|RE|{control}-HEP",
+                "|".join(rxa),
+                "RXR|SC^Subcutaneous",
+            ]
+        ).encode()
+        + b"\r"
+    )
 
 
 def _message(control: str, mrn: str, stamp: str) -> bytes:

@@ -40,6 +40,7 @@ from patients.models import (
     Clinician,
     Encounter,
     Location,
+    MedicationOrder,
     Organization,
     Patient,
     QuarantinedResource,
@@ -58,6 +59,7 @@ TARGETS: dict[str, tuple[type[models.Model], str | None, str | None]] = {
     "Location": (Location, "identifier_system", "identifier_value"),
     "Organization": (Organization, "identifier_system", "identifier_value"),
     "Encounter": (Encounter, None, None),
+    "MedicationRequest": (MedicationOrder, None, None),
     "Schedule": (Schedule, None, None),
     "Slot": (Slot, None, None),
 }

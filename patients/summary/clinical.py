@@ -1,10 +1,21 @@
 """A patient's clinical rows as plain values: allergies, medications
-(with the hours doses fall due), results, pending lab orders, code status."""
+(with the hours doses fall due and the doses already given), results,
+reports, pending lab orders, code status."""
 
 import datetime as dt
 import re
+from collections import defaultdict
 
-from patients.models import Allergy, Flag, LabOrder, Observation
+from django.utils.translation import gettext_lazy as _
+
+from patients.models import (
+    Allergy,
+    Flag,
+    LabOrder,
+    MedicationAdministration,
+    Observation,
+    Report,
+)
 from patients.summary.values import iso, label
 from patients.units import (
     display_dose,
@@ -49,6 +60,8 @@ def medication_values(orders, now: dt.datetime) -> dict:
     scheduled, as_needed = [], []
     for order in orders:
         row = {
+            # What ``dose_values`` files the order's doses under.
+            "key": str(order.pk),
             "drug": display_text(order.drug),
             "dose": display_dose(order.dose),
             "route": order.route,
@@ -72,6 +85,81 @@ def medication_values(orders, now: dt.datetime) -> dict:
             row["hours"] = due_hours(order.timing)
             scheduled.append(row)
     return {"medications": scheduled, "as_needed": as_needed}
+
+
+# The doses a patient's pages list under each order, given or not.
+RECENT_DOSES = dt.timedelta(hours=24)
+
+
+def dose_values(orders, doses, now: dt.datetime) -> dict:
+    """Per active order (``key``), the last dose given and every dose of
+    the last 24 hours, given or not (refused, held, missed, dispensed);
+    the doses of the last 24 hours of no active order on their own.
+
+    ``doses``: newest first. A dose the EHR did not link to an active
+    order (none given, or an order since replaced) goes under the active
+    order of the same drug code, else of the same drug name."""
+    active = {order.pk for order in orders}
+    by_drug: dict[str, int] = {}
+    for order in orders:
+        by_drug.setdefault(_drug_key(order.drug), order.pk)
+    for order in orders:  # a code says more than a name
+        if order.drug_code:
+            by_drug[f"code:{order.drug_code}"] = order.pk
+    filed = defaultdict(list)
+    others = []
+    for dose in doses:
+        pk = (
+            dose.order_id
+            if dose.order_id in active
+            else by_drug.get(f"code:{dose.drug_code}" if dose.drug_code else "")
+            or by_drug.get(_drug_key(dose.drug))
+        )
+        if pk:
+            filed[pk].append(dose)
+        elif dose.given_at > now - RECENT_DOSES:
+            others.append(_dose(dose) | {"drug": display_text(dose.drug)})
+    return {
+        "doses": {
+            str(pk): {
+                "last": next(
+                    (
+                        _dose(d)
+                        for d in its
+                        if d.status in MedicationAdministration.GIVEN
+                    ),
+                    None,
+                ),
+                "recent": [_dose(d) for d in its if d.given_at > now - RECENT_DOSES],
+            }
+            for pk, its in filed.items()
+        },
+        "other_doses": others,
+    }
+
+
+def _dose(dose: MedicationAdministration) -> dict:
+    return {
+        "at": iso(dose.given_at),
+        "dose": display_dose(dose.dose),
+        "route": dose.route,
+        "given": dose.status in MedicationAdministration.GIVEN,
+        "status": label(MedicationAdministration.Status, dose.status),
+        "reason": dose.reason,
+        "by": _initialled(dose.performer),
+    }
+
+
+def _initialled(person) -> str:
+    """ "C. Dubois": who gave a dose, short enough for a MAR's line."""
+    if person is None:
+        return ""
+    given = person.given.split()
+    return " ".join([*(f"{g[0]}." for g in given[:1]), person.family]).strip()
+
+
+def _drug_key(drug: str) -> str:
+    return " ".join(drug.casefold().split())
 
 
 def due_hours(timing: dict) -> list[int]:
@@ -170,3 +258,41 @@ def lab_order_values(order: LabOrder) -> dict:
 
 def is_full_code(flag: Flag) -> bool:
     return flag.code in FULL_CODE_CODES or bool(FULL_CODE.match(flag.text))
+
+
+# What a report's status says when it is not simply final.
+REPORT_STATUS = {
+    "final": _("final"),
+    "current": _("current"),
+    "corrected": _("corrected"),
+    "cancelled": _("cancelled"),
+    "entered-in-error": _("entered in error"),
+    "registered": _("registered, no result yet"),
+    "partial": _("partial"),
+    "preliminary": _("preliminary"),
+    "amended": _("amended"),
+    "appended": _("appended"),
+    "superseded": _("superseded"),
+    "unknown": _("status unknown"),
+}
+
+
+# Statuses that go without saying on paper.
+PLAIN_STATUS = ("final", "current")
+
+
+def report_values(report: Report) -> dict:
+    status = None if report.status in PLAIN_STATUS else REPORT_STATUS.get(report.status)
+    return {
+        "id": report.pk,
+        "kind": report.kind,
+        "category": report.category,
+        "title": report.title,
+        "status": str(status) if status else "",
+        "preliminary": report.status in Report.PRELIMINARY,
+        "issued": iso(report.issued_at),
+        "author": report.author,
+        "conclusion": report.conclusion,
+        "text": report.text,
+        "attachments": len(report.attachments),
+    }

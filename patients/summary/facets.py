@@ -17,6 +17,8 @@ FACETS = {
         "name_alert",
     ),
     "orders": ("medications", "as_needed", "pending", "diet"),
+    "doses": ("doses", "other_doses"),
+    "reports": ("reports",),
     "results": ("weight", "height", "vitals", "labs"),
     "bed": ("bed", "room"),
 }

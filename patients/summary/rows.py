@@ -13,13 +13,17 @@ from patients.models import (
     Appointment,
     Flag,
     LabOrder,
+    MedicationAdministration,
     MedicationOrder,
     Observation,
     Problem,
     QuarantinedResource,
+    Report,
 )
 
 ACTIVE_PROBLEM = ("active", "recurrence", "relapse")
+# How far back a last dose is looked for: a weekly drug's too.
+DOSE_DAYS = 8
 INACTIVE_ALLERGY = ("inactive", "resolved")
 
 
@@ -48,6 +52,17 @@ def clinical_rows(now: dt.datetime) -> dict[str, QuerySet]:
         )
         .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
         .order_by("drug", "source_id"),
+        "medication_administrations": MedicationAdministration.objects.filter(
+            given_at__gte=now - dt.timedelta(days=DOSE_DAYS)
+        )
+        .exclude(status__in=MedicationAdministration.WITHDRAWN)
+        .select_related("performer")
+        .order_by("-given_at", "-pk"),
+        "reports": Report.objects.filter(
+            issued_at__gte=now - dt.timedelta(days=settings.PACK_REPORT_DAYS)
+        )
+        .exclude(status__in=Report.WITHDRAWN)
+        .order_by("-issued_at", "title", "pk"),
         "observations": Observation.objects.filter(
             Q(category=Observation.Category.VITAL_SIGNS)
             | Q(category=Observation.Category.LABORATORY, effective_at__gte=since)

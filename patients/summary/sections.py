@@ -18,10 +18,12 @@ from patients.models import Encounter, Flag, Location
 from patients.names import name_alerts
 from patients.summary.clinical import (
     allergy_values,
+    dose_values,
     is_full_code,
     lab_order_values,
     medication_values,
     observation_values,
+    report_values,
 )
 from patients.summary.rows import clinical_rows, held_allergies
 from patients.summary.values import SEX_LETTER, age, bed_order, iso
@@ -163,7 +165,11 @@ def _patient_section(stay: Encounter, now: dt.datetime, related: dict) -> dict:
     return _summary(stay, now, related) | {
         "problems": [p.description for p in related["problems"]],
         **medication_values(related["medication_orders"], now),
+        **dose_values(
+            related["medication_orders"], related["medication_administrations"], now
+        ),
         **observation_values(related["observations"]),
+        "reports": [report_values(report) for report in related["reports"]],
     }
 
 

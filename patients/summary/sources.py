@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from django.utils import timezone
 
 from patients.models import Encounter, Location
+from patients.summary.clinical import RECENT_DOSES
 from patients.summary.rows import appointments_to_honour, clinical_rows, held_allergies
 
 
@@ -59,11 +60,15 @@ def ward_sources(
         fields = ["patient_id", "pk", "source_hash"]
         if name == "medication_orders":
             fields.append("starts_at")  # "from when" until it starts
+        if name == "medication_administrations":
+            fields.append("given_at")  # listed for 24 hours
         for patient, *values in chosen.filter(patient__in=patients).values_list(
             *fields
         ):
             if name == "medication_orders":
                 values[-1] = bool(values[-1] and values[-1] > now)
+            if name == "medication_administrations":
+                values[-1] = values[-1] > now - RECENT_DOSES
             for ward in wards_of[patient]:
                 rows[ward].append(_row(name, patient, *values))
     today = timezone.localdate(now).isoformat()  # ages change with the day

@@ -4,6 +4,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
+from patients.summary.clinical import REPORT_STATUS
 from patients.units import display_unit
 
 register = template.Library()
@@ -40,3 +41,10 @@ def warning_mark(label: str = "") -> SafeString:
         '<span aria-hidden="true">⚠&nbsp;</span>',
         label or _("Warning:"),
     )
+
+
+@register.filter
+def report_status(code: str) -> str:
+    """A report's status as a reader says it ("preliminary"); a code this
+    does not know, as sent."""
+    return str(REPORT_STATUS.get(code, code))

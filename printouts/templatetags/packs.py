@@ -210,3 +210,84 @@ def journal_marks(marks: list[dict], short: bool = False) -> dict:
     the downtime census journal: what, by whom, when (``short``: one line
     each, for a census row)."""
     return {"marks": marks, "short": short}
+
+
+@register.inclusion_tag("printouts/doses.html")
+def dose_history(
+    doses: dict, key: str, ordered: str = "", compact: bool = False
+) -> dict:
+    """One order's doses (``patients.summary.dose_values``): the last given
+    (its amount when not the ``ordered`` one), and the 24 hours' by day,
+    oldest first, unless the last given is the only one of them.
+    ``compact`` (paper): the 24 hours' given doses counted, the others
+    listed."""
+    found = doses.get(key) or {"last": None, "recent": []}
+    recent = found["recent"]
+    days: dict[str, list[dict]] = {}
+    if recent != [found["last"]]:
+        for dose in reversed(recent):
+            days.setdefault(day_month(dose["at"]), []).append(dose)
+    return {
+        "last": found["last"],
+        "ordered": ordered,
+        "days": list(days.items()),
+        "compact": compact,
+        "given": sum(dose["given"] for dose in recent),
+        "not_given": [dose for dose in reversed(recent) if not dose["given"]],
+    }
+
+
+@register.filter
+def day_month(value: str) -> str:
+    """ISO date-time to "22/11" (in Dutch "22-11")."""
+    day = _date_format().replace("/Y", "").replace("-Y", "")
+    return date_format(dt.datetime.fromisoformat(value), day)
+
+
+# About a page of reports: what the conclusions of a patient's reports may
+# take on paper, in characters (a line break counts as a short line's
+# worth), and at most this much of any one of them.
+REPORT_PAGE_CHARACTERS = 3400
+REPORT_CHARACTERS = 600
+REPORT_LINES = 6
+REPORT_HEADING = 160
+LINE_BREAK = 60
+
+
+@register.simple_tag
+def printed_reports(reports: list[dict], in_full: bool = False) -> dict:
+    """What a pack prints of a patient's reports (newest first): in full,
+    or each one's conclusion (else the start of its text) until about a
+    page is filled; ``left``: how many did not fit."""
+    if in_full:
+        return {
+            "items": [r | {"body": r["text"], "cut": False} for r in reports],
+            "left": 0,
+        }
+    items, budget = [], REPORT_PAGE_CHARACTERS
+    for report in reports:
+        conclusion, cut = _cut(report["conclusion"])
+        body, cut_body = _cut("" if conclusion else report["text"])
+        shown = conclusion + body
+        cost = REPORT_HEADING + len(shown) + LINE_BREAK * shown.count("\n")
+        if items and cost > budget:
+            break
+        # Cut, or a conclusion printed without the text it concludes.
+        more = cut or cut_body or bool(conclusion and report["text"])
+        items.append(report | {"conclusion": conclusion, "body": body, "cut": more})
+        budget -= cost
+    return {"items": items, "left": len(reports) - len(items)}
+
+
+def _cut(text: str) -> tuple[str, bool]:
+    """At most ``REPORT_CHARACTERS`` and ``REPORT_LINES`` of ``text``, cut
+    at a word; whether it was cut."""
+    # Blank lines are left out: paragraphs still start on lines of their own.
+    lines = [line for line in text.split("\n") if line.strip()]
+    whole = "\n".join(lines)
+    kept = "\n".join(lines[:REPORT_LINES])
+    if len(kept) > REPORT_CHARACTERS:
+        kept = kept[:REPORT_CHARACTERS].rsplit(" ", 1)[0]
+    if kept == whole:
+        return whole, False
+    return kept.rstrip() + " …", True

@@ -14,11 +14,13 @@ from patients.models import (
     Clinician,
     Encounter,
     Location,
+    MedicationAdministration,
     MedicationOrder,
     Observation,
     Organization,
     Patient,
     Problem,
+    Report,
 )
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "fhir"
@@ -31,7 +33,9 @@ MIRRORED = {
     "AllergyIntolerance": Allergy,
     "Condition": Problem,
     "MedicationRequest": MedicationOrder,
+    "MedicationAdministration": MedicationAdministration,
     "Observation": Observation,
+    "DiagnosticReport": Report,
     "Organization": Organization,
     "Practitioner": Clinician,
     "Location": Location,

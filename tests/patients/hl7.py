@@ -7,14 +7,19 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from django.utils import timezone
 from hl7.client import MLLPClient
 
+from patients.ingest.hl7v2.inbox import hl7_receive
 from patients.models import Allergy, Encounter, Patient
 from tests.patients.fhir import location
 from tests.printouts.conftest import load
 from tests.processes import REPO, app_env, spawn, stop, wait_for
 
 FIXTURES = REPO.parent / "shared" / "fixtures" / "hl7v2"
+# Public sample messages of the kinds the shared fixtures lack (RAS, RDS,
+# MDM, narrative ORU), with their licences.
+EXTRA = REPO / "tests" / "fixtures" / "hl7v2-extra"
 
 
 def message(
@@ -75,6 +80,25 @@ def mirror() -> list:
         ),
         sorted(Allergy.objects.values_list("source_id", "source_hash")),
     ]
+
+
+def extra(path: str) -> bytes:
+    return (EXTRA / path).read_bytes()
+
+
+def pid_of(raw: bytes) -> str:
+    """The PID line of a message, to admit its patient first."""
+    lines = raw.decode().replace("\r\n", "\r").replace("\n", "\r").split("\r")
+    return next(line for line in lines if line.startswith("PID|"))
+
+
+def local(moment) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
+
+
+def receive(raw: bytes) -> dict:
+    """The acknowledgement of a message received as the listener does."""
+    return acknowledgement(hl7_receive(raw=raw, peer="127.0.0.1:5000"))
 
 
 def acknowledgement(reply: bytes) -> dict:

@@ -321,6 +321,41 @@ def fhir_samples() -> list[dict]:
                 {"actor": ref("Location", "clinic")},
             ],
         },
+        {
+            "resourceType": "MedicationAdministration",
+            "id": "ma1",
+            "status": "not-done",
+            "statusReason": [{"text": "Refused by the patient"}],
+            "medicationCodeableConcept": coding("7052", "Morphine 10 mg"),
+            "subject": ref("Patient", "p1"),
+            "effectiveDateTime": "2026-11-30T08:00:00+01:00",
+            "performer": [{"actor": ref("Practitioner", "doc")}],
+            "request": ref("MedicationRequest", "m1"),
+            "dosage": {"route": {"text": "Intravenous"}, "dose": quantity},
+        },
+        {
+            "resourceType": "DiagnosticReport",
+            "id": "dr1",
+            "status": "final",
+            "category": [{"text": "Radiology"}],
+            "code": coding("24627-2", "CT chest", "http://loinc.org"),
+            "subject": ref("Patient", "p1"),
+            "encounter": ref("Encounter", "e1"),
+            "issued": "2026-11-30T10:00:00+01:00",
+            "performer": [{"display": "Dr Radiologist"}],
+            "conclusion": "Right lower lobe consolidation.",
+            "presentedForm": [
+                {
+                    "contentType": "text/html",
+                    "data": "PHA+Q1QgY2hlc3Q6IGNvbnNvbGlkYXRpb24uPC9wPg==",
+                },
+                {
+                    "contentType": "application/pdf",
+                    "url": "https://pacs.example/report.pdf",
+                    "title": "Signed report",
+                },
+            ],
+        },
     ]
 
 
@@ -349,9 +384,19 @@ PV1 = (
 )
 
 
+RADIOLOGY_OBR = (
+    "OBR|1|RAD-7||71045^XR Chest 1 view^CPT|||20261130093000"
+    + "|" * 15
+    + "20261130104500||RAD|F"
+    + "|" * 7
+    + "R9&ROENTGEN&Wilhelm&&&Dr"
+)
+
+
 def hl7_messages() -> list[bytes]:
     """An admission with everything ADT gives, then an order, a result, a
-    prescription, an appointment, and the discharge, as an EHR sends them."""
+    prescription and its doses, a radiology report, a letter, an
+    appointment, and the discharge, as an EHR sends them."""
     at = "20261130{}0000"
     return [
         message(
@@ -393,6 +438,42 @@ def hl7_messages() -> list[bytes]:
             "RXR|IV^Intravenous",
             f"TQ1|1||Q8H|0800~1600|||{at.format('11')}|20261207080000|PRN|Pain",
             at=at.format("11"),
+        ),
+        message(
+            "RAS^O17^RAS_O17",
+            "H7",
+            FULL_PID,
+            PV1,
+            "ORC|RE|RX-1",
+            f"RXA|0|1|{at.format('11')}||MOR^Morphine 10 mg|5|mg|||{DOCTOR}",
+            "RXA|0|2|20261130113000||MOR^Morphine 10 mg|0|mg"
+            + "|" * 11
+            + "PTREF^Refused by the patient||RE|A",
+            "RXR|IV^Intravenous",
+            at=at.format("12"),
+        ),
+        message(
+            "ORU^R01^ORU_R01",
+            "H8",
+            FULL_PID,
+            PV1,
+            RADIOLOGY_OBR,
+            "OBX|1|TX|59776-5^Findings^LN|1|Lungs are clear.||||||F",
+            "OBX|2|TX|19005-8^Impression^LN|2|No acute process.||||||F",
+            "OBX|3|RP|PDF^Signed report||https://pacs.example/1.pdf^PACS^AP^PDF||||||F",
+            at=at.format("12"),
+        ),
+        message(
+            "MDM^T02^MDM_T02",
+            "H9",
+            f"EVN|T02|{at.format('12')}",
+            FULL_PID,
+            PV1,
+            f"TXA|1|CN^Consultation|TX|{at.format('12')}|||||{DOCTOR}|||DOC-1"
+            + "|" * 5
+            + "AU||AV",
+            "OBX|1|TX|||Seen for chest pain.||||||F",
+            at=at.format("12"),
         ),
         message(
             "SIU^S12^SIU_S12",

@@ -219,7 +219,7 @@ def test_events_and_types_the_mirror_does_not_keep_are_acknowledged_and_counted(
     wards("WARD-A")
     for raw in (
         adt("A47", "I1"),  # change of an identifier: not applied here
-        message("MDM^T02^MDM_T02", "I2", pid()),
+        message("DFT^P03^DFT_P03", "I2", pid()),  # a charge: not kept
         message("SIU^S23^SIU_S12", "I3", pid()),
     ):
         answer = receive(raw)

@@ -159,7 +159,7 @@ def test_a_message_without_what_it_needs_is_an_error_naming_it(
     ("kind", "segments", "why"),
     [
         ("ADT^A47^ADT_A30", [EVN, pid()], "ADT^A47 is not kept"),
-        ("MDM^T02^MDM_T02", [pid()], "MDM^T02 is not kept"),
+        ("DFT^P03^DFT_P03", [pid()], "DFT^P03 is not kept"),
         (
             "ORM^O01^ORM_O01",
             [pid(), ORC, OBR + "|" * 17 + "CT"],  # OBR-24: computed tomography
@@ -171,7 +171,7 @@ def test_a_message_without_what_it_needs_is_an_error_naming_it(
             "no result has a value yet",
         ),
     ],
-    ids=["adt-a47", "mdm", "imaging-order", "result-without-value"],
+    ids=["adt-a47", "dft", "imaging-order", "result-without-value"],
 )
 def test_what_the_mirror_does_not_keep_is_acknowledged_as_ignored_with_why(
     admitted, kind, segments, why

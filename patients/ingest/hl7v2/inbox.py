@@ -21,7 +21,15 @@ from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
-from patients.ingest.hl7v2 import adt, orders, pharmacy, rows, scheduling
+from patients.ingest.hl7v2 import (
+    administrations,
+    adt,
+    documents,
+    orders,
+    pharmacy,
+    rows,
+    scheduling,
+)
 from patients.ingest.hl7v2.ack import ack
 from patients.ingest.hl7v2.isolation import ISOLATED, feeds_isolated
 from patients.ingest.hl7v2.message import (
@@ -47,6 +55,9 @@ APPLIERS: dict[str, Callable[[Message], str]] = {
     "OML": orders.lab_orders,
     "ORU": orders.results,
     "RDE": pharmacy.medication_orders,
+    "RAS": administrations.administrations,
+    "RDS": administrations.dispenses,
+    "MDM": documents.documents,
     "SIU": scheduling.appointments,
 }
 

@@ -1,6 +1,6 @@
 """Orders and results: ORM^O01 and OML^O21 lab orders (new, cancel, status),
-ORU^R01 results (observations, and the order they answer closed), RDE^O11
-pharmacy orders.
+ORU^R01 results (observations, narrative reports, and the order they answer
+closed), RDE^O11 pharmacy orders.
 
 An order is found again by its placer number (ORC-2, else OBR-2), else its
 filler number (ORC-3, else OBR-3): the numbers the EHR and the lab share.
@@ -28,6 +28,13 @@ from patients.ingest.hl7v2.mirror import (
     restamp,
     source_id,
     write,
+)
+from patients.ingest.hl7v2.narrative import (
+    IMAGING,
+    OBX_STATUS,
+    narrative,
+    report,
+    report_read,
 )
 from patients.ingest.hl7v2.rows import Found, Read, find, first, one, read
 from patients.models import Encounter, LabOrder, Observation, Patient
@@ -65,8 +72,6 @@ ORDER_STATUS = {
     "ER": L.ENTERED_IN_ERROR,
 }
 PRIORITY = {"S": "stat", "A": "asap", "R": "routine", "T": "urgent", "P": "routine"}
-# OBR-24 diagnostic service sections that are imaging, not the laboratory.
-IMAGING = {"RAD", "CT", "MR", "US", "NMR", "NMS", "XRC", "RX", "CUS", "OUS", "VUS"}
 
 
 def lab_orders(message: Message) -> str:
@@ -310,25 +315,31 @@ def _stay_reads(message: Message, person_id: int) -> list[Read]:
 
 
 def results(message: Message) -> str:
-    """ORU^R01: each OBR's OBX are observations; the order they answer is
-    closed once its results are final."""
+    """ORU^R01: each OBR's OBX are observations, or its narrative a report
+    (``narrative``); the order they answer is closed once its results are
+    final."""
     event_at = message.event_at()
     found = find(pid_read(message))
     person, _ = patient(message, event_at, found=found)
     found.update(of_patient(message, person, _result_reads))
     stay = stay_of(message, person, found)
     stored, closed = 0, 0
+    reports: dict[str, list[tuple[int, list[int]]]] = {}
     for group in message.groups("OBR", {"OBX"}):
         obr = group["OBR"][0]
         number = _number(message, None, obr)
         when = message.timestamp("OBR", 7, seq=obr) or event_at
         section = message.value("OBR", 24, seq=obr).upper()
+        told = narrative(message, group)
+        if told:
+            reports.setdefault(number, []).append((obr, told))
         statuses = set()
         for obx in group.get("OBX", []):
             statuses.add(message.value("OBX", 11, seq=obx).upper())
-            stored += _observation(
-                message, obx, person, stay, number, when, section, event_at, found
-            )
+            if obx not in told:
+                stored += _observation(
+                    message, obx, person, stay, number, when, section, event_at, found
+                )
         result_status = message.value("OBR", 25, seq=obr).upper()
         if result_status in ("F", "C") or (
             not result_status and statuses and statuses <= {"F", "C"}
@@ -338,9 +349,14 @@ def results(message: Message) -> str:
         raise Problem(
             "has no OBR: no results to apply", segment="OBR", code=Code.SEGMENT_SEQUENCE
         )
-    if not stored and not closed:
+    reported = sum(
+        report(message, parts, person, stay, number, event_at, found)
+        for number, parts in reports.items()
+    )
+    if not stored and not closed and not reported:
         raise Ignored("no result has a value yet, and no order is final")
-    return f"{stored} results, {closed} orders closed"
+    outcome = f"{stored} results, {closed} orders closed"
+    return outcome + (f", {reported} reports" if reported else "")
 
 
 def _close(pending: list[LabOrder], event_at: datetime) -> int:
@@ -380,27 +396,21 @@ VITAL_CODES = {
     *Observation.WEIGHT_CODES,
     *Observation.HEIGHT_CODES,
 }
-OBX_STATUS = {
-    "F": "final",
-    "C": "corrected",
-    "P": "preliminary",
-    "X": "cancelled",
-    "D": "entered-in-error",
-    "R": "registered",
-    "I": "registered",
-    "W": "entered-in-error",
-}
 
 
 def _result_reads(message: Message, person_id: int) -> list[Read]:
-    """The reads ``results`` makes of each observation, and of the pending
-    orders its results may close."""
+    """The reads ``results`` makes of each observation and report, and of
+    the pending orders its results may close."""
     reads = []
     for group in message.groups("OBR", {"OBX"}):
         number = _number(message, None, group["OBR"][0])
+        told = narrative(message, group)
+        if told:
+            reads.append(report_read(f"hl7:report:{person_id}:{number}"))
         reads += [
             _observation_read(message, obx, person_id, number)
             for obx in group.get("OBX", [])
+            if obx not in told
         ]
         reads.append(_pending_read(person_id, number))
     return reads

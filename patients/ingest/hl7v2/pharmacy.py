@@ -100,7 +100,7 @@ def medication_orders(message: Message) -> str:
             )
         status = order_status(message, orc, CONTROL, ORDER_STATUS)
         key = f"hl7:medication:{person.pk}:{number}"
-        current = found.first(_order_read(key))
+        current = found.first(order_read(key))
         drug = message.value("RXE", 2, 2, seq=rxe) or message.value(
             "RXE", 2, 1, seq=rxe
         )
@@ -114,7 +114,9 @@ def medication_orders(message: Message) -> str:
             )
         tq1 = group.get("TQ1", [None])[0]
         pattern, timing, as_needed = _schedule(message, rxe, tq1)
-        dose = _amount(message.value("RXE", 3, seq=rxe), _unit(message, "RXE", 5, rxe))
+        dose = dose_amount(
+            message.value("RXE", 3, seq=rxe), unit_of(message, "RXE", 5, rxe)
+        )
         route = ""
         if "RXR" in group:
             rxr = group["RXR"][0]
@@ -173,11 +175,11 @@ def _order_reads(message: Message, person_id: int) -> list[Read]:
         orc = group["ORC"][0]
         number = message.value("ORC", 2, seq=orc) or message.value("ORC", 3, seq=orc)
         if number:
-            reads.append(_order_read(f"hl7:medication:{person_id}:{number}"))
+            reads.append(order_read(f"hl7:medication:{person_id}:{number}"))
     return reads
 
 
-def _order_read(key: str) -> Read:
+def order_read(key: str) -> Read:
     return one(
         MedicationOrder,
         "source_type = %s AND source_id = %s",
@@ -248,20 +250,20 @@ def _max_dose(message: Message, rxe: int, rxo: int | None) -> dict:
     """RXE-19 (else RXO-23), the total daily dose: the most in 24 hours.
     Its units are the dispense units (RXE-11) when it does not give them."""
     amount = message.value("RXE", 19, seq=rxe)
-    unit = _unit(message, "RXE", 19, rxe, cq=True) or _unit(message, "RXE", 11, rxe)
+    unit = unit_of(message, "RXE", 19, rxe, cq=True) or unit_of(message, "RXE", 11, rxe)
     if not amount and rxo is not None:
         amount = message.value("RXO", 23, seq=rxo)
-        unit = _unit(message, "RXO", 23, rxo, cq=True)
+        unit = unit_of(message, "RXO", 23, rxo, cq=True)
     if not amount:
         return {}
-    return {"per_period": _amount(amount, unit), "period": 1, "period_unit": "d"}
+    return {"per_period": dose_amount(amount, unit), "period": 1, "period_unit": "d"}
 
 
-def _amount(number: str, unit: str) -> str:
+def dose_amount(number: str, unit: str) -> str:
     return fit(" ".join(p for p in (number, unit) if p), DOSE_LENGTH)
 
 
-def _unit(message: Message, segment: str, field: int, seq: int, *, cq=False) -> str:
+def unit_of(message: Message, segment: str, field: int, seq: int, *, cq=False) -> str:
     """A CE unit (RXE-5): its code (mg), or its text when the code is a
     number. ``cq``: the units of a CQ (RXE-19: quantity^code&text)."""
     code, text = (

@@ -8,6 +8,7 @@ from patients.ingest.mappers.clinical import (
     ConditionMapper,
     EncounterMapper,
     FlagMapper,
+    MedicationAdministrationMapper,
     MedicationRequestMapper,
     ObservationMapper,
     ServiceRequestMapper,
@@ -17,6 +18,10 @@ from patients.ingest.mappers.directory import (
     OrganizationMapper,
     PatientMapper,
     PractitionerMapper,
+)
+from patients.ingest.mappers.reports import (
+    DiagnosticReportMapper,
+    DocumentReferenceMapper,
 )
 from patients.ingest.mappers.scheduling import (
     AppointmentMapper,
@@ -35,9 +40,12 @@ for _mapper in (
     AllergyMapper(),
     ConditionMapper(),
     MedicationRequestMapper(),
+    MedicationAdministrationMapper(),
     ObservationMapper(),
     CodeStatusObservationMapper(),
     ServiceRequestMapper(),
+    DiagnosticReportMapper(),
+    DocumentReferenceMapper(),
     ScheduleMapper(),
     SlotMapper(),
     AppointmentMapper(),

@@ -14,6 +14,7 @@ from patients.models import (
     Flag,
     LabOrder,
     Location,
+    MedicationAdministration,
     MedicationOrder,
     Observation,
     Problem,
@@ -307,6 +308,99 @@ class MedicationRequestMapper(Mapper):
             ("Practitioner",),
             urns,
         )
+        return row
+
+
+# R4's MedicationAdministration statuses; "dispensed" is HL7 RDS's own.
+FHIR_ADMINISTRATION_STATUSES = set(MedicationAdministration.Status.values) - {
+    MedicationAdministration.Status.DISPENSED
+}
+
+
+class MedicationAdministrationMapper(Mapper):
+    """A dose given or not given, linked to the order it fulfils."""
+
+    resource_type = "MedicationAdministration"
+    model = MedicationAdministration
+    links = ("patient", "order", "performer")
+
+    def map(self, resource: dict, urns: Mapping[str, str]) -> Row:
+        path = "MedicationAdministration"
+        drug = v.concept_text(
+            resource.get("medicationCodeableConcept"),
+            f"{path}.medicationCodeableConcept",
+        ) or v.text(
+            (resource.get("medicationReference") or {}).get("display"),
+            f"{path}.medicationReference.display",
+        )
+        if not drug and not resource.get("request"):
+            raise Invalid(
+                f"{path}.medication is missing and no request says which order: "
+                "the drug is unknown"
+            )
+        period = resource.get("effectivePeriod") or {}
+        given_at = v.datetime(
+            resource.get("effectiveDateTime") or period.get("start"),
+            f"{path}.effective",
+        )
+        if given_at is None:
+            raise Invalid(f"{path}.effective[x] is missing: when is unknown")
+        dosage = resource.get("dosage") or {}
+        if not isinstance(dosage, dict):
+            raise Invalid(f"{path}.dosage is not an object")
+        reasons = [
+            v.concept_text(c, f"{path}.statusReason")
+            for c in v.items(resource.get("statusReason"), f"{path}.statusReason")
+        ]
+        row = Row(
+            {
+                "drug": drug,
+                "drug_code": v.concept_code(
+                    resource.get("medicationCodeableConcept"), f"{path}.medication"
+                ),
+                "dose": amount(dosage["dose"], f"{path}.dosage.dose")
+                if dosage.get("dose")
+                else "",
+                "route": v.concept_text(dosage.get("route"), f"{path}.dosage.route"),
+                "given_at": given_at,
+                "status": v.code(
+                    resource.get("status"),
+                    f"{path}.status",
+                    FHIR_ADMINISTRATION_STATUSES,
+                    required=True,
+                ),
+                "reason": "; ".join(r for r in reasons if r),
+            }
+        )
+        subject(row, resource, f"{path}.subject", urns)
+        row.want(
+            "order",
+            resource.get("request"),
+            f"{path}.request",
+            ("MedicationRequest",),
+            urns,
+        )
+        # The first performer who is a practitioner (a patient or a device
+        # may be named too).
+        for number, performer in enumerate(
+            v.items(resource.get("performer"), f"{path}.performer")
+        ):
+            actor = performer.get("actor") if isinstance(performer, dict) else None
+            reference = (
+                (actor or {}).get("reference") if isinstance(actor, dict) else ""
+            )
+            if isinstance(reference, str) and (
+                reference.startswith("Practitioner")
+                or urns.get(reference, "").startswith("Practitioner")
+            ):
+                row.want(
+                    "performer",
+                    actor,
+                    f"{path}.performer[{number}].actor",
+                    ("Practitioner",),
+                    urns,
+                )
+                break
         return row
 
 
