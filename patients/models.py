@@ -494,8 +494,11 @@ class Report(Mirrored):
         DIAGNOSTIC = "diagnostic", _("Report")
         DOCUMENT = "document", _("Document")
 
-    # Statuses of a report withdrawn or replaced at the source: never shown.
-    WITHDRAWN = ("cancelled", "entered-in-error", "superseded")
+    # Statuses of a report withdrawn at the source: never shown.
+    WITHDRAWN = ("cancelled", "entered-in-error")
+    # Replaced by a newer version: listed on the patient page, marked so,
+    # never printed.
+    REPLACED = ("superseded",)
     PRELIMINARY = ("registered", "partial", "preliminary")
 
     patient = models.ForeignKey(

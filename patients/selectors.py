@@ -104,7 +104,7 @@ def patient_reports(*, patient_id: int, limit: int = 100) -> QuerySet[Report]:
     (``report``)."""
     return (
         Report.objects.filter(patient_id=patient_id)
-        .exclude(status__in=("cancelled", "entered-in-error"))
+        .exclude(status__in=Report.WITHDRAWN)
         .annotate(start=Left("text", PREVIEW))
         .defer("text")
         .order_by(F("issued_at").desc(nulls_last=True), "-pk")[:limit]

@@ -129,7 +129,7 @@ def report(request: HttpRequest, patient_id: int, report_id: int) -> HttpRespons
     stay = user_stay(user=request.user, patient_id=patient_id)
     found = (
         Report.objects.filter(pk=report_id, patient_id=patient_id)
-        .exclude(status__in=("cancelled", "entered-in-error"))
+        .exclude(status__in=Report.WITHDRAWN)
         .first()
     )
     if stay is None or found is None:

@@ -432,7 +432,9 @@ def ward_digests(
     shown = _marking_values(marking)
     full = reports_in_full(wards=wards)
     return {
-        ward: _versioned(f"{digest}|{ward in full}", language, shown)
+        ward: _versioned(
+            f"{digest}|{ward in full}|{settings.PACK_REPORT_DAYS}", language, shown
+        )
         for ward, digest in sources.items()
     }
 

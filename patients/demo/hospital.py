@@ -369,7 +369,7 @@ class Hospital:
                 "subject": order["subject"],
                 "context": order["encounter"],
                 "effectiveDateTime": stamp(
-                    moment + dt.timedelta(minutes=rng.randrange(0, 25))
+                    min(moment + dt.timedelta(minutes=rng.randrange(0, 25)), self.now)
                 ),
                 "performer": [
                     {

@@ -102,7 +102,8 @@ def _dose(control: str, mrn: str, now: dt.datetime) -> bytes:
         for days in (0, 1)
         for hour in (8, 20)
     ]
-    given = max(moment for moment in due if moment <= local) + dt.timedelta(minutes=7)
+    last = max(moment for moment in due if moment <= local)
+    given = min(last + dt.timedelta(minutes=7), local)
     at = given.astimezone(dt.UTC).strftime("%Y%m%d%H%M%S+0000")
     stamp = now.astimezone(dt.UTC).strftime("%Y%m%d%H%M%S+0000")
     rxa = ["RXA", "0", "1", at, at, "^Heparin sodium 5000 IU/0.2 mL injection"]

@@ -144,4 +144,7 @@ def attachment_text(attachment: dict, path: str) -> str | None:
         decoded = raw.decode(charset)
     except (LookupError, UnicodeDecodeError):
         raise Invalid(f"{path}.data is not text in {charset}") from None
-    return as_text(decoded, content_type)
+    try:
+        return as_text(decoded, content_type)
+    except AssertionError:  # html.parser's word for a construct it cannot read
+        raise Invalid(f"{path}.data is not HTML that can be read") from None

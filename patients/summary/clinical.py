@@ -96,29 +96,33 @@ def dose_values(orders, doses, now: dt.datetime) -> dict:
     the last 24 hours, given or not (refused, held, missed, dispensed);
     the doses of the last 24 hours of no active order on their own.
 
-    ``doses``: newest first. A dose the EHR did not link to an active
-    order (none given, or an order since replaced) goes under the active
-    order of the same drug code, else of the same drug name."""
+    ``doses``: newest first, with their order read. A dose the EHR did not
+    link to an active order (none given, or an order since replaced) goes
+    under the one active order of the same drug code, else of the same drug
+    name; with none or several, on its own."""
     active = {order.pk for order in orders}
-    by_drug: dict[str, int] = {}
+    # A drug code or name of exactly one active order: with two (a drug
+    # scheduled and as needed), an unlinked dose could be either's.
+    named = defaultdict(set)
     for order in orders:
-        by_drug.setdefault(_drug_key(order.drug), order.pk)
-    for order in orders:  # a code says more than a name
+        named[_drug_key(order.drug)].add(order.pk)
         if order.drug_code:
-            by_drug[f"code:{order.drug_code}"] = order.pk
+            named[f"code:{order.drug_code}"].add(order.pk)
+    by_drug = {key: pks.pop() for key, pks in named.items() if len(pks) == 1}
     filed = defaultdict(list)
     others = []
     for dose in doses:
+        drug = dose.drug or (dose.order.drug if dose.order_id else "")
         pk = (
             dose.order_id
             if dose.order_id in active
             else by_drug.get(f"code:{dose.drug_code}" if dose.drug_code else "")
-            or by_drug.get(_drug_key(dose.drug))
+            or by_drug.get(_drug_key(drug))
         )
         if pk:
             filed[pk].append(dose)
         elif dose.given_at > now - RECENT_DOSES:
-            others.append(_dose(dose) | {"drug": display_text(dose.drug)})
+            others.append(_dose(dose) | {"drug": display_text(drug)})
     return {
         "doses": {
             str(pk): {

@@ -56,12 +56,12 @@ def clinical_rows(now: dt.datetime) -> dict[str, QuerySet]:
             given_at__gte=now - dt.timedelta(days=DOSE_DAYS)
         )
         .exclude(status__in=MedicationAdministration.WITHDRAWN)
-        .select_related("performer")
+        .select_related("performer", "order")
         .order_by("-given_at", "-pk"),
         "reports": Report.objects.filter(
             issued_at__gte=now - dt.timedelta(days=settings.PACK_REPORT_DAYS)
         )
-        .exclude(status__in=Report.WITHDRAWN)
+        .exclude(status__in=Report.WITHDRAWN + Report.REPLACED)
         .order_by("-issued_at", "title", "pk"),
         "observations": Observation.objects.filter(
             Q(category=Observation.Category.VITAL_SIGNS)

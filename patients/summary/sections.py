@@ -169,7 +169,13 @@ def _patient_section(stay: Encounter, now: dt.datetime, related: dict) -> dict:
             related["medication_orders"], related["medication_administrations"], now
         ),
         **observation_values(related["observations"]),
-        "reports": [report_values(report) for report in related["reports"]],
+        # A report with nothing to read (a lab panel, whose results are
+        # the labs above) takes no room on paper.
+        "reports": [
+            report_values(report)
+            for report in related["reports"]
+            if report.conclusion or report.text or report.attachments
+        ],
     }
 
 

@@ -61,7 +61,8 @@ def ward_sources(
         if name == "medication_orders":
             fields.append("starts_at")  # "from when" until it starts
         if name == "medication_administrations":
-            fields.append("given_at")  # listed for 24 hours
+            # Who gave it is printed; each dose is listed for 24 hours.
+            fields += ["performer__source_hash", "given_at"]
         for patient, *values in chosen.filter(patient__in=patients).values_list(
             *fields
         ):

@@ -25,9 +25,16 @@ from patients.models import (
     Report,
 )
 from patients.services import fhir_load_import
-from patients.summary import ward_sources
+from patients.summary import ward_content, ward_sources
 from printouts.models import ReportPrinting
-from tests.patients.fhir import BULK, BUNDLES, SHARED, encounter, location
+from tests.patients.fhir import (
+    BULK,
+    BUNDLES,
+    SHARED,
+    encounter,
+    location,
+    medication,
+)
 from tests.patients.test_pages import wards  # noqa: F401 - the nurses' wards
 from tests.printouts.conftest import load
 from tests.printouts.pdfs import page_texts
@@ -375,6 +382,30 @@ def test_a_pack_prints_about_a_page_of_reports_unless_the_ward_asks_for_full_tex
         ),
         (
             {
+                "resourceType": "DocumentReference",
+                "id": "bad-html",
+                "status": "current",
+                "type": {"text": "Discharge letter"},
+                "subject": {"reference": "Patient/p1"},
+                "content": [
+                    {"attachment": inline("<p>Letter</p><![foo bar]>", "text/html")}
+                ],
+            },
+            "DocumentReference.content.attachment.data is not HTML that can be read",
+        ),
+        (
+            {
+                "resourceType": "MedicationAdministration",
+                "id": "no-drug",
+                "status": "completed",
+                "request": {"reference": "MedicationRequest/not-here"},
+                "subject": {"reference": "Patient/p1"},
+                "effectiveDateTime": "2026-12-01T08:00:00+01:00",
+            },
+            "MedicationAdministration.request: the order is not in the mirror",
+        ),
+        (
+            {
                 "resourceType": "DiagnosticReport",
                 "id": "no-code",
                 "status": "final",
@@ -411,3 +442,54 @@ def test_html_is_read_as_the_text_a_reader_sees():
     )
 
     assert text.from_html(markup) == "CT chest\n\nLine one\nLine two\n\na\nb\n\nx y"
+
+
+def test_a_dose_names_the_practitioner_who_gave_it_and_an_unsure_match_stays_apart(
+    wards,  # noqa: F811
+):
+    ward_a, _ = wards
+    load(
+        [
+            {
+                "resourceType": "Practitioner",
+                "id": "nurse",
+                "name": [{"family": "Janssens", "given": ["Lotte"]}],
+            },
+            # The same drug as needed beside the scheduled one (m1).
+            {
+                **medication("m2", "p1", "Paracetamol 1 g tablet"),
+                "dosageInstruction": [{"asNeededBoolean": True}],
+            },
+        ]
+    )
+    eight = at_local(8)
+    dose = {
+        "medicationCodeableConcept": {"text": "Paracetamol 1 g tablet"},
+        "subject": {"reference": "Patient/p1"},
+    }
+    load(
+        [
+            {
+                **administration("linked", dose, eight),
+                "request": {"reference": "MedicationRequest/m1"},
+                "performer": [
+                    {"actor": {"reference": "PractitionerRole/ward-nurse"}},
+                    {"actor": {"reference": "Practitioner/nurse"}},
+                ],
+            },
+            # Which of the two orders? Not guessed: listed on its own.
+            administration("unlinked", dose, eight + dt.timedelta(minutes=30)),
+        ]
+    )
+
+    section = next(
+        p for p in ward_content(ward=ward_a).patients if p["mrn"] == "MRN-4711"
+    )
+
+    m1 = MedicationOrder.objects.get(source_id="m1")
+    assert section["doses"][str(m1.pk)]["last"]["by"] == "L. Janssens"
+    assert [d["at"] for d in section["doses"][str(m1.pk)]["recent"]] == [
+        eight.isoformat()
+    ]
+    (apart,) = section["other_doses"]
+    assert apart["drug"] == "Paracetamol 1 g tablet"

@@ -106,12 +106,21 @@ def test_a_refused_dose_is_not_given_with_why(ordered):
             at="20261201081000",
         )
     )
+    # A refusal reason without a completion status: not given either.
+    receive(
+        ras(
+            "D4",
+            rxa("20261201200000", amount="0", status="", refusal="PTS^Nauseous"),
+            at="20261201201000",
+        )
+    )
 
     doses = MedicationAdministration.objects.order_by("given_at")
     assert [(d.status, d.reason, d.dose) for d in doses] == [
         ("not-done", "refused", ""),
         ("not-done", "Asleep", ""),
         ("not-done", "Nil by mouth", ""),
+        ("not-done", "Nauseous", ""),
     ]
     assert all(dose.order == ordered for dose in doses)
 

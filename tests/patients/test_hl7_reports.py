@@ -150,6 +150,39 @@ def test_an_impression_is_found_by_its_section_name_too(admitted):
     assert report.text == "Heart size normal.\nNormal chest.\nCompared with 2025."
 
 
+def test_a_long_reports_lines_keep_their_order_after_a_lab_panel(admitted):
+    """OBX numbers beyond a few dozen: the text is in the message's order."""
+    panel = [
+        "OBR|1|L1||24323-8^Metabolic panel^LN|||20261130090000||||||||||||||||||F",
+        *(f"OBX|{n}|NM|X{n}^Test {n}^L||{n}|mmol/L||N|||F" for n in range(1, 61)),
+    ]
+    lines = [
+        f"OBX|{n}|TX|59776-5^Findings^LN|{n}|Line {n}.||||||F" for n in range(61, 71)
+    ]
+
+    # The panel's OBR and OBX first, then the X-ray's.
+    xray = chest_xray("C2", *lines)
+    raw = xray.replace(
+        b"\rOBR|1|RAD-1", ("\r" + "\r".join(panel) + "\rOBR|2|RAD-1").encode()
+    )
+
+    answer = receive(raw)
+
+    assert answer["code"] == "AA", answer
+    assert Observation.objects.count() == 60
+    assert Report.objects.get().text == "\n".join(f"Line {n}." for n in range(61, 71))
+
+
+def test_a_report_whose_every_line_is_withdrawn_is_withdrawn(admitted):
+    assert receive(chest_xray("C2", FINDINGS, IMPRESSION))["code"] == "AA"
+
+    withdrawn = [line.replace("||||||F", "||||||W") for line in (FINDINGS, IMPRESSION)]
+    answer = receive(chest_xray("C3", *withdrawn, at="20261130120000"))
+
+    assert answer["code"] == "AA", answer
+    assert Report.objects.get().status == "entered-in-error"
+
+
 def test_a_result_with_numbers_still_gives_observations(admitted):
     answer = receive(
         message(

@@ -38,8 +38,9 @@ COMPLETION = {
     "RE": A.NOT_DONE,
     "NA": A.NOT_DONE,
 }
-# RXA-21 action code (table 0323): A added, U updated, D withdrawn.
-ACTIONS = {"", "A", "U", "D"}
+# RXA-21 action code (table 0323): A added, U updated, X no change, D
+# withdrawn.
+ACTIONS = {"", "A", "U", "X", "D"}
 # RXA-6 when the amount given is not known.
 UNKNOWN_AMOUNT = "999"
 SOURCE_TYPES = {"RXA": "MedicationAdministration", "RXD": "MedicationDispense"}
@@ -230,8 +231,10 @@ def _dose(
     completion = _code(message, "RXA", 20, rxa, COMPLETION, "0322")
     action = _code(message, "RXA", 21, rxa, ACTIONS, "0323")
     status = A.ENTERED_IN_ERROR if action == "D" else COMPLETION[completion]
+    if not completion and _texts(message, "RXA", 18, rxa):
+        status = A.NOT_DONE  # a refusal reason and no completion status
     amount = message.value("RXA", 6, seq=rxa)
-    given_nothing = completion in ("NA", "RE") and _zero(amount)
+    given_nothing = status == A.NOT_DONE and _zero(amount)
     return {
         **_drug(message, "RXA", 5, rxa, order),
         "dose": (

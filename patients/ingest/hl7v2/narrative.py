@@ -86,20 +86,21 @@ SUBTYPES = {
 }
 
 
-def narrative(message: Message, group: dict) -> set[int]:
-    """The OBX of an OBR group that make a report: its text and files; none
-    when the group is not one. A group is a report when it has TX or FT
-    lines and either nothing else but text and files, or OBR-24 names a
-    section that reports in prose. A lab panel with a comment line (a blood
-    count's morphology) stays observations, as before."""
+def narrative(message: Message, group: dict) -> list[int]:
+    """The OBX of an OBR group that make a report, in the message's order:
+    its text and files; none when the group is not one. A group is a report
+    when it has TX or FT lines and either nothing else but text and files,
+    or OBR-24 names a section that reports in prose. A lab panel with a
+    comment line (a blood count's morphology) stays observations, as
+    before."""
     kinds = {
         obx: message.value("OBX", 2, seq=obx).upper() for obx in group.get("OBX", [])
     }
     if not NARRATIVE_TYPES & set(kinds.values()):
-        return set()
-    told = {obx for obx, kind in kinds.items() if kind in TEXT_TYPES | FILE_TYPES}
+        return []
+    told = [obx for obx, kind in kinds.items() if kind in TEXT_TYPES | FILE_TYPES]
     section = message.value("OBR", 24, seq=group["OBR"][0]).upper()
-    return told if section in REPORTING or len(told) == len(kinds) else set()
+    return told if section in REPORTING or len(told) == len(kinds) else []
 
 
 def _obx_lines(message: Message, obx: int) -> list[str]:
@@ -201,9 +202,13 @@ def report(
 
 
 def _report_status(message: Message, obr: int, lines: list[int]) -> str:
-    """OBR-25's status, else the first its text's OBX-11 gives."""
+    """Entered in error when every line of its text is (OBX-11 D or W: the
+    wrong patient, deleted), else OBR-25's status, else the first its
+    text's OBX-11 gives."""
+    codes = [message.value("OBX", 11, seq=obx).upper() for obx in lines]
+    if codes and all(OBX_STATUS.get(c) == "entered-in-error" for c in codes):
+        return "entered-in-error"
     status = REPORT_STATUS.get(message.value("OBR", 25, seq=obr).upper())
-    codes = (message.value("OBX", 11, seq=obx).upper() for obx in lines)
     return status or next((OBX_STATUS[c] for c in codes if c in OBX_STATUS), "unknown")
 
 

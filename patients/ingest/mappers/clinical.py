@@ -7,6 +7,7 @@ from typing import ClassVar
 from patients.ingest import rules
 from patients.ingest import values as v
 from patients.ingest.mappers.base import Context, Mapper, Row
+from patients.ingest.references import parse_reference
 from patients.ingest.values import Invalid
 from patients.models import (
     Allergy,
@@ -380,28 +381,28 @@ class MedicationAdministrationMapper(Mapper):
             ("MedicationRequest",),
             urns,
         )
-        # The first performer who is a practitioner (a patient or a device
-        # may be named too).
+        # The first performer who is a practitioner (a role, the patient or
+        # a device may be named too: not a name the MAR shows).
         for number, performer in enumerate(
             v.items(resource.get("performer"), f"{path}.performer")
         ):
             actor = performer.get("actor") if isinstance(performer, dict) else None
-            reference = (
-                (actor or {}).get("reference") if isinstance(actor, dict) else ""
-            )
-            if isinstance(reference, str) and (
-                reference.startswith("Practitioner")
-                or urns.get(reference, "").startswith("Practitioner")
-            ):
-                row.want(
-                    "performer",
-                    actor,
-                    f"{path}.performer[{number}].actor",
-                    ("Practitioner",),
-                    urns,
-                )
-                break
+            where = f"{path}.performer[{number}].actor"
+            try:
+                parse_reference(actor, where, ("Practitioner",), urns)
+            except Invalid:
+                continue
+            row.want("performer", actor, where, ("Practitioner",), urns)
+            break
         return row
+
+    def finish(self, rows: list[Row], context: Context) -> None:
+        for row in rows:
+            if not row.fields["drug"] and row.fields["order_id"] is None:
+                row.problem = (
+                    "MedicationAdministration.request: the order is not in the "
+                    "mirror and the dose does not name its drug"
+                )
 
 
 def dosage_fields(dosage: dict, path: str) -> dict:

@@ -122,7 +122,14 @@ class DocumentReferenceMapper(Mapper):
         if not contents or not all(isinstance(a, dict) for a in contents):
             raise Invalid(f"{path}.content.attachment is missing: there is no document")
         texts, attachments = attachments_of(contents, f"{path}.content.attachment")
-        title = title or next((a["title"] for a in attachments if a["title"]), "")
+        title = title or next(
+            (
+                v.text(a["title"], f"{path}.content.attachment.title")
+                for a in contents
+                if a.get("title")
+            ),
+            "",
+        )
         if not title:
             raise Invalid(f"{path}.type is missing: what the document is is unknown")
         context = resource.get("context") or {}
