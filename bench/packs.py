@@ -76,16 +76,23 @@ def render_all(
 
 
 def pages_per_patient() -> None:
-    """The ward packs' pages per patient, cover and census included (issue
-    29: at most 2.5 with doses given and reports on them)."""
+    """The ward packs' pages per patient: the patients' own pages, and with
+    each ward's cover and census (issue 29: at most 2.5 with doses given and
+    reports on them)."""
     from printouts.models import Pack
 
     ready = Pack.objects.filter(kind=Pack.Kind.WARD, status=Pack.Status.READY)
-    pages = sum(ready.values_list("page_count", flat=True))
-    patients = sum(ready.values_list("patient_count", flat=True))
+    pages = sections = patients = 0
+    for pack in ready:
+        pages += pack.page_count
+        for entry in pack.index["patients"]:
+            first, last = entry["pages"]
+            sections += last - first + 1
+            patients += 1
+    patients = max(patients, 1)
     print(
-        f"ward packs: {pages:,} pages for {patients:,} patients = "
-        f"{pages / max(patients, 1):.2f} pages a patient, cover and census included"
+        f"ward packs: {patients:,} patients, {sections / patients:.2f} pages each; "
+        f"{pages / patients:.2f} with each ward's cover and census"
     )
 
 

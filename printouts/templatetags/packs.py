@@ -66,6 +66,12 @@ def day_time(value: str) -> str:
 
 
 @register.filter
+def pairs(items: list) -> list[list]:
+    """[a, b, c] to [[a, b], [c]]: two to a row."""
+    return [items[start : start + 2] for start in range(0, len(items), 2)]
+
+
+@register.filter
 def page_range(pages) -> str:
     """(3, 3) to "3"; (3, 5) to "3-5"."""
     first, last = pages
