@@ -18,15 +18,15 @@ from patients.ingest.hl7v2.message import Code, Message, Problem, parse_number
 from patients.ingest.hl7v2.mirror import (
     clinician,
     clinician_read,
+    keyed,
     patient,
     pid_read,
     pk_of,
-    source_id,
     write,
 )
 from patients.ingest.hl7v2.orders import of_patient
 from patients.ingest.hl7v2.pharmacy import dose_amount, order_read, unit_of
-from patients.ingest.hl7v2.rows import Found, Read, find, one
+from patients.ingest.hl7v2.rows import Found, Read, find
 from patients.models import MedicationAdministration, MedicationOrder
 
 A = MedicationAdministration.Status
@@ -190,11 +190,7 @@ def _number(message: Message, orc: int) -> str:
 
 
 def _row_read(segment: str, key: str) -> Read:
-    return one(
-        MedicationAdministration,
-        "source_type = %s AND source_id = %s",
-        [SOURCE_TYPES[segment], source_id(key)],
-    )
+    return keyed(MedicationAdministration, SOURCE_TYPES[segment], key)
 
 
 def _when(message: Message, segment: str, seq: int, what: str) -> str:

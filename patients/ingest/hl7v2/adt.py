@@ -17,6 +17,7 @@ from patients.ingest.hl7v2.mirror import (
     clinician,
     clinician_read,
     find_patient,
+    keyed,
     mrn,
     patient,
     pid_read,
@@ -133,12 +134,7 @@ def _visit_read(message: Message) -> Read | None:
     if not visit:
         return None
     key = f"hl7:visit:{message.value('PV1', 19, 4)}:{visit}"
-    return one(
-        Encounter,
-        "source_type = %s AND source_id = %s",
-        ["Encounter", source_id(key)],
-        lock=True,
-    )
+    return keyed(Encounter, "Encounter", key, lock=True)
 
 
 def _current_stay_read(person_id: int) -> Read:
@@ -418,13 +414,7 @@ def _replace_allergies(message: Message, person: Patient, event_at: datetime) ->
             if name == "AL1"
             else None,
         }
-        current = first(
-            one(
-                Allergy,
-                "source_type = %s AND source_id = %s",
-                ["AllergyIntolerance", source_id(key)],
-            )
-        )
+        current = first(keyed(Allergy, "AllergyIntolerance", key))
         row, _ = write(
             Allergy,
             current,

@@ -12,10 +12,16 @@ document the mirror has, and are otherwise ignored. T11 cancels one.
 from datetime import datetime
 
 from patients.ingest.hl7v2.message import Code, Ignored, Message, Problem
-from patients.ingest.hl7v2.mirror import patient, pid_read, pk_of, source_id, write
+from patients.ingest.hl7v2.mirror import (
+    keyed,
+    patient,
+    pid_read,
+    pk_of,
+    write,
+)
 from patients.ingest.hl7v2.narrative import FILE_TYPES, TEXT_TYPES, obx_file, obx_text
 from patients.ingest.hl7v2.orders import of_patient, stay_of
-from patients.ingest.hl7v2.rows import Read, find, one
+from patients.ingest.hl7v2.rows import Read, find
 from patients.models import Report
 
 WITH_CONTENT = {"T02", "T04", "T06", "T08", "T10"}
@@ -111,11 +117,7 @@ def _status_change(message: Message, current: Report | None, event_at: datetime)
 
 
 def _read(key: str) -> Read:
-    return one(
-        Report,
-        "source_type = %s AND source_id = %s",
-        ["DocumentReference", source_id(key)],
-    )
+    return keyed(Report, "DocumentReference", key)
 
 
 def _document_number(message: Message) -> str:

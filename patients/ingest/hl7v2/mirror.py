@@ -88,6 +88,17 @@ def restamp(row: models.Model, *changed: str) -> None:
     save_row(type(row), row.pk, {name: getattr(row, name) for name in names})
 
 
+def keyed(model: type[models.Model], kind: str, key: str, **options) -> Read:
+    """The read of the row an HL7 key (``hl7:<what>:...``) made, as a row
+    of source type ``kind``."""
+    return one(
+        model,
+        "source_type = %s AND source_id = %s",
+        [kind, source_id(key)],
+        **options,
+    )
+
+
 def source_id(key: str) -> str:
     """A source id this feed makes from a message's values: as it is, or,
     longer than the column, its beginning and a digest of all of it (two

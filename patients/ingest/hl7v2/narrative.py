@@ -6,8 +6,12 @@ import re
 from datetime import datetime
 
 from patients.ingest.hl7v2.message import Code, Message, Problem
-from patients.ingest.hl7v2.mirror import pk_of, source_id, write
-from patients.ingest.hl7v2.rows import Found, Read, one
+from patients.ingest.hl7v2.mirror import (
+    keyed,
+    pk_of,
+    write,
+)
+from patients.ingest.hl7v2.rows import Found, Read
 from patients.ingest.text import tidy
 from patients.models import Encounter, Patient, Report
 
@@ -213,11 +217,7 @@ def _report_status(message: Message, obr: int, lines: list[int]) -> str:
 
 
 def report_read(key: str) -> Read:
-    return one(
-        Report,
-        "source_type = %s AND source_id = %s",
-        ["DiagnosticReport", source_id(key)],
-    )
+    return keyed(Report, "DiagnosticReport", key)
 
 
 def _title(message: Message, obr: int) -> str:

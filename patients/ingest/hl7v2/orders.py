@@ -22,11 +22,11 @@ from patients.ingest.hl7v2.mirror import (
     clinician,
     clinician_read,
     identifier,
+    keyed,
     patient,
     pid_read,
     pk_of,
     restamp,
-    source_id,
     write,
 )
 from patients.ingest.hl7v2.narrative import (
@@ -421,11 +421,7 @@ def _observation_read(message: Message, obx: int, person_id: int, number: str) -
     name = message.value("OBX", 3, 2, seq=obx) or code
     sub_id = message.value("OBX", 4, seq=obx)
     key = f"hl7:result:{person_id}:{number}:{code or name}:{sub_id}"
-    return one(
-        Observation,
-        "source_type = %s AND source_id = %s",
-        ["Observation", source_id(key)],
-    )
+    return keyed(Observation, "Observation", key)
 
 
 def _observation(

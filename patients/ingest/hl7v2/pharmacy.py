@@ -8,14 +8,14 @@ from patients.ingest.hl7v2.message import Code, Message, Problem
 from patients.ingest.hl7v2.mirror import (
     clinician,
     clinician_read,
+    keyed,
     patient,
     pid_read,
     pk_of,
-    source_id,
     write,
 )
 from patients.ingest.hl7v2.orders import of_patient, order_status, stay_of
-from patients.ingest.hl7v2.rows import Read, find, one
+from patients.ingest.hl7v2.rows import Read, find
 from patients.ingest.rules import fit
 from patients.models import MedicationOrder
 
@@ -180,11 +180,7 @@ def _order_reads(message: Message, person_id: int) -> list[Read]:
 
 
 def order_read(key: str) -> Read:
-    return one(
-        MedicationOrder,
-        "source_type = %s AND source_id = %s",
-        ["MedicationRequest", source_id(key)],
-    )
+    return keyed(MedicationOrder, "MedicationRequest", key)
 
 
 def _schedule(message: Message, rxe: int, tq1: int | None) -> tuple[str, dict, bool]:

@@ -14,15 +14,15 @@ from patients.ingest.hl7v2.message import (
 from patients.ingest.hl7v2.mirror import (
     clinician,
     clinician_read,
+    keyed,
     patient,
     pid_read,
     pk_of,
     place,
     place_read,
-    source_id,
     write,
 )
-from patients.ingest.hl7v2.rows import Read, find, one
+from patients.ingest.hl7v2.rows import Read, find
 from patients.models import Appointment
 
 A = Appointment.Status
@@ -191,11 +191,7 @@ def _appointment_read(message: Message) -> Read | None:
     if not number:
         return None
     key = f"hl7:appointment:{message.value('SCH', field, 2)}:{number}"
-    return one(
-        Appointment,
-        "source_type = %s AND source_id = %s",
-        ["Appointment", source_id(key)],
-    )
+    return keyed(Appointment, "Appointment", key)
 
 
 def _clinic_field(message: Message) -> tuple[str, int] | None:
