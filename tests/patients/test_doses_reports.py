@@ -26,6 +26,7 @@ from patients.models import (
 )
 from patients.services import fhir_load_import
 from patients.summary import ward_content, ward_sources
+from printouts.documents import ward_digests
 from printouts.models import ReportPrinting
 from tests.patients.fhir import (
     BULK,
@@ -493,3 +494,28 @@ def test_a_dose_names_the_practitioner_who_gave_it_and_an_unsure_match_stays_apa
     ]
     (apart,) = section["other_doses"]
     assert apart["drug"] == "Paracetamol 1 g tablet"
+
+
+def test_report_printing_makes_a_pack_due_and_empty_panels_take_no_room(
+    wards,  # noqa: F811
+):
+    ward_a, ward_b = wards
+    now = timezone.now()
+    load(
+        [
+            # A lab panel: its results are the labs; nothing of its own to read.
+            report("panel", "p1", now - dt.timedelta(hours=2)),
+            report("ct", "p1", now - dt.timedelta(hours=1), conclusion="No bleed."),
+        ]
+    )
+    before = ward_digests(now=now, language="en")
+
+    ReportPrinting.objects.create(location=ward_a, full_text=True)
+
+    after = ward_digests(now=now, language="en")
+    assert after[ward_a.pk] != before[ward_a.pk]
+    assert after[ward_b.pk] == before[ward_b.pk]
+    section = next(
+        p for p in ward_content(ward=ward_a, now=now).patients if p["mrn"] == "MRN-4711"
+    )
+    assert [r["title"] for r in section["reports"]] == ["CT chest ct"]
